@@ -1,0 +1,57 @@
+"""Small file helpers shared by the CLI commands: atomic writes and ``-`` for stdin/stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write_bytes", "read_bytes", "write_output"]
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A failure at any point leaves either the old file or no file, never a partial one.
+
+    Args:
+        path: destination file.
+        data: the complete file content.
+        force: replace an existing file; without it an existing file raises ``FileExistsError``.
+    """
+    dest = Path(path)
+    if dest.exists() and not force:
+        raise FileExistsError(f"{dest} exists (use --force to overwrite)")
+    folder = dest.parent if str(dest.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if not force and dest.exists():  # appeared while we were writing
+            raise FileExistsError(f"{dest} exists (use --force to overwrite)")
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read a whole file, or standard input when ``path`` is ``-``."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def write_output(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
+    """Write ``data`` atomically to ``path``, or to standard output when ``path`` is ``-``."""
+    if str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    atomic_write_bytes(path, data, force=force)
