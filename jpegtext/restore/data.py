@@ -1,0 +1,203 @@
+"""Training data: (clean crop, JPEG crop, quality, caption, class id), made on the fly.
+
+The low-quality input is produced with the product's own JPEG encoder (Pillow, 4:2:0 by
+default) at a quality drawn from the configured set, so training sees exactly the artifacts
+that ``jpegtext encode`` creates. Every random choice of a sample (crop, flip, quality, caption)
+comes from a generator seeded by ``(seed, epoch, index)``: a sample is the same whichever process
+or worker loads it, which makes resumed and distributed runs repeat single-process runs.
+
+Captions: ``builtin`` sources are captioned by the product's built-in captioner on the clean
+crop (what the network sees), so training text looks like deployment text; ``manifest`` sources
+use the manifest's human captions; ``mixed`` uses a human caption with probability
+``human_caption_prob`` when the crop covers most of the image, else the built-in caption.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from jpegtext.errors import ConfigError
+from jpegtext.restore.config import DataConfig
+
+__all__ = ["CaptionedImageDataset", "ImageRecord", "jpeg_degrade", "read_records", "to_tensor"]
+
+_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One training image: path, human captions (may be empty), class id (-1 = none)."""
+
+    path: Path
+    captions: tuple[str, ...] = ()
+    class_id: int = -1
+    caption_mode: str = "builtin"
+
+
+def read_records(source: Mapping[str, Any]) -> list[ImageRecord]:
+    """Images of one data source ``{"root", "manifest", "split", "caption"}``, sorted by path."""
+    root = Path(source["root"])
+    if not root.is_dir():
+        raise ConfigError(f"data root not found: {root}")
+    mode = source.get("caption", "builtin")
+    manifest = source.get("manifest")
+    split = source.get("split")
+    records: list[ImageRecord] = []
+    if manifest:
+        mpath = Path(manifest)
+        if not mpath.is_absolute():
+            mpath = root / mpath
+        if not mpath.is_file():
+            raise ConfigError(f"manifest not found: {mpath}")
+        for lineno, line in enumerate(mpath.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{mpath}:{lineno}: not JSON ({exc})") from None
+            if split is not None and row.get("split") != split:
+                continue
+            caps = row.get("captions") or ([row["caption"]] if row.get("caption") else [])
+            records.append(ImageRecord(root / row["file"], tuple(caps),
+                                       int(row.get("class_id", -1)), mode))
+    else:
+        if mode != "builtin":
+            raise ConfigError(f"source {root} has no manifest, so its captions must be 'builtin'")
+        for p in sorted(root.rglob("*")):
+            if p.suffix.lower() in _IMAGE_EXTS:
+                records.append(ImageRecord(p, (), -1, mode))
+    if not records:
+        raise ConfigError(f"no images found for data source {dict(source)}")
+    records.sort(key=lambda r: str(r.path))
+    return records
+
+
+def jpeg_degrade(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> Image.Image:
+    """Compress ``image`` to JPEG at ``quality`` with the product's encoder and decode it."""
+    from jpegtext.codec import encode_jpeg
+
+    data = encode_jpeg(image, quality, subsampling=subsampling, keep_metadata=False)
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
+def to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """(3, H, W) float tensor in [0, 1] from an RGB PIL image or (H, W, 3) uint8 array."""
+    arr = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+class CaptionedImageDataset(Dataset):
+    """Random crops of captioned images with their JPEG-degraded versions.
+
+    Args:
+        records: the images (see :func:`read_records`).
+        config: crop size, qualities, caption policy.
+        seed: base seed of every random choice.
+        train: random crops/flips/qualities; False = deterministic validation samples (full
+            image centre-cropped to a multiple of 8, quality cycling through ``qualities``).
+        caption_dropout: chance of an empty caption during training (keeps no-text defined).
+    """
+
+    def __init__(self, records: Sequence[ImageRecord], config: DataConfig, seed: int = 0,
+                 train: bool = True, caption_dropout: float = 0.0) -> None:
+        self.records = list(records)
+        self.config = config
+        self.seed = seed
+        self.train = train
+        self.caption_dropout = caption_dropout
+        self.epoch = 0
+        self._captioner = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws (crops, qualities, captions) for a new epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _builtin_caption(self, image: Image.Image) -> str:
+        if self._captioner is None:
+            from jpegtext.captioner import get_captioner
+
+            self._captioner = get_captioner("builtin")
+        return self._captioner([image])[0]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rec = self.records[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index, int(self.train)])
+        with Image.open(rec.path) as im:
+            im.draft("RGB", (im.width, im.height))
+            image = im.convert("RGB")
+        w, h = image.size
+        if self.train:
+            crop = self.config.crop
+            short = min(w, h)
+            side = int(round(short * rng.uniform(self.config.scale_min, 1.0)))
+            side = max(min(side, short), min(crop, short))
+            x0 = int(rng.integers(0, w - side + 1))
+            y0 = int(rng.integers(0, h - side + 1))
+            image = image.crop((x0, y0, x0 + side, y0 + side))
+            if side != crop:
+                image = image.resize((crop, crop), Image.Resampling.BICUBIC, reducing_gap=None)
+            if rng.random() < 0.5:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            quality = int(rng.choice(self.config.qualities))
+            cover = (side * side) / float(w * h)
+        else:
+            cw, ch = w - w % 8, h - h % 8
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+            image = image.crop((x0, y0, x0 + cw, y0 + ch))
+            quality = int(self.config.qualities[index % len(self.config.qualities)])
+            cover = 1.0
+        caption = self._pick_caption(rec, image, cover, rng)
+        jpeg = jpeg_degrade(image, quality, self.config.subsampling)
+        return {
+            "clean": to_tensor(image),
+            "jpeg": to_tensor(jpeg),
+            "quality": quality,
+            "caption": caption,
+            "class_id": rec.class_id,
+            "index": index,
+        }
+
+    def _pick_caption(self, rec: ImageRecord, image: Image.Image, cover: float,
+                      rng: np.random.Generator) -> str:
+        # draw every random number unconditionally so that the stream does not depend on policy
+        u_drop, u_human, u_pick = rng.random(), rng.random(), rng.random()
+        if self.train and u_drop < self.caption_dropout:
+            return ""
+        human = rec.captions and (
+            rec.caption_mode == "manifest"
+            or (rec.caption_mode == "mixed"
+                and cover >= self.config.human_caption_min_cover
+                and u_human < self.config.human_caption_prob)
+        )
+        if human:
+            if self.train:
+                return rec.captions[int(u_pick * len(rec.captions))]
+            return rec.captions[0]
+        return self._builtin_caption(image)
+
+
+def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stack tensors, keep captions as a list of str."""
+    return {
+        "clean": torch.stack([b["clean"] for b in batch]),
+        "jpeg": torch.stack([b["jpeg"] for b in batch]),
+        "quality": torch.tensor([b["quality"] for b in batch], dtype=torch.long),
+        "caption": [b["caption"] for b in batch],
+        "class_id": torch.tensor([b["class_id"] for b in batch], dtype=torch.long),
+        "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+    }

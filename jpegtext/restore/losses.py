@@ -1,0 +1,108 @@
+"""Stage-2 losses of TGJAR (paper section 3.3-3.4), BasicSR style.
+
+Every loss takes ``loss_weight`` and ``reduction`` and returns the weighted value, so a weight of 0
+switches a term off. L = 0.01 L_C + 1 L_R + 0.001 L_G + 0.0005 L_IT by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from jpegtext.errors import ConfigError
+from jpegtext.restore.damsm import damsm_loss
+
+__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    return x
+
+
+class _Weighted(nn.Module):
+    def __init__(self, loss_weight: float, reduction: str) -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ConfigError(f'Invalid reduction "{reduction}", should be one of {_REDUCTIONS}')
+        if loss_weight < 0:
+            raise ConfigError(f'Invalid loss_weight "{loss_weight}", should be >= 0')
+        self.loss_weight = float(loss_weight)
+        self.reduction = reduction
+
+
+class L1Loss(_Weighted):
+    """L_R = |restored - clean|_1 (per-sample mean over pixels, then ``reduction``)."""
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(loss_weight, reduction)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """pred, target: (B, 3, H, W) float in [0, 1]."""
+        per_sample = (pred - target).abs().flatten(1).mean(1)
+        return self.loss_weight * _reduce(per_sample, self.reduction)
+
+
+class ContrastiveLoss(_Weighted):
+    """L_C = LPIPS(restored, clean) / (LPIPS(restored, jpeg) + c)  (paper eq. 5).
+
+    Pulls the restored image towards the clean one (positive) and away from the JPEG input
+    (negative) in the LPIPS space. LPIPS itself is frozen.
+
+    Args:
+        lpips: a callable ``lpips(a, b) -> (B,) or (B,1,1,1)`` on (B, 3, H, W) images in [0, 1].
+        c: the constant of the denominator (paper: 0.1).
+    """
+
+    def __init__(self, lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 c: float = 0.1, loss_weight: float = 0.01, reduction: str = "mean") -> None:
+        super().__init__(loss_weight, reduction)
+        if c <= 0:
+            raise ConfigError(f'Invalid contrastive constant "{c}", should be > 0')
+        self.lpips = lpips
+        self.c = float(c)
+
+    def forward(self, pred: torch.Tensor, clean: torch.Tensor, jpeg: torch.Tensor) -> torch.Tensor:
+        """pred, clean, jpeg: (B, 3, H, W) float in [0, 1]."""
+        pos = self.lpips(pred, clean).flatten()
+        neg = self.lpips(pred, jpeg).flatten()
+        return self.loss_weight * _reduce(pos / (neg + self.c), self.reduction)
+
+
+class GANLoss(_Weighted):
+    """The standard (non-saturating) GAN loss on logits, as in the paper's eq. 8."""
+
+    def __init__(self, loss_weight: float = 0.001, reduction: str = "mean") -> None:
+        super().__init__(loss_weight, reduction)
+
+    def forward(self, logits: torch.Tensor, target_is_real: bool,
+                is_disc: bool = False) -> torch.Tensor:
+        """logits: (B, 1, h, w) discriminator output. The discriminator's own loss is unweighted."""
+        target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
+        per_sample = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        value = _reduce(per_sample.flatten(1).mean(1), self.reduction)
+        return value if is_disc else self.loss_weight * value
+
+
+class DAMSMLoss(_Weighted):
+    """L_IT = DAMSM word loss + sentence loss of the restored images against their captions."""
+
+    def __init__(self, loss_weight: float = 0.0005, gamma1: float = 4.0, gamma2: float = 5.0,
+                 gamma3: float = 10.0) -> None:
+        super().__init__(loss_weight, "mean")
+        self.gammas = (gamma1, gamma2, gamma3)
+
+    def forward(self, words: torch.Tensor, mask: torch.Tensor, sentence: torch.Tensor,
+                regions: torch.Tensor, image_global: torch.Tensor,
+                class_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Features as in :func:`jpegtext.restore.damsm.damsm_loss`."""
+        w, s = damsm_loss(words, mask, sentence, regions, image_global, class_ids, *self.gammas)
+        return self.loss_weight * (w + s)

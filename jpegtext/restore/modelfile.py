@@ -1,0 +1,207 @@
+"""Model files: ``.safetensors`` with the config and vocabulary in the header metadata.
+
+Two kinds of file, told apart by the ``format`` metadata key:
+
+* ``jpegtext.tgjar/1`` — a restoration model: tensors ``generator.*`` and ``text.*``; metadata
+  ``config`` (a :class:`ModelConfig` as JSON), ``vocab`` (JSON list, bi-LSTM only) and ``info``
+  (JSON: training data, steps, metrics ...).
+* ``jpegtext.damsm/1`` — stage-1 encoders: tensors ``text.*`` and ``image.*`` (the trainable
+  projections only; the frozen AlexNet trunk is loaded from its own file), metadata ``text``,
+  ``image`` (configs) and ``vocab``.
+
+Files are never unpickled; a wrong or damaged file raises :class:`WeightsError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from jpegtext._io import atomic_write_bytes
+from jpegtext.errors import ConfigError, WeightsError
+from jpegtext.restore.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
+from jpegtext.restore.generator import TGJARGenerator
+from jpegtext.restore.text import Vocabulary, build_text_encoder
+
+__all__ = [
+    "DAMSM_FORMAT",
+    "MODEL_FORMAT",
+    "LoadedModel",
+    "file_sha256",
+    "load_damsm_file",
+    "load_model_file",
+    "save_damsm_file",
+    "save_model_file",
+]
+
+MODEL_FORMAT = "jpegtext.tgjar/1"
+DAMSM_FORMAT = "jpegtext.damsm/1"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _prefixed(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def _save(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
+          metadata: dict[str, str], force: bool) -> None:
+    from safetensors.torch import save
+
+    atomic_write_bytes(path, save(tensors, metadata=metadata), force=force)
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"model file not found: {p}")
+    try:
+        data = p.read_bytes()
+        tensors = load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{p}: not a valid .safetensors file ({exc})") from None
+    return tensors, dict(header.get("__metadata__") or {})
+
+
+def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    cut = len(prefix) + 1
+    return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def _load_into(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Any) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise WeightsError(f"{path}: the {what} weights do not fit its config ({first})") from None
+
+
+@dataclass
+class LoadedModel:
+    """A restoration model read from a file: modules in eval mode on the CPU."""
+
+    generator: TGJARGenerator
+    text_encoder: nn.Module
+    config: ModelConfig
+    vocab: Vocabulary | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def save_model_file(
+    path: str | os.PathLike[str],
+    generator: TGJARGenerator,
+    text_encoder: nn.Module,
+    config: ModelConfig,
+    vocab: Vocabulary | None,
+    info: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+) -> None:
+    """Write a restoration model (atomic; refuses to overwrite without ``force``)."""
+    tensors = _prefixed("generator", generator)
+    if config.text.kind == "bilstm":
+        tensors.update(_prefixed("text", text_encoder))
+    metadata = {
+        "format": MODEL_FORMAT,
+        "config": config.to_json(),
+        "vocab": vocab.to_json() if vocab is not None else "null",
+        "info": json.dumps(info or {}, sort_keys=True),
+    }
+    _save(path, tensors, metadata, force)
+
+
+def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
+    """Read a restoration model written by :func:`save_model_file`."""
+    tensors, meta = _read(path)
+    if meta.get("format") != MODEL_FORMAT:
+        raise WeightsError(f"{path}: not a jpegtext restoration model "
+                           f"(format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]))
+        vocab_json = meta.get("vocab", "null")
+        vocab = None if vocab_json == "null" else Vocabulary.from_json(vocab_json)
+        info = json.loads(meta.get("info", "{}"))
+    except (KeyError, json.JSONDecodeError, ConfigError) as exc:
+        raise WeightsError(f"{path}: bad model metadata ({exc})") from None
+    generator = TGJARGenerator(config.generator)
+    _load_into(generator, _split(tensors, "generator"), "generator", path)
+    text_encoder = build_text_encoder(config.text, vocab)
+    if config.text.kind == "bilstm":
+        _load_into(text_encoder, _split(tensors, "text"), "text encoder", path)
+    generator.eval()
+    text_encoder.eval()
+    return LoadedModel(generator, text_encoder, config, vocab, info)
+
+
+def save_damsm_file(
+    path: str | os.PathLike[str],
+    text_encoder: nn.Module,
+    image_encoder: nn.Module,
+    text_config: TextEncoderConfig,
+    image_config: ImageEncoderConfig,
+    vocab: Vocabulary | None,
+    info: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+) -> None:
+    """Write stage-1 encoders (image projections only; the AlexNet trunk stays in its file)."""
+    tensors = {k: v for k, v in _prefixed("image", image_encoder).items()
+               if not k.startswith("image.trunk.")}
+    if text_config.kind == "bilstm":
+        tensors.update(_prefixed("text", text_encoder))
+    metadata = {
+        "format": DAMSM_FORMAT,
+        "text": text_config.to_json(),
+        "image": image_config.to_json(),
+        "vocab": vocab.to_json() if vocab is not None else "null",
+        "info": json.dumps(info or {}, sort_keys=True),
+    }
+    _save(path, tensors, metadata, force)
+
+
+def load_damsm_file(
+    path: str | os.PathLike[str], trunk_state: dict[str, torch.Tensor] | None
+) -> tuple[nn.Module, nn.Module, Vocabulary | None, dict[str, Any]]:
+    """Read stage-1 encoders: (text encoder, image encoder, vocab, info), in eval mode."""
+    from jpegtext.restore.image_encoder import DAMSMImageEncoder
+
+    tensors, meta = _read(path)
+    if meta.get("format") != DAMSM_FORMAT:
+        raise WeightsError(f"{path}: not a jpegtext DAMSM file (format {meta.get('format')!r})")
+    try:
+        tcfg = TextEncoderConfig.from_dict(json.loads(meta["text"]))
+        icfg = ImageEncoderConfig.from_dict(json.loads(meta["image"]))
+        vocab_json = meta.get("vocab", "null")
+        vocab = None if vocab_json == "null" else Vocabulary.from_json(vocab_json)
+        info = json.loads(meta.get("info", "{}"))
+    except (KeyError, json.JSONDecodeError, ConfigError) as exc:
+        raise WeightsError(f"{path}: bad DAMSM metadata ({exc})") from None
+    text_encoder = build_text_encoder(tcfg, vocab)
+    if tcfg.kind == "bilstm":
+        _load_into(text_encoder, _split(tensors, "text"), "text encoder", path)
+    image_encoder = DAMSMImageEncoder(icfg, trunk_state)
+    state = _split(tensors, "image")
+    missing = [k for k in image_encoder.state_dict() if not k.startswith("trunk.") and k not in state]
+    if missing:
+        raise WeightsError(f"{path}: image encoder tensors missing: {missing[:3]}")
+    image_encoder.load_state_dict({**image_encoder.state_dict(), **state}, strict=True)
+    return text_encoder.eval(), image_encoder.eval(), vocab, info

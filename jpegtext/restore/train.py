@@ -1,0 +1,631 @@
+"""Two-stage training of TGJAR (paper section 3.5), single process or DDP under torchrun.
+
+Stage 1 (``damsm``) pretrains the text encoder and the image encoder's projections with the
+DAMSM word and sentence losses. Stage 2 (``tgjar``) freezes them (and LPIPS) and trains the
+generator and the PatchGAN with L = w_C L_C + w_R L_R + w_G L_G + w_IT L_IT.
+
+A run lives in one folder: ``config.yaml`` (what was asked), ``log.jsonl`` (losses and
+validation), ``checkpoints/last.pt`` (exact resume: weights, optimisers, schedule, data
+position), ``val/step_*.png`` (JPEG | restored | clean) and the final export
+(``damsm.safetensors`` or ``model.safetensors``). Under ``torchrun`` every rank trains on its
+shard of each global batch and only rank 0 logs, validates and writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from jpegtext.errors import ConfigError
+from jpegtext.restore.config import TrainConfig
+from jpegtext.restore.data import CaptionedImageDataset, collate, read_records
+from jpegtext.restore.text import Vocabulary, build_text_encoder
+
+__all__ = ["Trainer", "build_vocabulary", "retrieval_r1", "run_training"]
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- distributed set-up
+class _Dist:
+    """Process-group facts: world size, rank, device; a no-op outside torchrun."""
+
+    def __init__(self, device: str | torch.device | None) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        dev = torch.device(device) if device else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device("cuda", local if self.world > 1 else 0)
+        self.device = dev
+        self.owns_group = False
+        if self.world > 1 and not dist.is_initialized():
+            if dev.type == "cuda":
+                torch.cuda.set_device(dev)
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            self.owns_group = True
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class _ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start an epoch part-way (exact resume)."""
+
+    def __init__(self, dataset: Any, num_replicas: int, rank: int, seed: int,
+                 epoch_size: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed,
+                         drop_last=True)
+        self.start = 0
+        self.epoch_size = epoch_size
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        n = len(self.dataset)
+        # an epoch may be longer than the dataset: concatenate permutations
+        per = []
+        total = self.epoch_size or n
+        k = 0
+        while len(per) < total:
+            g2 = torch.Generator()
+            g2.manual_seed(self.seed + self.epoch * 1000003 + k)
+            per.extend(torch.randperm(n, generator=g2).tolist())
+            k += 1
+        per = per[:total]
+        usable = (len(per) // self.num_replicas) * self.num_replicas
+        mine = per[self.rank:usable:self.num_replicas]
+        return iter(mine[self.start:])
+
+    def __len__(self) -> int:
+        total = self.epoch_size or len(self.dataset)
+        return total // self.num_replicas - self.start
+
+
+# --------------------------------------------------------------------------- helpers
+def _records(config: TrainConfig) -> list[Any]:
+    recs = []
+    for src in config.data.sources:
+        weight = int(src.get("weight", 1))
+        if weight < 1:
+            raise ConfigError(f"data source weight must be >= 1: {dict(src)}")
+        recs.extend(read_records(src) * weight)
+    if not recs:
+        raise ConfigError("the config has no training data sources (data.sources)")
+    return recs
+
+
+def build_vocabulary(config: TrainConfig) -> Vocabulary:
+    """Words of the built-in captioner plus every word of the sources' human captions."""
+    from jpegtext.captioner import BUILTIN_VOCABULARY
+
+    captions = [" ".join(sorted(BUILTIN_VOCABULARY))]
+    for src in config.data.sources:
+        if src.get("caption", "builtin") != "builtin":
+            for rec in read_records(src):
+                captions.extend(rec.captions)
+    return Vocabulary.build(captions, min_count=config.vocab_min_count)
+
+
+def _lr_for_epoch(config: TrainConfig, epoch: int) -> float:
+    return max(config.lr * config.lr_gamma ** (epoch // config.lr_step_epochs), config.lr_min)
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state()}
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a.clamp(0, 1) - b) ** 2).mean())
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def _save_side_by_side(path: Path, *images: torch.Tensor) -> None:
+    from PIL import Image
+
+    row = torch.cat([im.clamp(0, 1) for im in images], dim=2)
+    arr = (row.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@torch.no_grad()
+def retrieval_r1(text_encoder: nn.Module, image_encoder: nn.Module, images: torch.Tensor,
+                 captions: list[str], class_ids: list[int] | None = None,
+                 n_candidates: int = 100, seed: int = 0,
+                 device: torch.device | str = "cpu") -> dict[str, float]:
+    """Image-to-text R@1 among ``n_candidates`` captions (the true one + mismatched ones).
+
+    Mismatched candidates are captions of other images whose text differs from the true
+    caption (identical texts would be a tie, not a mistake) and, when class ids are given,
+    whose class differs. Chance level is ``1 / n_candidates``.
+
+    Args:
+        images: (N, 3, H, W) float in [0, 1].
+        captions: N captions.
+
+    Returns:
+        ``{"r1_sentence", "r1_word", "chance", "n"}``.
+    """
+    from jpegtext.restore.damsm import sentence_scores, word_scores
+
+    rng = np.random.default_rng(seed)
+    feats = []
+    for i in range(0, len(captions), 64):
+        feats.append(text_encoder.encode(captions[i:i + 64], device))
+    regions, glob = [], []
+    for i in range(0, len(images), 32):
+        r, g = image_encoder(images[i:i + 32].to(device))
+        regions.append(r)
+        glob.append(g)
+    regions_t, glob_t = torch.cat(regions), torch.cat(glob)
+    hits_s = hits_w = n = 0
+    for i in range(len(captions)):
+        pool = [j for j in range(len(captions)) if captions[j] != captions[i]
+                and (class_ids is None or class_ids[j] != class_ids[i])]
+        if len(pool) < n_candidates - 1 or not captions[i].strip():
+            continue
+        cands = [i, *rng.choice(pool, n_candidates - 1, replace=False).tolist()]
+        items = [_feat(feats, j) for j in cands]
+        words, mask = _pad_words(items, max(it[0].shape[2] for it in items))
+        sent = torch.cat([it[2] for it in items])
+        s = sentence_scores(sent, glob_t[i:i + 1])[:, 0]
+        w = word_scores(words, mask, regions_t[i:i + 1])[:, 0]
+        hits_s += int(s.argmax() == 0)
+        hits_w += int(w.argmax() == 0)
+        n += 1
+    return {"r1_sentence": hits_s / max(n, 1), "r1_word": hits_w / max(n, 1),
+            "chance": 1.0 / n_candidates, "n": n}
+
+
+def _feat(feats: list[Any], j: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    f = feats[j // 64]
+    k = j % 64
+    return f.words[k:k + 1], f.mask[k:k + 1], f.sentence[k:k + 1]
+
+
+def _pad_words(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+               t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    words, masks = [], []
+    for w, m, _ in items:
+        extra = t - w.shape[2]
+        words.append(nn.functional.pad(w, (0, extra)))
+        masks.append(nn.functional.pad(m, (0, extra), value=True))
+    return torch.cat(words), torch.cat(masks)
+
+
+# --------------------------------------------------------------------------- the trainer
+class Trainer:
+    """One training run (either stage); see the module docstring for the run folder.
+
+    Args:
+        config: the run's configuration.
+        run_dir: the run folder (created).
+        device: None = CUDA when available, else CPU (under torchrun: the local GPU).
+        progress: show a progress bar on rank 0.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike[str],
+                 device: str | torch.device | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.dist = _Dist(device)
+        self.device = self.dist.device
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.step = 0
+        self.epoch = 0
+        self.start_in_epoch = 0
+        self.best: dict[str, float] = {}
+        self.ckpt_writes = 0
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            import yaml
+
+            (self.run_dir / "config.yaml").write_text(
+                yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+        self._build()
+
+    # ----------------------------------------------------------------- building
+    def _trunk_state(self) -> dict[str, torch.Tensor]:
+        from jpegtext.restore.image_encoder import load_alexnet_trunk_state
+
+        return load_alexnet_trunk_state(self.config.alexnet_trunk)
+
+    def _build(self) -> None:
+        cfg = self.config
+        from jpegtext.restore.image_encoder import DAMSMImageEncoder
+
+        records = _records(cfg)
+        self.train_set = CaptionedImageDataset(records, cfg.data, seed=cfg.seed, train=True,
+                                               caption_dropout=cfg.data.caption_dropout
+                                               if cfg.stage == "tgjar" else 0.0)
+        self.val_set = None
+        if cfg.data.val:
+            vrec = read_records(cfg.data.val)[: cfg.data.val_limit]
+            self.val_set = CaptionedImageDataset(vrec, cfg.data, seed=cfg.seed, train=False)
+        if cfg.stage == "damsm":
+            vocab = build_vocabulary(cfg) if cfg.model.text.kind == "bilstm" else None
+            self.vocab = vocab
+            self.text = build_text_encoder(cfg.model.text, vocab).to(self.device)
+            self.image = DAMSMImageEncoder(cfg.image_encoder, self._trunk_state()).to(self.device)
+            params = [p for m in (self.text, self.image) for p in m.parameters()
+                      if p.requires_grad]
+            self.opt = {"enc": torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))}
+            self.trainable = {"text": self.text, "image": self.image}
+        else:
+            self._build_stage2()
+        self._wrap_ddp()
+
+    def _build_stage2(self) -> None:
+        from jpegtext.restore.discriminator import PatchDiscriminator
+        from jpegtext.restore.generator import TGJARGenerator
+        from jpegtext.restore.losses import ContrastiveLoss, DAMSMLoss, GANLoss, L1Loss
+
+        cfg = self.config
+        lc = cfg.loss
+        self.image = None
+        if cfg.damsm_checkpoint:
+            from jpegtext.restore.modelfile import load_damsm_file
+
+            trunk = self._trunk_state() if lc.damsm_weight > 0 else None
+            self.text, image, self.vocab, _ = load_damsm_file(cfg.damsm_checkpoint, trunk)
+            if lc.damsm_weight > 0:
+                self.image = image.to(self.device).eval().requires_grad_(False)
+        else:
+            if lc.damsm_weight > 0:
+                raise ConfigError("damsm_weight > 0 needs damsm_checkpoint (a stage-1 export)")
+            log.warning("no damsm_checkpoint: the text encoder is random (frozen)")
+            self.vocab = build_vocabulary(cfg) if cfg.model.text.kind == "bilstm" else None
+            self.text = build_text_encoder(cfg.model.text, self.vocab)
+        self.text = self.text.to(self.device).eval().requires_grad_(False)
+        text_dim = getattr(self.text, "feature_dim", cfg.model.text.feature_dim)
+        if text_dim != cfg.model.generator.text_dim:
+            raise ConfigError(f"text features are {text_dim}-d but generator.text_dim is "
+                              f"{cfg.model.generator.text_dim}")
+        torch.manual_seed(cfg.seed)
+        self.generator = TGJARGenerator(cfg.model.generator).to(self.device)
+        self.disc = PatchDiscriminator(cfg.discriminator).to(self.device)
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
+            if cfg.ema_decay > 0 else None
+        self.l1 = L1Loss(lc.l1_weight)
+        self.gan = GANLoss(lc.gan_weight)
+        self.damsm = DAMSMLoss(lc.damsm_weight, lc.gamma1, lc.gamma2, lc.gamma3)
+        self.lpips = None
+        if lc.contrastive_weight > 0 or self.val_set is not None:
+            from jpegtext.metrics import load_lpips
+
+            self.lpips = load_lpips(net="alex", trunk_path=cfg.lpips_trunk, device=self.device)
+        self.contrastive = ContrastiveLoss(self.lpips, lc.contrastive_c, lc.contrastive_weight) \
+            if lc.contrastive_weight > 0 else None
+        betas = tuple(cfg.betas)
+        self.opt = {
+            "g": torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=betas),
+            "d": torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas),
+        }
+        self.trainable = {"generator": self.generator, "disc": self.disc}
+
+    def _wrap_ddp(self) -> None:
+        self.ddp: dict[str, nn.Module] = {}
+        for name, m in self.trainable.items():
+            # the text encoder is called through encode(), not forward(): its gradients are
+            # averaged by hand (_allreduce_grads) instead of by a DDP wrapper
+            if name != "text" and self.dist.world > 1 and any(p.requires_grad
+                                                               for p in m.parameters()):
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                self.ddp[name] = nn.parallel.DistributedDataParallel(m, device_ids=ids)
+            else:
+                self.ddp[name] = m
+
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    def save_checkpoint(self) -> None:
+        """Rank 0 writes everything needed to continue exactly (atomic replace)."""
+        if not self.dist.main:
+            return
+        state: dict[str, Any] = {
+            "step": self.step, "epoch": self.epoch, "start_in_epoch": self.start_in_epoch,
+            "best": dict(self.best), "rng": _rng_state(),
+            "models": {k: _unwrap(m).state_dict() for k, m in self.trainable.items()},
+            "opt": {k: o.state_dict() for k, o in self.opt.items()},
+            "written_by_rank": self.dist.rank, "world_size": self.dist.world,
+        }
+        if self.config.stage == "tgjar" and self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        path = self.ckpt_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        self.ckpt_writes += 1
+
+    def load_checkpoint(self) -> bool:
+        """Continue from ``checkpoints/last.pt`` when present; returns whether it did."""
+        path = self.ckpt_path
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for k, m in self.trainable.items():
+            _unwrap(m).load_state_dict(state["models"][k])
+        for k, o in self.opt.items():
+            o.load_state_dict(state["opt"][k])
+        if "ema" in state and getattr(self, "ema", None) is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.start_in_epoch = int(state["start_in_epoch"])
+        self.best = dict(state.get("best", {}))
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.dist.main:
+            log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
+        return True
+
+    # ----------------------------------------------------------------- logging
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.main:
+            return
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, resume: bool = True) -> dict[str, Any]:
+        """Train until ``epochs`` (or ``max_steps``), then export; returns the last metrics."""
+        cfg = self.config
+        if resume:
+            self.load_checkpoint()
+        sampler = _ResumableSampler(self.train_set, self.dist.world, self.dist.rank, cfg.seed,
+                                    cfg.epoch_size)
+        steps_per_epoch = len(sampler) // cfg.batch_size
+        if steps_per_epoch < 1:
+            raise ConfigError("the epoch is shorter than one global batch; lower batch_size or "
+                              "raise epoch_size")
+        bar = None
+        if self.progress and self.dist.main:
+            from tqdm import tqdm
+
+            total = cfg.max_steps or steps_per_epoch * cfg.epochs
+            bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True)
+        last: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        done = bool(cfg.max_steps) and self.step >= cfg.max_steps
+        while self.epoch < cfg.epochs and not done:
+            self.train_set.set_epoch(self.epoch)
+            sampler.set_epoch(self.epoch)
+            sampler.start = self.start_in_epoch * cfg.batch_size
+            lr = _lr_for_epoch(cfg, self.epoch)
+            for o in self.opt.values():
+                _set_lr(o, lr)
+            loader = DataLoader(self.train_set, batch_size=cfg.batch_size, sampler=sampler,
+                                num_workers=cfg.workers, collate_fn=collate, drop_last=True,
+                                persistent_workers=False)
+            for batch in loader:
+                losses = self._train_step(batch)
+                self.step += 1
+                self.start_in_epoch += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+                if self.step % cfg.log_every == 0:
+                    self._log({"step": self.step, "epoch": self.epoch, "lr": lr,
+                               "time_s": round(time.perf_counter() - t0, 2), **losses})
+                if self.step % cfg.val_every == 0:
+                    last = self.validate()
+                if self.step % cfg.ckpt_every == 0:
+                    self.save_checkpoint()
+                if cfg.max_steps and self.step >= cfg.max_steps:
+                    done = True
+                    break
+            if not done:
+                self.epoch += 1
+                self.start_in_epoch = 0
+        if bar is not None:
+            bar.close()
+        self.save_checkpoint()
+        if self.val_set is not None:
+            last = self.validate()
+        self.export()
+        self.dist.barrier()
+        self.dist.close()
+        return last
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        if self.config.stage == "damsm":
+            return self._damsm_step(batch)
+        return self._tgjar_step(batch)
+
+    def _damsm_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        from jpegtext.restore.damsm import damsm_loss
+
+        cfg = self.config
+        self.text.train()
+        self.image.train()
+        clean = batch["clean"].to(self.device)
+        text = self.text.encode(batch["caption"], self.device)
+        regions, glob = self.ddp["image"](clean)
+        w, s = damsm_loss(text.words, text.mask, text.sentence, regions, glob,
+                          batch["class_id"].to(self.device), cfg.loss.gamma1, cfg.loss.gamma2,
+                          cfg.loss.gamma3)
+        loss = w + s
+        opt = self.opt["enc"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.dist.world > 1:
+            _allreduce_grads(self.text)
+        nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 0.25)
+        opt.step()
+        return {"loss_word": float(w), "loss_sent": float(s)}
+
+    def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        cfg = self.config
+        clean = batch["clean"].to(self.device)
+        jpeg = batch["jpeg"].to(self.device)
+        quality = batch["quality"].to(self.device)
+        with torch.no_grad():
+            text = self.text.encode(batch["caption"], self.device)
+        g, d = self.ddp["generator"], self.ddp["disc"]
+        self.generator.train()
+        out = g(jpeg, text.words, text.mask, text.sentence, quality)
+        # generator step (discriminator frozen)
+        self.disc.requires_grad_(False)
+        losses: dict[str, torch.Tensor] = {"l1": self.l1(out, clean)}
+        if self.contrastive is not None:
+            losses["contrastive"] = self.contrastive(out, clean, jpeg)
+        if cfg.loss.gan_weight > 0:
+            # the plain module, not its DDP wrapper: no discriminator gradients in this step
+            losses["gan"] = self.gan(self.disc(out), True)
+        if self.image is not None:
+            regions, glob = self.image(out)
+            losses["damsm"] = self.damsm(text.words, text.mask, text.sentence, regions, glob,
+                                         batch["class_id"].to(self.device))
+        loss_g = sum(losses.values())
+        self.opt["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt["g"].step()
+        self.disc.requires_grad_(True)
+        out_vals = {k: float(v) for k, v in losses.items()}
+        # discriminator step
+        if cfg.loss.gan_weight > 0:
+            real = d(clean)
+            fake = d(out.detach())
+            loss_d = self.gan(real, True, is_disc=True) + self.gan(fake, False, is_disc=True)
+            self.opt["d"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt["d"].step()
+            out_vals["d"] = float(loss_d)
+        if self.ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+                    pe.lerp_(p.detach(), 1.0 - cfg.ema_decay)
+        return out_vals
+
+    # ----------------------------------------------------------------- validation + export
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any]:
+        """Rank 0: validation metrics (logged; stage 2 also writes a side-by-side image)."""
+        if not self.dist.main or self.val_set is None:
+            return {}
+        if self.config.stage == "damsm":
+            return self._validate_damsm()
+        gen = self.ema if self.ema is not None else self.generator
+        gen.eval()
+        rows = []
+        for i in range(len(self.val_set)):
+            item = self.val_set[i]
+            clean = item["clean"][None].to(self.device)
+            jpeg = item["jpeg"][None].to(self.device)
+            text = self.text.encode([item["caption"]], self.device)
+            q = torch.tensor([item["quality"]], device=self.device)
+            out = gen(jpeg, text.words, text.mask, text.sentence, q).clamp(0, 1)
+            row = {"q": item["quality"], "psnr": _psnr(out, clean), "psnr_jpeg": _psnr(jpeg, clean)}
+            if self.lpips is not None:
+                row["lpips"] = float(self.lpips(out, clean).mean())
+                row["lpips_jpeg"] = float(self.lpips(jpeg, clean).mean())
+            rows.append(row)
+            if i == 0:
+                _save_side_by_side(self.run_dir / "val" / f"step_{self.step:07d}.png",
+                                   jpeg[0], out[0], clean[0])
+        metrics: dict[str, Any] = {"step": self.step, "val": True}
+        for key in rows[0]:
+            metrics[f"val_{key}"] = float(np.mean([r[key] for r in rows]))
+        self._log(metrics)
+        if "val_lpips" in metrics and metrics["val_lpips"] < self.best.get("val_lpips", math.inf):
+            self.best = {"val_lpips": metrics["val_lpips"], "step": float(self.step)}
+            self._export_to(self.run_dir / "best.safetensors", gen)
+        return metrics
+
+    def _validate_damsm(self) -> dict[str, Any]:
+        self.text.eval()
+        self.image.eval()
+        items = [self.val_set[i] for i in range(len(self.val_set))]
+        size = self.config.image_encoder.input_size
+        imgs = torch.stack([nn.functional.interpolate(it["clean"][None], size=(size, size),
+                                                      mode="bilinear", align_corners=False)[0]
+                            for it in items])
+        caps = [it["caption"] for it in items]
+        cls = [it["class_id"] for it in items]
+        r = retrieval_r1(self.text, self.image, imgs, caps, cls if min(cls) >= 0 else None,
+                         n_candidates=min(100, len(items)), seed=self.config.seed,
+                         device=self.device)
+        metrics = {"step": self.step, "val": True, **{f"val_{k}": v for k, v in r.items()}}
+        self._log(metrics)
+        return metrics
+
+    def export(self) -> Path | None:
+        """Rank 0 writes the run's final export and returns its path."""
+        if not self.dist.main:
+            return None
+        from jpegtext.restore.modelfile import save_damsm_file
+
+        cfg = self.config
+        info = {"steps": self.step, "epochs_done": self.epoch, "seed": cfg.seed,
+                "data": [dict(s) for s in cfg.data.sources], "world_size": self.dist.world}
+        if cfg.stage == "damsm":
+            path = self.run_dir / "damsm.safetensors"
+            save_damsm_file(path, self.text, self.image, cfg.model.text, cfg.image_encoder,
+                            self.vocab, info, force=True)
+            return path
+        path = self.run_dir / "model.safetensors"
+        self._export_to(path, self.ema if self.ema is not None else self.generator, info)
+        return path
+
+    def _export_to(self, path: Path, gen: nn.Module, info: dict[str, Any] | None = None) -> None:
+        from jpegtext.restore.modelfile import save_model_file
+
+        info = info or {"steps": self.step, "seed": self.config.seed}
+        save_model_file(path, gen, self.text, self.config.model, self.vocab, info, force=True)
+
+
+def _allreduce_grads(module: nn.Module) -> None:
+    """Average gradients of a module that cannot be wrapped in DDP (the text encoder's
+    ``encode`` is not its ``forward``)."""
+    world = dist.get_world_size()
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+def run_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
+                 resume: bool = True, device: str | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Build a :class:`Trainer` and run it; returns the last validation metrics."""
+    trainer = Trainer(config, run_dir, device=device, progress=progress)
+    with contextlib.ExitStack():
+        return trainer.fit(resume=resume)
