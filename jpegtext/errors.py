@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "InsufficientMemoryError",
     "InvalidImageError",
     "InvalidJpegError",
     "JpegTextError",
@@ -45,6 +46,10 @@ class WeightsError(JpegTextError, RuntimeError):
 
 class MissingWeightsError(WeightsError):
     """Weights that must be present locally are absent (offline machine, no cache)."""
+
+
+class InsufficientMemoryError(JpegTextError, MemoryError):
+    """The requested work does not fit in the free memory (choose a smaller tile)."""
 
 
 class MissingDependencyError(JpegTextError, ImportError):

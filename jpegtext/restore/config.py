@@ -378,7 +378,7 @@ def _resolve_source(src: Any, base: Path) -> Any:
     if not isinstance(src, dict):
         return src
     out = dict(src)
-    for key in ("root", "manifest"):
-        if out.get(key) and not Path(out[key]).is_absolute():
-            out[key] = str((base / out[key]).resolve())
+    # the manifest stays relative to the source's root (see read_records)
+    if out.get("root") and not Path(out["root"]).is_absolute():
+        out["root"] = str((base / out["root"]).resolve())
     return out

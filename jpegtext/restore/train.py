@@ -490,7 +490,7 @@ class Trainer:
             _allreduce_grads(self.text)
         nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 0.25)
         opt.step()
-        return {"loss_word": float(w), "loss_sent": float(s)}
+        return {"loss_word": w.item(), "loss_sent": s.item()}
 
     def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
@@ -519,16 +519,16 @@ class Trainer:
         loss_g.backward()
         self.opt["g"].step()
         self.disc.requires_grad_(True)
-        out_vals = {k: float(v) for k, v in losses.items()}
+        out_vals = {k: v.item() for k, v in losses.items()}
         # discriminator step
         if cfg.loss.gan_weight > 0:
-            real = d(clean)
-            fake = d(out.detach())
+            # one forward of real and fake together: DDP reduces once per forward/backward
+            real, fake = d(torch.cat([clean, out.detach()])).chunk(2)
             loss_d = self.gan(real, True, is_disc=True) + self.gan(fake, False, is_disc=True)
             self.opt["d"].zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt["d"].step()
-            out_vals["d"] = float(loss_d)
+            out_vals["d"] = loss_d.item()
         if self.ema is not None:
             with torch.no_grad():
                 for pe, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
@@ -581,7 +581,7 @@ class Trainer:
         caps = [it["caption"] for it in items]
         cls = [it["class_id"] for it in items]
         r = retrieval_r1(self.text, self.image, imgs, caps, cls if min(cls) >= 0 else None,
-                         n_candidates=min(100, len(items)), seed=self.config.seed,
+                         n_candidates=min(100, max(2, len(items) // 2)), seed=self.config.seed,
                          device=self.device)
         metrics = {"step": self.step, "val": True, **{f"val_{k}": v for k, v in r.items()}}
         self._log(metrics)

@@ -1,0 +1,188 @@
+"""The model zoo: an explicit registry of named, hash-pinned restoration weights.
+
+Each :class:`ModelEntry` names a ``.safetensors`` file and its full sha256. A file is looked for
+in the package (``jpegtext/restore/weights/``), then in the cache folder (``$JPEGTEXT_HOME``,
+default ``~/.cache/jpegtext``), then downloaded from the entry's URL when it has one. Its sha256
+is checked before it is read, so a damaged or tampered file is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jpegtext.errors import ConfigError, MissingWeightsError, WeightsError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelEntry",
+    "cache_dir",
+    "get_model_entry",
+    "list_models",
+    "load_restorer",
+    "register_model",
+    "resolve_model_file",
+]
+
+log = logging.getLogger(__name__)
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model.
+
+    Attributes:
+        name: registry name (``jpegtext decode --model NAME``).
+        filename: the ``.safetensors`` file name.
+        sha256: full hex sha256 of the file.
+        description: one line for ``jpegtext models``.
+        config: short description of the generator config (``small`` ...).
+        qualities: JPEG qualities it was trained for.
+        text_encoder: ``bilstm`` or ``minilm``.
+        training_data: what it was trained on.
+        metrics: held-out results (dataset/QF -> numbers), see the model card.
+        card: path of the model card, relative to the repository root.
+        url: where to download the file from, if anywhere.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    description: str
+    config: str
+    qualities: tuple[int, ...]
+    text_encoder: str
+    training_data: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    card: str = ""
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "filename": self.filename, "sha256": self.sha256,
+                "description": self.description, "config": self.config,
+                "qualities": list(self.qualities), "text_encoder": self.text_encoder,
+                "training_data": self.training_data, "metrics": self.metrics,
+                "card": self.card, "url": self.url}
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+#: the model ``decode`` uses when none is named (set where the shipped models are registered)
+DEFAULT_MODEL = "tgjar-small"
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    """Add ``entry`` to the registry; a name that is already taken is refused."""
+    if entry.name in _REGISTRY:
+        raise ConfigError(f'model "{entry.name}" is already registered')
+    if len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256):
+        raise ConfigError(f'model "{entry.name}": sha256 must be 64 lower-case hex digits')
+    if not entry.filename.endswith(".safetensors"):
+        raise ConfigError(f'model "{entry.name}": weights must be a .safetensors file')
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def list_models() -> list[ModelEntry]:
+    """Registered models, sorted by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The entry called ``name``; unknown names list the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise ConfigError(f'unknown model "{name}"; known models: {known}') from None
+
+
+def cache_dir() -> Path:
+    """``$JPEGTEXT_HOME`` or ``~/.cache/jpegtext``."""
+    return Path(os.environ.get("JPEGTEXT_HOME") or Path.home() / ".cache" / "jpegtext")
+
+
+def _download(entry: ModelEntry, dest: Path) -> None:
+    import tempfile
+    import urllib.request
+
+    from jpegtext.restore.modelfile import file_sha256
+
+    if entry.url is None:
+        raise MissingWeightsError(
+            f'the weights of model "{entry.name}" ({entry.filename}) are not installed and '
+            f"have no download URL; put the file in {dest.parent} (or set JPEGTEXT_HOME)")
+    if os.environ.get("JPEGTEXT_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
+        raise MissingWeightsError(
+            f'model "{entry.name}" is not cached and downloads are off (offline mode); copy '
+            f"{entry.filename} into {dest.parent}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(entry.url, timeout=30) as resp:
+            while chunk := resp.read(1 << 20):
+                fh.write(chunk)
+        if file_sha256(tmp) != entry.sha256:
+            raise WeightsError(f'downloaded weights of "{entry.name}" fail the sha256 check')
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise MissingWeightsError(
+            f'could not download model "{entry.name}" from {entry.url} ({exc}); copy '
+            f"{entry.filename} into {dest.parent}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def resolve_model_file(name: str) -> Path:
+    """Path of a registered model's verified weights file (package, cache, or download)."""
+    from jpegtext.restore.modelfile import file_sha256
+
+    entry = get_model_entry(name)
+    candidates = [PACKAGE_WEIGHTS / entry.filename, cache_dir() / entry.filename]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        path = candidates[1]
+        _download(entry, path)
+    digest = file_sha256(path)
+    if digest != entry.sha256:
+        raise WeightsError(
+            f'{path}: sha256 {digest[:16]}... does not match the registered {entry.sha256[:16]}... '
+            f'of model "{entry.name}": the file is damaged or was replaced; refusing to load it')
+    return path
+
+
+def load_restorer(model: str | os.PathLike[str] | None = None, **kwargs: Any):  # noqa: ANN201
+    """A :class:`~jpegtext.restore.inference.Restorer` for a zoo name or a ``.safetensors`` path.
+
+    Args:
+        model: registry name, or path of a model file (no hash to check: the file's format and
+            shapes are still validated); None = :data:`DEFAULT_MODEL`.
+        **kwargs: passed to :class:`~jpegtext.restore.inference.Restorer` (device, precision,
+            tile, tile_overlap, tile_batch).
+    """
+    from jpegtext.restore.inference import Restorer
+    from jpegtext.restore.modelfile import load_model_file
+
+    model = DEFAULT_MODEL if model is None else model
+    text = str(model)
+    if text in _REGISTRY:
+        path, name = resolve_model_file(text), text
+    else:
+        path = Path(text)
+        if not (path.suffix == ".safetensors" or path.exists()):
+            get_model_entry(text)  # raises with the list of known names
+        name = path.stem
+    return Restorer(load_model_file(path), name=name, **kwargs)
+
+
+#: models shipped inside the package; each has a model card under docs/models/
+SHIPPED_MODELS: tuple[ModelEntry, ...] = ()
+
+for _entry in SHIPPED_MODELS:
+    register_model(_entry)

@@ -1,0 +1,185 @@
+"""Training on a tiny synthetic dataset: both stages, exports, exact resume, DDP equivalence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from jpegtext.restore.config import TrainConfig
+from jpegtext.restore.modelfile import load_damsm_file, load_model_file
+from jpegtext.restore.train import Trainer, run_training
+
+COLOURS = {"red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200),
+           "yellow": (230, 210, 40)}
+
+
+def _make_dataset(root: Path, n: int = 12, size: int = 48) -> None:
+    """Images split in two colour halves, captioned by those colours, with class ids."""
+    rng = np.random.default_rng(0)
+    names = list(COLOURS)
+    rows = []
+    (root / "img").mkdir(parents=True)
+    for i in range(n):
+        top, bottom = names[i % 4], names[(i // 4 + 1 + i % 4) % 4]
+        arr = np.zeros((size, size, 3), np.uint8)
+        arr[: size // 2] = COLOURS[top]
+        arr[size // 2 :] = COLOURS[bottom]
+        arr = np.clip(arr + rng.normal(0, 12, arr.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(root / "img" / f"{i:03d}.png")
+        rows.append({"file": f"img/{i:03d}.png", "split": "val" if i >= n - 4 else "train",
+                     "class_id": i % 3,
+                     "captions": [f"{top} at the top, {bottom} at the bottom"]})
+    (root / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+TINY_MODEL = {
+    "text": {"kind": "bilstm", "embed_dim": 16, "hidden_dim": 8, "dropout": 0.0},
+    "generator": {"widths": [8, 8, 16, 16], "enc_blocks": [0, 1, 1, 1], "mid_blocks": 1,
+                  "dec_blocks": [1, 0, 0], "text_dim": 16, "gfm_hidden": 16},
+    "qualities": [1, 5, 10],
+}
+
+
+def _config(root: Path, stage: str, **over: object) -> TrainConfig:
+    raw: dict[str, object] = {
+        "stage": stage,
+        "model": TINY_MODEL,
+        "image_encoder": {"feature_dim": 16, "input_size": 64},
+        "discriminator": {"base": 8, "layers": 2},
+        "data": {
+            "sources": [{"root": str(root), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}],
+            "crop": 32, "scale_min": 0.7, "qualities": [1, 5, 10], "caption_dropout": 0.0,
+        },
+        "loss": {"contrastive_weight": 0.0, "damsm_weight": 0.0},
+        "batch_size": 4, "lr": 1e-3, "epochs": 3, "log_every": 1, "val_every": 1000,
+        "ckpt_every": 1000, "seed": 3, "workers": 0,
+    }
+    raw.update(over)
+    return TrainConfig.from_dict(raw)
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    _make_dataset(root)
+    return root
+
+
+def _random_trunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no ImageNet weights needed for these tests: a random AlexNet trunk
+    monkeypatch.setattr(Trainer, "_trunk_state", lambda self: None)
+
+
+def _generator_state(path: Path) -> dict[str, torch.Tensor]:
+    return load_model_file(path).generator.state_dict()
+
+
+def test_stage1_trains_and_exports(tiny_data: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _random_trunk(monkeypatch)
+    cfg = _config(tiny_data, "damsm", epochs=8, batch_size=4,
+                  data={"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl",
+                                     "split": "train", "caption": "manifest"}],
+                        "val": {"root": str(tiny_data), "manifest": "labels.jsonl",
+                                "split": "train", "caption": "manifest"},
+                        "crop": 32, "qualities": [1], "caption_dropout": 0.0})
+    run = tmp_path / "run1"
+    metrics = run_training(cfg, run, progress=False)
+    logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss_sent"] + r["loss_word"] for r in logs if "loss_sent" in r]
+    assert len(losses) == 8 * 2  # 8 epochs x (8 train images // batch 4)
+    assert np.mean(losses[-4:]) < np.mean(losses[:4])  # it learns
+    assert metrics["val_n"] > 0 and 0.0 <= metrics["val_r1_sentence"] <= 1.0
+    text, image, vocab, info = load_damsm_file(run / "damsm.safetensors", None)
+    assert vocab is not None and "yellow" in vocab and info["steps"] == 16
+    feats = text.encode(["red at the top"])
+    assert feats.words.shape[1] == 16
+
+
+def test_stage2_trains_exports_and_resumes_exactly(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_data, "tgjar", max_steps=4, loss={"contrastive_weight": 0.0,
+                                                         "damsm_weight": 0.0,
+                                                         "gan_weight": 0.01})
+    whole = tmp_path / "whole"
+    run_training(cfg, whole, progress=False)
+    # the same run, stopped after 3 steps (mid-epoch: 2 steps per epoch) and resumed
+    parts = tmp_path / "parts"
+    run_training(cfg.replace(max_steps=3), parts, progress=False)
+    run_training(cfg, parts, progress=False)
+    a, b = _generator_state(whole / "model.safetensors"), _generator_state(parts / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    # the generator left the identity it starts as
+    assert any(v.abs().max() > 0 for k, v in a.items() if k.startswith("tail."))
+    ck = torch.load(parts / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["step"] == 4 and ck["written_by_rank"] == 0
+
+
+def test_stage2_with_lpips_and_damsm(tiny_data: Path, tmp_path: Path, lpips_trunk: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """All four losses on, validation with PSNR/LPIPS and a side-by-side image."""
+    _random_trunk(monkeypatch)
+    s1 = _config(tiny_data, "damsm", max_steps=2)
+    run_training(s1, tmp_path / "s1", progress=False)
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}],
+            "val": {"root": str(tiny_data), "manifest": "labels.jsonl", "split": "val",
+                    "caption": "manifest"},
+            "crop": 32, "qualities": [1, 5, 10], "caption_dropout": 0.25}
+    cfg = _config(tiny_data, "tgjar", max_steps=3, data=data, lpips_trunk=str(lpips_trunk),
+                  damsm_checkpoint=str(tmp_path / "s1" / "damsm.safetensors"),
+                  loss={"contrastive_weight": 0.01, "damsm_weight": 0.0005}, ema_decay=0.9)
+    metrics = run_training(cfg, tmp_path / "s2", progress=False)
+    logs = [json.loads(x) for x in (tmp_path / "s2" / "log.jsonl").read_text().splitlines()]
+    assert {"l1", "contrastive", "gan", "damsm", "d"} <= set(logs[0])
+    assert metrics["val_psnr"] > 10 and 0 <= metrics["val_lpips"] <= 1
+    assert list((tmp_path / "s2" / "val").glob("step_*.png"))
+    assert (tmp_path / "s2" / "best.safetensors").exists()
+
+
+_DDP_SCRIPT = """
+import sys, yaml
+from jpegtext.restore.config import TrainConfig
+from jpegtext.restore.train import run_training
+cfg = TrainConfig.from_dict(yaml.safe_load(open(sys.argv[1])))
+run_training(cfg, sys.argv[2], device="cpu", progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_equal_single_process(tiny_data: Path, tmp_path: Path) -> None:
+    """torchrun, 2 CPU processes x batch 2 == 1 process x batch 4 (same global batch)."""
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "gan_weight": 0.01}
+    single = _config(tiny_data, "tgjar", max_steps=3, batch_size=4, loss=loss)
+    run_training(single, tmp_path / "single", device="cpu", progress=False)
+    cfg_path = tmp_path / "ddp.yaml"
+    cfg_path.write_text(yaml.safe_dump(single.replace(batch_size=2).to_dict()))
+    script = tmp_path / "ddp_train.py"
+    script.write_text(_DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), str(cfg_path), str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = _generator_state(tmp_path / "single" / "model.safetensors")
+    b = _generator_state(tmp_path / "ddp" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    ck = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["world_size"] == 2 and ck["written_by_rank"] == 0
+    # rank 0 alone writes: one checkpoint file, one log
+    assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == ["last.pt"]
+    steps = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in steps if "l1" in r] == [1, 2, 3]  # not once per rank
