@@ -13,3 +13,22 @@ Heavy dependencies (torch, transformers) are imported only by the functions that
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+# Public API, imported on first use so that `import jpegtext` (and the CLI's --help) stays light.
+_LAZY_API = {"encode", "read_caption", "inspect", "JpegInfo"}
+
+__all__ = ["JpegInfo", "__version__", "encode", "inspect", "read_caption"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_API:
+        from jpegtext import api
+
+        value = getattr(api, name)
+        globals()[name] = value  # cache: later lookups skip this function
+        return value
+    raise AttributeError(f"module 'jpegtext' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_API)

@@ -1,0 +1,427 @@
+"""``jpegtext encode``: compress images to JPEG with an embedded caption.
+
+Only click and the standard library are imported at module level; the codec and API are imported
+inside the command, and a neural captioner only when one has to run.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import click
+
+__all__ = ["IMAGE_SUFFIXES", "InputItem", "encode", "expand_inputs"]
+
+#: File name endings picked up when a folder is given as input.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm"}
+)
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input of a batch.
+
+    Attributes:
+        path: the file, or None for standard input (``-``).
+        label: how messages name it.
+        keys: names under which a caption file may list it, most specific first (path relative
+            to the folder it was found in, the path as given, relative to the working folder,
+            the bare file name).
+    """
+
+    path: Path | None
+    label: str
+    keys: tuple[str, ...]
+
+
+def _norm(key: str) -> str:
+    """A caption-file key in canonical form: forward slashes, no ``./``, no doubled slashes."""
+    text = key.strip().replace("\\", "/")
+    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+    return "/".join(parts) if parts else text
+
+
+def _keys_for(path: Path, *extra: str) -> tuple[str, ...]:
+    keys = [_norm(k) for k in extra]
+    keys.append(_norm(str(path)))
+    try:
+        keys.append(_norm(str(path.resolve().relative_to(Path.cwd().resolve()))))
+    except ValueError:
+        pass
+    keys.append(path.name)
+    return tuple(dict.fromkeys(keys))
+
+
+def expand_inputs(
+    args: Iterable[str], *, recursive: bool, suffixes: frozenset[str] = IMAGE_SUFFIXES
+) -> list[InputItem]:
+    """Expand files, folders (images inside, sorted), globs and ``-`` into a list of inputs.
+
+    Raises:
+        click.BadParameter: an argument matches nothing, or ``-`` is given twice.
+    """
+    items: list[InputItem] = []
+    seen: set[Path] = set()
+    stdin_used = False
+
+    def add(path: Path, *extra: str) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            items.append(InputItem(path, str(path), _keys_for(path, *extra)))
+
+    def add_folder(folder: Path) -> None:
+        walker = folder.rglob("*") if recursive else folder.iterdir()
+        for path in sorted(p for p in walker if p.is_file() and p.suffix.lower() in suffixes):
+            add(path, str(path.relative_to(folder)))
+
+    for arg in args:
+        if arg == "-":
+            if stdin_used:
+                raise click.BadParameter("'-' (standard input) can be given only once")
+            stdin_used = True
+            items.append(InputItem(None, "<stdin>", ("-",)))
+            continue
+        path = Path(arg)
+        if path.is_file():
+            add(path)
+        elif path.is_dir():
+            add_folder(path)
+        else:
+            matches = sorted(glob.glob(arg, recursive=recursive))
+            if not matches:
+                raise click.BadParameter(f"{arg}: no such file, folder or matching glob")
+            for match in matches:
+                m = Path(match)
+                if m.is_dir():
+                    add_folder(m)
+                elif m.is_file():
+                    add(m)
+    if not items:
+        raise click.BadParameter("the inputs contain no image files")
+    return items
+
+
+@dataclass(frozen=True)
+class _CaptionFile:
+    text: str | None
+    mapping: dict[str, str] | None
+
+    def lookup(self, item: InputItem) -> str | None:
+        if self.text is not None:
+            return self.text
+        assert self.mapping is not None
+        for key in item.keys:
+            if key in self.mapping:
+                return self.mapping[key]
+        return None
+
+
+def _read_caption_file(path: Path) -> _CaptionFile:
+    """One caption for all inputs (plain text), or a file-to-caption map (.jsonl / .csv)."""
+    param = "--caption-file"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{path} is not UTF-8 text: {exc}", param_hint=param) from None
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        caption = text.strip()
+        if not caption:
+            raise click.BadParameter(f"{path} is empty", param_hint=param)
+        return _CaptionFile(caption, None)
+    rows: list[tuple[int, Any, Any]] = []
+    if suffix == ".jsonl":
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise click.BadParameter(f"{path}:{lineno}: {exc}", param_hint=param) from None
+            if not isinstance(obj, dict):
+                raise click.BadParameter(f"{path}:{lineno}: not a JSON object", param_hint=param)
+            rows.append((lineno, obj.get("file"), obj.get("caption")))
+    else:
+        for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if lineno == 1 and [c.strip().lower() for c in row] == ["file", "caption"]:
+                continue  # header
+            if len(row) != 2:
+                raise click.BadParameter(
+                    f"{path}:{lineno}: expected 2 columns (file,caption), got {len(row)}",
+                    param_hint=param,
+                )
+            rows.append((lineno, row[0], row[1]))
+    mapping: dict[str, str] = {}
+    for lineno, file, caption in rows:
+        if not isinstance(file, str) or not file.strip() or not isinstance(caption, str):
+            raise click.BadParameter(
+                f"{path}:{lineno}: needs a file name and a caption string", param_hint=param
+            )
+        key = _norm(file)
+        if key in mapping:
+            raise click.BadParameter(f"{path}:{lineno}: {file!r} listed twice", param_hint=param)
+        mapping[key] = caption
+    if not mapping:
+        raise click.BadParameter(f"{path} lists no captions", param_hint=param)
+    return _CaptionFile(None, mapping)
+
+
+def _plan_outputs(items: list[InputItem], output: str | None, out_dir: Path | None) -> list[str]:
+    if output is not None and out_dir is not None:
+        raise click.UsageError("give either -o/--output or --out-dir, not both")
+    if output is None and out_dir is None:
+        raise click.UsageError("give -o OUT (one input) or --out-dir DIR")
+    if output is not None:
+        if len(items) != 1:
+            raise click.UsageError(
+                f"-o/--output takes one input but {len(items)} were given; use --out-dir"
+            )
+        return [output]
+    assert out_dir is not None
+    outputs: list[str] = []
+    owner: dict[Path, str] = {}
+    for item in items:
+        if item.path is None:
+            raise click.UsageError("standard input has no file name: use -o OUT with '-'")
+        dest = out_dir / f"{item.path.stem}.jpg"
+        key = dest.resolve()
+        if key in owner:
+            raise click.UsageError(f"{owner[key]} and {item.label} would both be written to {dest}")
+        owner[key] = item.label
+        outputs.append(str(dest))
+    return outputs
+
+
+@click.command("encode")
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+@click.option(
+    "-q",
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="JPEG quality 1-100 (the TGJAR scheme uses 1-10).",
+)
+@click.option("-o", "--output", help="Output file ('-' for standard output); one input only.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the outputs, named <stem>.jpg.",
+)
+@click.option("--caption", help="Caption to store (the same for every input).")
+@click.option(
+    "--caption-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Plain text (one caption for all), or .jsonl {file, caption} / .csv file,caption map.",
+)
+@click.option("--captioner", help="Captioner that captions each clean image (name or path).")
+@click.option(
+    "--caption-from-metadata",
+    is_flag=True,
+    help="Use each input's own XMP dc:description or EXIF ImageDescription.",
+)
+@click.option(
+    "--subsampling",
+    type=click.Choice(["4:2:0", "4:4:4"]),
+    default="4:2:0",
+    show_default=True,
+    help="Chroma subsampling.",
+)
+@click.option(
+    "--xmp",
+    is_flag=True,
+    help="Also mirror the caption into XMP dc:description (~390 bytes + caption).",
+)
+@click.option("--strip-metadata", is_flag=True, help="Do not carry the ICC profile and EXIF.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    help="Refuse larger inputs (decompression-bomb guard) [default: Pillow's, ~89.5 MP].",
+)
+@click.pass_context
+def encode(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    quality: int,
+    output: str | None,
+    out_dir: Path | None,
+    caption: str | None,
+    caption_file: Path | None,
+    captioner: str | None,
+    caption_from_metadata: bool,
+    subsampling: str,
+    xmp: bool,
+    strip_metadata: bool,
+    force: bool,
+    recursive: bool,
+    max_pixels: int | None,
+) -> None:
+    """Compress images IN... to JPEG at quality -q with a caption stored in the file.
+
+    IN may be files, folders, globs or '-' (standard input). The caption is given
+    (--caption, --caption-file), read from the image's metadata (--caption-from-metadata),
+    or written by a captioner from the clean image (--captioner; the default captioner when no
+    caption source is given). Existing outputs are kept unless --force; files are written
+    atomically. When one input of a batch fails, the error is reported, the others are still
+    encoded, and the command exits with status 1 at the end.
+    """
+    sources = [
+        caption is not None,
+        caption_file is not None,
+        captioner is not None,
+        caption_from_metadata,
+    ]
+    if sum(sources) > 1:
+        raise click.UsageError(
+            "give only one of --caption, --caption-file, --captioner, --caption-from-metadata"
+        )
+    items = expand_inputs(inputs, recursive=recursive)
+    outputs = _plan_outputs(items, output, out_dir)
+
+    captions: list[str | None] = [caption] * len(items)
+    if caption_file is not None:
+        table = _read_caption_file(caption_file)
+        captions = [table.lookup(item) for item in items]
+        missing = [item.label for item, text in zip(items, captions, strict=True) if text is None]
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise click.BadParameter(
+                f"{caption_file} has no caption for {shown}", param_hint="--caption-file"
+            )
+    if not force:
+        existing = [out for out in outputs if out != "-" and Path(out).exists()]
+        if existing:
+            raise click.ClickException(
+                f"{existing[0]} exists (use --force to overwrite)"
+                + (f"; {len(existing) - 1} more outputs exist" if len(existing) > 1 else "")
+            )
+
+    from jpegtext.api import resolve_captioner
+    from jpegtext.errors import ConfigError
+
+    model = None
+    needs_model = caption is None and caption_file is None and not caption_from_metadata
+    if needs_model:
+        try:
+            model = resolve_captioner(captioner)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--captioner") from None
+        if captioner is None:
+            click.echo(f"Using the default captioner: {model.name}", err=True)
+
+    job = _Job(
+        quality=quality,
+        subsampling=subsampling,
+        xmp=xmp,
+        keep_metadata=not strip_metadata,
+        force=force,
+        captioner=model,
+        from_metadata=caption_from_metadata,
+        max_pixels=max_pixels,
+    )
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    if len(items) == 1:
+        from jpegtext.cli import _one_line
+        from jpegtext.errors import JpegTextError
+
+        try:
+            report = job.run(items[0], outputs[0], captions[0])
+        except (JpegTextError, OSError, MemoryError) as exc:
+            if debug:
+                raise
+            raise click.ClickException(f"{items[0].label}: {_one_line(exc)}") from None
+        click.echo(report, err=True)
+        return
+    failures = _run_batch(job, items, outputs, captions, debug=debug)
+    click.echo(f"Encoded {len(items) - len(failures)} of {len(items)} inputs.", err=True)
+    if failures:
+        raise click.ClickException(f"{len(failures)} of {len(items)} inputs failed (see above)")
+
+
+def _run_batch(
+    job: _Job,
+    items: list[InputItem],
+    outputs: list[str],
+    captions: list[str | None],
+    *,
+    debug: bool,
+) -> list[str]:
+    from jpegtext.cli import _one_line
+    from jpegtext.errors import JpegTextError
+
+    failures: list[str] = []
+    with click.progressbar(
+        list(zip(items, outputs, captions, strict=True)), label="Encoding", file=sys.stderr
+    ) as bar:
+        for item, out, text in bar:
+            try:
+                job.run(item, out, text)
+            except (JpegTextError, OSError, MemoryError) as exc:
+                if debug:
+                    raise
+                failures.append(f"Error: {item.label}: {_one_line(exc)}")
+    for line in failures:
+        click.echo(line, err=True)
+    return failures
+
+
+@dataclass(frozen=True)
+class _Job:
+    quality: int
+    subsampling: str
+    xmp: bool
+    keep_metadata: bool
+    force: bool
+    captioner: Callable[..., Any] | None
+    from_metadata: bool
+    max_pixels: int | None
+
+    def run(self, item: InputItem, out: str, caption: str | None) -> str:
+        """Encode one input to ``out``; returns a one-line report."""
+        from jpegtext._io import read_bytes, write_output
+        from jpegtext.api import encode_detailed, inspect
+        from jpegtext.codec import load_image, read_metadata_description
+        from jpegtext.errors import InvalidImageError
+
+        data = read_bytes("-" if item.path is None else item.path)
+        image = load_image(data, max_pixels=self.max_pixels)
+        if self.from_metadata:
+            caption = read_metadata_description(image)
+            if caption is None:
+                raise InvalidImageError(
+                    f"{item.label} has no XMP dc:description or EXIF ImageDescription"
+                )
+        result = encode_detailed(
+            image,
+            self.quality,
+            caption=caption,
+            captioner=self.captioner,  # type: ignore[arg-type]
+            subsampling=self.subsampling,
+            xmp=self.xmp,
+            keep_metadata=self.keep_metadata,
+        )
+        write_output(out, result.data, force=self.force)
+        info = inspect(result.data)
+        who = f" by {result.captioner}" if result.captioner else ""
+        shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
+        return (
+            f"{item.label} -> {'<stdout>' if out == '-' else out}: {info.total_bytes:,} bytes "
+            f"at QF {self.quality}; caption{who} {json.dumps(shown, ensure_ascii=False)} "
+            f"= {info.caption_bytes:,} bytes ({100 * info.caption_share:.2f}%)"
+        )

@@ -1,0 +1,105 @@
+"""``jpegtext info``: caption, quality and sizes of JPEG files (headers only, no torch)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+__all__ = ["info"]
+
+_SHOWN_CHARS = 300
+
+
+def _quoted(text: str) -> str:
+    # JSON quoting escapes control characters, so a caption cannot drive the terminal.
+    if len(text) > _SHOWN_CHARS:
+        return json.dumps(text[:_SHOWN_CHARS], ensure_ascii=False) + f" ... ({len(text):,} chars)"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def format_info(label: str, info: Any) -> str:
+    """The human-readable block ``jpegtext info`` prints for one file."""
+    lines = [label]
+    if info.caption is None:
+        lines.append("  caption:    (none)")
+    else:
+        source = " (from the XMP mirror only)" if info.caption_source == "xmp" else ""
+        lines.append(f"  caption:    {_quoted(info.caption)}{source}")
+        lines.append(f"  captioner:  {info.captioner or '(given by the user)'}")
+    if info.standard_tables:
+        quality = f"{info.estimated_quality} (estimated from standard IJG tables"
+    else:
+        quality = "unknown (non-standard tables"
+    stored = info.payload_quality if info.payload_quality is not None else "none"
+    lines.append(f"  quality:    {quality}; stored in payload: {stored})")
+    if info.quality_mismatch:
+        lines.append(
+            f"  warning:    the payload says QF {info.payload_quality} but the tables do not "
+            "match it: the file was re-encoded after the caption was stored"
+        )
+    lines.append(f"  size:       {info.width}x{info.height}, {info.subsampling}")
+    lines.append(
+        f"  bytes:      {info.total_bytes:,} total = {info.image_bytes:,} image + "
+        f"{info.caption_bytes:,} caption"
+    )
+    lines.append(f"  caption share: {100 * info.caption_share:.2f}%")
+    return "\n".join(lines)
+
+
+@click.command("info")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
+@click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    help="Refuse frames declaring more pixels [default: Pillow's, ~89.5 MP].",
+)
+@click.pass_context
+def info(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    as_json: bool,
+    recursive: bool,
+    max_pixels: int | None,
+) -> None:
+    """Show the caption, quality factor (estimated and stored) and sizes of JPEG FILE...
+
+    FILE may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). A file
+    that cannot be read is reported and the others are still shown; the exit status is then 1.
+    """
+    from jpegtext._io import read_bytes
+    from jpegtext.api import inspect
+    from jpegtext.cli import _one_line
+    from jpegtext.cli.encode import expand_inputs
+    from jpegtext.errors import JpegTextError
+
+    items = expand_inputs(files, recursive=recursive, suffixes=frozenset({".jpg", ".jpeg", ".jpe"}))
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    failed = 0
+    for n, item in enumerate(items):
+        try:
+            data = read_bytes("-" if item.path is None else item.path)
+            result = inspect(data, max_pixels=max_pixels)
+        except (JpegTextError, OSError, MemoryError) as exc:
+            if debug:
+                raise
+            failed += 1
+            message = _one_line(exc)
+            if as_json:
+                click.echo(json.dumps({"file": item.label, "error": message}, ensure_ascii=False))
+            else:
+                click.echo(f"Error: {item.label}: {message}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"file": item.label, **result.to_dict()}, ensure_ascii=False))
+        else:
+            if n:
+                click.echo("")
+            click.echo(format_info(item.label, result))
+    if failed:
+        if len(items) == 1 and not as_json:
+            ctx.exit(1)
+        raise click.ClickException(f"{failed} of {len(items)} files could not be read")

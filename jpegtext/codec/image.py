@@ -1,0 +1,394 @@
+"""Pixels in and out: loading any supported image, JPEG encoding and decoding through Pillow.
+
+Every input the library accepts goes through :func:`load_image`, which returns an RGB
+``PIL.Image`` with the EXIF orientation applied, refuses images over a pixel limit before
+decoding them (decompression bombs), and turns every decoder failure into
+:class:`~jpegtext.errors.InvalidImageError`. The encoder is Pillow's libjpeg-turbo binding: with
+a payload that fits one COM segment the file is written in a single pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import struct
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from jpegtext.codec.markers import COM, parse_jpeg, segment_bytes, walk_segments
+from jpegtext.codec.payload import Payload, build_payload_data, splice_segments
+from jpegtext.codec.xmp import build_xmp_mirror, parse_xmp_description
+from jpegtext.errors import ConfigError, InvalidImageError, InvalidJpegError, PayloadError
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "SUBSAMPLINGS",
+    "ImageSource",
+    "check_pixel_limit",
+    "decode_jpeg",
+    "default_max_pixels",
+    "encode_jpeg",
+    "load_image",
+    "read_metadata_description",
+    "validate_quality",
+]
+
+logger = logging.getLogger(__name__)
+
+#: What the API accepts as an image: a path, encoded bytes, a PIL image, or a uint8 array of
+#: shape (H, W, 3) RGB or (H, W) grayscale.
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
+
+#: Pillow formats :func:`load_image` opens (JPEG includes MPO). Formats that run external
+#: programs (EPS through Ghostscript) or are rarely photos are left out on purpose.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
+
+#: Chroma subsampling modes :func:`encode_jpeg` writes.
+SUBSAMPLINGS = ("4:2:0", "4:4:4")
+
+_ORIENTATION = 0x0112
+_IMAGE_DESCRIPTION = 0x010E
+# Exceptions Pillow's decoders raise on malformed data; anything else is a bug worth seeing.
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    Image.DecompressionBombError,
+)
+
+
+def default_max_pixels() -> int | None:
+    """The pixel limit used when none is given: Pillow's ``PIL.Image.MAX_IMAGE_PIXELS``.
+
+    That is 89,478,485 pixels (about 0.25 GiB as RGB) unless the application changed it; None
+    disables the check. It is read at call time, so setting Pillow's limit also sets ours.
+    """
+    return Image.MAX_IMAGE_PIXELS
+
+
+def validate_quality(quality: object) -> int:
+    """``quality`` as an int in 1..100.
+
+    Raises:
+        ConfigError: anything else, with the bad value quoted.
+    """
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+        raise ConfigError(f'Invalid quality "{quality!r}", should be an integer between 1 and 100')
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f'Invalid quality "{quality}", should be between 1 and 100')
+    return int(quality)
+
+
+def check_pixel_limit(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    """Refuse a ``width`` x ``height`` image over ``max_pixels`` (default: Pillow's limit).
+
+    Raises:
+        InvalidImageError: over the limit; the message names ``what``, the size and the limit.
+    """
+    limit = default_max_pixels() if max_pixels is None else max_pixels
+    if limit is not None and width * height > limit:
+        raise InvalidImageError(
+            f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{limit:,} (decompression-bomb guard; raise it with max_pixels / --max-pixels)"
+        )
+
+
+def _read_source(src: str | os.PathLike | bytes | bytearray | memoryview) -> bytes:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    return Path(src).read_bytes()
+
+
+def _open(data: bytes, formats: Sequence[str], max_pixels: int | None) -> Image.Image:
+    """Open and fully decode ``data`` with Pillow, checking the size before decoding."""
+    if data[:2] == b"\xff\xd8":
+        # Our own walker first: precise errors, truncation found without decoding, and the
+        # declared size checked before Pillow allocates anything.
+        layout = parse_jpeg(data)
+        check_pixel_limit(layout.frame.width, layout.frame.height, max_pixels, "the JPEG")
+    elif not data:
+        raise InvalidImageError("not an image: the data is empty")
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    raised = max_pixels is not None and pillow_limit is not None and max_pixels > pillow_limit
+    # With a limit above Pillow's, Pillow's own warning is noise. catch_warnings() changes
+    # process-wide state, so it is used only then (the default path stays thread-safe).
+    with warnings.catch_warnings() if raised else contextlib.nullcontext():
+        if raised:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=list(formats))
+            check_pixel_limit(im.width, im.height, max_pixels, f"the {im.format} image")
+            im.load()
+        except Image.UnidentifiedImageError:
+            raise InvalidImageError(
+                f"not a supported image (accepted formats: {', '.join(formats)})"
+            ) from None
+        except InvalidImageError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise InvalidImageError(
+                f"{exc} (Pillow's hard limit; raise PIL.Image.MAX_IMAGE_PIXELS to allow it)"
+            ) from None
+        except _DECODE_ERRORS as exc:
+            cls = InvalidJpegError if data[:2] == b"\xff\xd8" else InvalidImageError
+            raise cls(f"cannot decode the image: {exc}") from None
+    return im
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """``im`` in mode RGB: alpha composited on white, 16-bit scaled down, palettes expanded."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grayscale (PNG/TIFF): Pillow's convert() would clip at 255 instead of scaling.
+        arr = np.asarray(im, dtype=np.float64)
+        gray = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        out = Image.fromarray(gray, mode="L").convert("RGB")
+        out.info = dict(im.info)
+        return out
+    if im.mode == "F":
+        raise InvalidImageError("floating-point images are not supported: convert to 8 bits")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode == "P" and "transparency" in im.info
+    )
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        out = Image.alpha_composite(background, rgba).convert("RGB")
+        out.info = dict(im.info)
+        return out
+    try:
+        out = im.convert("RGB")
+    except ValueError as exc:  # modes Pillow cannot convert (LAB, HSV, ...)
+        raise InvalidImageError(f"cannot convert a {im.mode} image to RGB: {exc}") from None
+    out.info = dict(im.info)
+    return out
+
+
+def _apply_orientation(im: Image.Image) -> Image.Image:
+    try:
+        orientation = im.getexif().get(_ORIENTATION, 1)
+    except _DECODE_ERRORS as exc:  # a corrupt EXIF block must not hide the image
+        logger.warning("ignoring unreadable EXIF data: %s", exc)
+        return im
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        # exif_transpose also removes the tag from info["exif"], so the carried EXIF stays true.
+        return ImageOps.exif_transpose(im)
+    return im
+
+
+def load_image(src: ImageSource, *, max_pixels: int | None = None) -> Image.Image:
+    """Load any accepted image as an RGB ``PIL.Image`` with its EXIF orientation applied.
+
+    The returned image keeps ``info["icc_profile"]`` and ``info["exif"]`` (orientation tag
+    removed once applied) for carrying them into the JPEG. A PIL image in mode RGB that needs no
+    rotation is returned as is (not copied); the caller's image is never modified.
+
+    Args:
+        src: a path, encoded image bytes (any of :data:`ACCEPTED_FORMATS`), a ``PIL.Image``, or
+            a ``numpy`` uint8 array of shape (H, W, 3) RGB or (H, W) grayscale.
+        max_pixels: refuse encoded images larger than this many pixels before decoding them;
+            default :func:`default_max_pixels`. Pillow's own hard limit (twice
+            ``PIL.Image.MAX_IMAGE_PIXELS``) still applies on top.
+
+    Returns:
+        An RGB image (grayscale is expanded to three equal channels, alpha composited on white,
+        16-bit grayscale scaled to 8 bits).
+
+    Raises:
+        InvalidImageError: unsupported format, undecodable data, a bad array, or over the limit.
+        InvalidJpegError: a JPEG input is malformed or truncated.
+        OSError: a path cannot be read.
+    """
+    if isinstance(src, np.ndarray):
+        im = Image.fromarray(_check_array(src))
+        return im if im.mode == "RGB" else im.convert("RGB")
+    if isinstance(src, Image.Image):
+        try:
+            src.load()
+        except _DECODE_ERRORS as exc:
+            raise InvalidImageError(f"cannot decode the image: {exc}") from None
+        if src.width == 0 or src.height == 0:
+            raise InvalidImageError(f"the image is empty ({src.width}x{src.height})")
+        return _to_rgb(_apply_orientation(src))
+    if not isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise TypeError(
+            "image must be a path, bytes, a PIL.Image or a uint8 numpy array, not "
+            f"{type(src).__name__}"
+        )
+    im = _open(_read_source(src), ACCEPTED_FORMATS, max_pixels)
+    return _to_rgb(_apply_orientation(im))
+
+
+def _check_array(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype != np.uint8:
+        raise InvalidImageError(
+            f"arrays must be uint8 (H, W, 3) RGB or (H, W) grayscale, got dtype {arr.dtype}"
+        )
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise InvalidImageError(
+            f"arrays must be uint8 (H, W, 3) RGB or (H, W) grayscale, got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidImageError(f"the array is empty (shape {arr.shape})")
+    return np.ascontiguousarray(arr)
+
+
+def decode_jpeg(
+    data: bytes | bytearray | memoryview | str | os.PathLike, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """Decode a JPEG to an RGB array, honouring its EXIF orientation.
+
+    Args:
+        data: the JPEG stream, or a path to a JPEG file.
+        max_pixels: refuse frames larger than this before decoding; default
+            :func:`default_max_pixels`.
+
+    Returns:
+        (H, W, 3) uint8 RGB in [0, 255] (grayscale files give three equal channels; H, W after
+        the orientation is applied). Like ``np.asarray(pil_image)`` the array is read-only, which
+        saves a copy of every frame; convert it (``arr.astype(np.float32)``) or ``.copy()`` it
+        before writing to it.
+
+    Raises:
+        InvalidJpegError: the data is not a complete, decodable JPEG.
+        InvalidImageError: the frame is over the pixel limit.
+        OSError: a path cannot be read.
+    """
+    raw = _read_source(data)
+    if raw[:2] != b"\xff\xd8":
+        walk_segments(raw)  # raises InvalidJpegError naming what the data looks like
+    im = _to_rgb(_apply_orientation(_open(raw, ("JPEG",), max_pixels)))
+    return np.asarray(im)
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    icc_profile: bytes | None
+    exif: bytes | None
+
+
+def _carried_metadata(im: Image.Image) -> _Metadata:
+    """The ICC profile and EXIF block of ``im`` that can go into an RGB JPEG."""
+    icc = im.info.get("icc_profile") or None
+    if icc is not None and (len(icc) < 20 or icc[16:20] != b"RGB "):
+        # A CMYK or gray profile would mislabel the RGB pixels we write.
+        logger.info("dropping an ICC profile of colour space %r (the JPEG is RGB)", icc[16:20])
+        icc = None
+    exif = im.info.get("exif") or None
+    if exif is not None and not exif.startswith(b"Exif\x00\x00"):
+        exif = b"Exif\x00\x00" + exif
+    return _Metadata(icc, exif)
+
+
+def encode_jpeg(
+    image: Image.Image,
+    quality: int,
+    *,
+    subsampling: str = "4:2:0",
+    payload: Payload | None = None,
+    xmp: bool = False,
+    keep_metadata: bool = True,
+) -> bytes:
+    """Compress an RGB image to JPEG with an optional caption payload.
+
+    Args:
+        image: an RGB image, e.g. from :func:`load_image` (other modes are converted).
+        quality: IJG quality 1..100 (1 = strongest compression).
+        subsampling: ``"4:2:0"`` (default, as every camera) or ``"4:4:4"``.
+        payload: the caption payload to store in COM segments.
+        xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
+            caption).
+        keep_metadata: carry the image's ICC profile (if RGB) and EXIF block into the file.
+
+    Returns:
+        The JPEG stream.
+
+    Raises:
+        ConfigError: invalid quality or subsampling.
+        PayloadError: the payload or its XMP mirror cannot be stored.
+        InvalidImageError: the metadata cannot be written (e.g. EXIF over 64 KiB).
+    """
+    quality = validate_quality(quality)
+    if subsampling not in SUBSAMPLINGS:
+        raise ConfigError(f'Invalid subsampling "{subsampling}", should be one of {SUBSAMPLINGS}')
+    if image.mode != "RGB":
+        image = _to_rgb(image)
+    if xmp and payload is None:
+        raise PayloadError("an XMP mirror needs a caption payload")
+    datas = build_payload_data(payload) if payload is not None else []
+    options: dict[str, object] = {"quality": quality, "subsampling": subsampling}
+    if len(datas) == 1:
+        options["comment"] = datas[0]  # bytes: a str comment near 64 KiB hangs Pillow 13
+    else:
+        # Pillow would otherwise copy a COM it read from the source file into ours.
+        options["comment"] = b""
+    if xmp and payload is not None:
+        options["xmp"] = build_xmp_mirror(payload.caption)
+    if keep_metadata:
+        meta = _carried_metadata(image)
+        if meta.icc_profile:
+            options["icc_profile"] = meta.icc_profile
+        if meta.exif:
+            options["exif"] = meta.exif
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format="JPEG", **options)
+    except ValueError as exc:
+        # Pillow's refusals of oversized EXIF/ICC blocks ("EXIF data is too long").
+        raise InvalidImageError(
+            f"cannot write the image's metadata: {exc} (encode without keeping metadata)"
+        ) from None
+    data = buf.getvalue()
+    if len(datas) > 1:
+        # Several COM segments: Pillow writes only one, so splice them in after encoding.
+        segments = walk_segments(data)
+        data = splice_segments(data, segments, [segment_bytes(COM, d) for d in datas])
+    return data
+
+
+def read_metadata_description(src: ImageSource, *, max_pixels: int | None = None) -> str | None:
+    """The image's own description: XMP ``dc:description``, else EXIF ImageDescription.
+
+    Used by ``jpegtext encode --caption-from-metadata``. Empty descriptions count as none.
+
+    Returns:
+        The description, or None when the image has neither.
+
+    Raises:
+        InvalidImageError: the image cannot be read.
+    """
+    im = src if isinstance(src, Image.Image) else None
+    if im is None:
+        if isinstance(src, np.ndarray):
+            return None
+        data = _read_source(src)  # type: ignore[arg-type]
+        im = _open(data, ACCEPTED_FORMATS, max_pixels)
+    for key in ("xmp", "XML:com.adobe.xmp"):
+        packet = im.info.get(key)
+        if packet:
+            raw = packet.encode("utf-8") if isinstance(packet, str) else bytes(packet)
+            text = parse_xmp_description(raw, jpegtext_only=False)
+            if text and text.strip():
+                return text.strip()
+    try:
+        desc = im.getexif().get(_IMAGE_DESCRIPTION)
+    except _DECODE_ERRORS:
+        desc = None
+    if isinstance(desc, bytes):
+        desc = desc.decode("utf-8", "replace")
+    if isinstance(desc, str) and desc.strip(" \x00\t\r\n"):
+        return desc.strip(" \x00\t\r\n")
+    return None

@@ -1,0 +1,405 @@
+"""Caption payload v1: the caption stored in COM segments of the JPEG file.
+
+The format is specified in ``docs/payload.md``. In short: each payload segment is a COM segment
+whose data is ``JPEGTEXT\\0`` followed by a UTF-8 JSON object. A caption that fits one segment is
+one object ``{"v":1,"caption":...,"captioner":...,"q":...}``; a longer caption is cut into
+pieces at character boundaries, each piece one object that adds ``"part"`` (1-based index),
+``"parts"`` (count) and ``"id"`` (first 16 hex digits of the SHA-256 of the whole caption's
+UTF-8 bytes). A reader joins the pieces in ``part`` order and checks the hash, so a missing,
+duplicated, reordered or altered piece raises :class:`~jpegtext.errors.PayloadError` instead of
+returning a changed caption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jpegtext.codec.markers import (
+    APP0,
+    COM,
+    MAX_SEGMENT_DATA,
+    Segment,
+    parse_jpeg,
+    segment_bytes,
+)
+from jpegtext.codec.quality import estimate_quality
+from jpegtext.codec.xmp import (
+    XMP_HEADER,
+    build_xmp_mirror,
+    is_xmp_segment,
+    parse_xmp_description,
+)
+from jpegtext.errors import PayloadError
+
+__all__ = [
+    "MAGIC",
+    "MAX_CAPTION_BYTES",
+    "PAYLOAD_VERSION",
+    "FoundPayload",
+    "Payload",
+    "build_payload_data",
+    "embed_caption",
+    "find_payload",
+    "read_payload",
+    "strip_caption",
+]
+
+#: Bytes that open every jpegtext COM segment.
+MAGIC = b"JPEGTEXT\x00"
+#: Version written by this module; readers refuse other versions.
+PAYLOAD_VERSION = 1
+#: Largest caption accepted, in UTF-8 bytes (about 16 COM segments of plain text).
+MAX_CAPTION_BYTES = 1_000_000
+
+_PART_KEYS = ("part", "parts", "id")
+_ID_HEX = 16
+_SEP = (",", ":")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The content of a caption payload.
+
+    Attributes:
+        caption: the caption text (any Unicode that UTF-8 can encode).
+        captioner: name of the captioner that wrote it; None when the text was given by a user.
+        quality: the JPEG quality (1..100) the file was written at; None when unknown.
+    """
+
+    caption: str
+    captioner: str | None = None
+    quality: int | None = None
+
+
+@dataclass(frozen=True)
+class FoundPayload:
+    """A payload read from a file, with the segments it occupies.
+
+    Attributes:
+        payload: the decoded payload.
+        segments: the COM segments that hold it, in file order.
+        source: ``"com"`` for the COM payload, ``"xmp"`` when only the XMP mirror was found.
+        xmp_segment: jpegtext's XMP mirror segment when present, else None.
+    """
+
+    payload: Payload
+    segments: tuple[Segment, ...]
+    source: str
+    xmp_segment: Segment | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file spent on the caption: payload segments plus the XMP mirror."""
+        total = sum(s.size for s in self.segments)
+        if self.xmp_segment is not None:
+            total += self.xmp_segment.size
+        return total
+
+
+def _validate(payload: Payload) -> bytes:
+    if not isinstance(payload.caption, str):
+        raise PayloadError(f"the caption must be a str, not {type(payload.caption).__name__}")
+    if payload.captioner is not None and not isinstance(payload.captioner, str):
+        raise PayloadError("the captioner name must be a str or None")
+    q = payload.quality
+    if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= 100):
+        raise PayloadError(f'Invalid quality "{q}" in the payload, should be between 1 and 100')
+    try:
+        encoded = payload.caption.encode("utf-8")
+        if payload.captioner is not None:
+            payload.captioner.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadError(
+            f"the caption cannot be stored: {exc.reason} (U+{ord(exc.object[exc.start]):04X} "
+            f"at index {exc.start}); only text that UTF-8 can encode is allowed"
+        ) from None
+    if len(encoded) > MAX_CAPTION_BYTES:
+        raise PayloadError(
+            f"the caption is {len(encoded)} UTF-8 bytes, more than the maximum of "
+            f"{MAX_CAPTION_BYTES}"
+        )
+    return encoded
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return MAGIC + json.dumps(obj, ensure_ascii=False, separators=_SEP).encode("utf-8")
+
+
+def build_payload_data(payload: Payload) -> list[bytes]:
+    """The data of the COM segments (magic + JSON) that store ``payload``.
+
+    Returns:
+        One element when the caption fits one segment, else the numbered pieces in order. Each
+        element is at most 65533 bytes, the payload of one COM segment.
+
+    Raises:
+        PayloadError: the caption cannot be encoded as UTF-8 (lone surrogates), is longer than
+            :data:`MAX_CAPTION_BYTES`, or a field has the wrong type.
+    """
+    encoded = _validate(payload)
+    head = {"v": PAYLOAD_VERSION}
+    meta = {"captioner": payload.captioner, "q": payload.quality}
+    whole = _dumps({**head, "caption": payload.caption, **meta})
+    if len(whole) <= MAX_SEGMENT_DATA:
+        return [whole]
+    pid = hashlib.sha256(encoded).hexdigest()[:_ID_HEX]
+    # Room for the caption piece once every other field is in place (with generous digits).
+    frame = _dumps({**head, "caption": "", **meta, "part": 99999, "parts": 99999, "id": pid})
+    budget = MAX_SEGMENT_DATA - len(frame)
+    pieces = _split(payload.caption, budget)
+    return [
+        _dumps({**head, "caption": piece, **meta, "part": i, "parts": len(pieces), "id": pid})
+        for i, piece in enumerate(pieces, start=1)
+    ]
+
+
+def _escaped_len(text: str) -> int:
+    # Length in bytes of the JSON string literal body (without its quotes).
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _split(caption: str, budget: int) -> list[str]:
+    """Cut ``caption`` at character boundaries into pieces whose JSON form fits ``budget``."""
+    pieces = []
+    start = 0
+    while start < len(caption):
+        # Largest k with escaped_len(caption[start:start+k]) <= budget: the escaped length only
+        # grows with k, so a binary search needs ~16 json.dumps calls per piece.
+        lo, hi = 1, min(len(caption) - start, budget)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _escaped_len(caption[start : start + mid]) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append(caption[start : start + lo])
+        start += lo
+    return pieces
+
+
+def _decode_segment(segment: Segment) -> dict[str, Any]:
+    where = f"jpegtext payload at byte {segment.offset}"
+    try:
+        obj = json.loads(segment.data[len(MAGIC) :].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"corrupt {where}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise PayloadError(f"corrupt {where}: not a JSON object")
+    version = obj.get("v")
+    if version != PAYLOAD_VERSION or isinstance(version, bool):
+        raise PayloadError(
+            f"unsupported {where}: version {version!r} (this jpegtext reads version "
+            f"{PAYLOAD_VERSION}; a newer jpegtext may read it)"
+        )
+    if not isinstance(obj.get("caption"), str):
+        raise PayloadError(f"corrupt {where}: no caption text")
+    try:
+        obj["caption"].encode("utf-8")
+        if isinstance(obj.get("captioner"), str):
+            obj["captioner"].encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON escapes can spell lone surrogates; a writer never stores them.
+        raise PayloadError(f"corrupt {where}: the text holds a lone surrogate") from None
+    captioner = obj.get("captioner")
+    if captioner is not None and not isinstance(captioner, str):
+        raise PayloadError(f"corrupt {where}: captioner is not a string")
+    q = obj.get("q")
+    if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= 100):
+        raise PayloadError(f"corrupt {where}: quality {q!r} is not an integer 1..100")
+    present = [k in obj for k in _PART_KEYS]
+    if any(present) and not all(present):
+        raise PayloadError(f"corrupt {where}: a piece needs all of part, parts and id")
+    if all(present):
+        part, parts, pid = obj["part"], obj["parts"], obj["id"]
+        if (
+            not isinstance(part, int)
+            or not isinstance(parts, int)
+            or isinstance(part, bool)
+            or isinstance(parts, bool)
+            or not 1 <= part <= parts
+            or not isinstance(pid, str)
+            or len(pid) != _ID_HEX
+        ):
+            raise PayloadError(f"corrupt {where}: invalid piece numbering")
+    return obj
+
+
+def _join(found: list[tuple[Segment, dict[str, Any]]]) -> Payload:
+    """The payload from the decoded payload segments of one file."""
+    singles = [obj for _, obj in found if "part" not in obj]
+    pieces = [obj for _, obj in found if "part" in obj]
+    if len(singles) + (1 if pieces else 0) > 1:
+        raise PayloadError(
+            f"the file holds {len(singles) + (1 if pieces else 0)} jpegtext payloads; "
+            "re-embed the caption to repair it"
+        )
+    if singles:
+        obj = singles[0]
+        return Payload(obj["caption"], obj.get("captioner"), obj.get("q"))
+    first = pieces[0]
+    n = first["parts"]
+    for obj in pieces:
+        for key in ("parts", "id", "captioner", "q"):
+            if obj.get(key) != first.get(key):
+                raise PayloadError(f"inconsistent jpegtext payload pieces: {key!r} differs")
+    numbers = sorted(obj["part"] for obj in pieces)
+    if numbers != list(range(1, n + 1)):
+        missing = sorted(set(range(1, n + 1)) - set(numbers))
+        dup = sorted({k for k in numbers if numbers.count(k) > 1})
+        raise PayloadError(
+            f"jpegtext payload has {len(pieces)} of {n} pieces"
+            + (f", missing {missing[:10]}" if missing else "")
+            + (f", duplicated {dup[:10]}" if dup else "")
+        )
+    caption = "".join(obj["caption"] for obj in sorted(pieces, key=lambda o: o["part"]))
+    digest = hashlib.sha256(caption.encode("utf-8")).hexdigest()[:_ID_HEX]
+    if digest != first["id"]:
+        raise PayloadError("jpegtext payload pieces do not join to the caption they were cut from")
+    return Payload(caption, first.get("captioner"), first.get("q"))
+
+
+def find_payload(segments: Sequence[Segment]) -> FoundPayload | None:
+    """Find the caption payload among a file's segments.
+
+    All COM segments are scanned (Pillow keeps only the last and exiftool shows the first). When
+    no COM payload exists, jpegtext's own XMP mirror (if any) provides the caption.
+
+    Args:
+        segments: the file's segments, e.g. from :func:`~jpegtext.codec.markers.walk_segments`.
+
+    Returns:
+        The payload with the segments it occupies, or None when the file carries none.
+
+    Raises:
+        PayloadError: a payload segment is corrupt, of another version, or its pieces are
+            missing, duplicated or inconsistent.
+    """
+    found = [
+        (seg, _decode_segment(seg))
+        for seg in segments
+        if seg.marker == COM and seg.data.startswith(MAGIC)
+    ]
+    mirror: Segment | None = None
+    mirror_text: str | None = None
+    for seg in segments:
+        if is_xmp_segment(seg):
+            text = parse_xmp_description(seg.data, jpegtext_only=True)
+            if text is not None:
+                mirror, mirror_text = seg, text
+                break
+    if found:
+        payload = _join(found)
+        return FoundPayload(payload, tuple(s for s, _ in found), "com", mirror)
+    if mirror is not None and mirror_text is not None:
+        return FoundPayload(Payload(mirror_text), (), "xmp", mirror)
+    return None
+
+
+def read_payload(data: bytes) -> Payload | None:
+    """The caption payload of a JPEG stream, or None when it has none.
+
+    The whole stream is checked (:func:`~jpegtext.codec.markers.parse_jpeg`), so a truncated
+    file raises rather than returning a caption from its intact headers.
+
+    Raises:
+        InvalidJpegError: the data is not a complete JPEG stream.
+        PayloadError: the payload is corrupt (see :func:`find_payload`).
+    """
+    found = find_payload(parse_jpeg(data).segments)
+    return None if found is None else found.payload
+
+
+def embed_caption(
+    jpeg: bytes,
+    caption: str,
+    *,
+    captioner: str | None = None,
+    quality: int | None = None,
+    xmp: bool = False,
+) -> bytes:
+    """Store ``caption`` in an existing JPEG without touching its pixels.
+
+    jpegtext's previous payload segments (and its XMP mirror) are removed; every other segment,
+    foreign COM and APPn segments included, is kept byte for byte and in order. The new payload
+    takes the place of the first old payload segment, or follows the leading APPn segments.
+
+    Args:
+        jpeg: a complete JPEG stream.
+        caption: the text to store.
+        captioner: the captioner name to record (None for a user's text).
+        quality: the quality to record; by default the IJG quality estimated from the file's
+            tables (None when they are not standard).
+        xmp: also write the XMP ``dc:description`` mirror (replacing only jpegtext's own).
+
+    Returns:
+        The new JPEG stream.
+
+    Raises:
+        InvalidJpegError: ``jpeg`` is not a complete JPEG stream.
+        PayloadError: the caption cannot be stored (see :func:`build_payload_data`, and
+            :func:`~jpegtext.codec.xmp.build_xmp_mirror` with ``xmp=True``).
+    """
+    layout = parse_jpeg(jpeg)
+    if quality is None:
+        quality = estimate_quality(layout.qtables, layout.frame).quality
+    datas = build_payload_data(Payload(caption, captioner, quality))
+    new = [segment_bytes(COM, d) for d in datas]
+    if xmp:
+        new.insert(0, segment_bytes(0xE1, XMP_HEADER + build_xmp_mirror(caption)))
+    return splice_segments(jpeg, layout.segments, new)
+
+
+def strip_caption(jpeg: bytes) -> bytes:
+    """Remove jpegtext's payload segments and XMP mirror; everything else is kept.
+
+    Raises:
+        InvalidJpegError: ``jpeg`` is not a complete JPEG stream.
+    """
+    layout = parse_jpeg(jpeg)
+    return splice_segments(jpeg, layout.segments, [])
+
+
+def _is_ours(segment: Segment) -> bool:
+    if segment.marker == COM:
+        return segment.data.startswith(MAGIC)
+    if is_xmp_segment(segment):
+        return parse_xmp_description(segment.data, jpegtext_only=True) is not None
+    return False
+
+
+def splice_segments(jpeg: bytes, segments: Sequence[Segment], new: Sequence[bytes]) -> bytes:
+    """Replace jpegtext's segments of ``jpeg`` by the serialised segments ``new``.
+
+    Args:
+        jpeg: the stream ``segments`` was walked from.
+        segments: its segments up to SOS (from the walker).
+        new: complete segments (marker, length, data) to insert.
+    """
+    ours = [s for s in segments if _is_ours(s)]
+    if ours:
+        insert_at = ours[0].offset
+    else:
+        # After SOI and the leading APPn run, so JFIF/EXIF stay first as viewers expect.
+        insert_at = 2
+        for seg in segments:
+            if not APP0 <= seg.marker <= 0xEF:
+                break
+            insert_at = seg.end
+    out = bytearray()
+    pos = 0
+    inserted = False
+    for seg in [*ours, None]:
+        stop = seg.offset if seg is not None else len(jpeg)
+        if not inserted and insert_at <= stop:
+            out += jpeg[pos:insert_at]
+            out += b"".join(new)
+            pos = insert_at
+            inserted = True
+        out += jpeg[pos:stop]
+        if seg is not None:
+            pos = seg.end
+    return bytes(out)
