@@ -203,7 +203,9 @@ class Restorer:
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
             raise ConfigError(f"expected an (H, W, 3) uint8 RGB array, got {arr.shape} "
                               f"{arr.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+        if not arr.flags.writeable or not arr.flags.c_contiguous:
+            arr = np.array(arr, copy=True)  # decode_jpeg's arrays are read-only views
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         out = self.restore_tensor(x.float().div_(255.0), caption, quality)
         with torch.inference_mode():
             return (out[0].permute(1, 2, 0).mul(255.0).add_(0.5).clamp_(0, 255)

@@ -1,0 +1,126 @@
+"""Receiver speed and memory: seconds per image, megapixels/s and peak memory of ``decode``.
+
+Each (config, size) case runs in a fresh subprocess, so that the peak RSS it reports is its own.
+The weights do not change the speed, so configs without a shipped model use random weights of
+the same shape. Prints a table and writes JSON.
+
+    python benchmarks/decode.py                      # CPU, small + base, 768x512 and 4000x3000
+    python benchmarks/decode.py --device cuda --precision fp16 --repeats 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIGS = {
+    # must match examples/configs/tgjar_small_cpu.yaml and tgjar_base_gpu.yaml
+    "small": {"widths": [16, 32, 64, 96], "enc_blocks": [0, 1, 1, 1], "mid_blocks": 1,
+              "dec_blocks": [1, 1, 0], "text_dim": 256, "gfm_hidden": 96},
+    "base": {"widths": [32, 64, 128, 128], "enc_blocks": [1, 1, 1, 2], "mid_blocks": 2,
+             "dec_blocks": [1, 1, 1], "text_dim": 256, "gfm_hidden": 128},
+}
+SIZES = {"768x512": (512, 768), "4000x3000": (3000, 4000)}
+
+
+def _case(config: str, size: str, device: str, precision: str, repeats: int, tile: int | None,
+          threads: int) -> dict[str, object]:
+    """Runs inside the subprocess."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    from jpegtext.restore.config import GeneratorConfig, ModelConfig
+    from jpegtext.restore.generator import TGJARGenerator
+    from jpegtext.restore.inference import Restorer
+    from jpegtext.restore.modelfile import LoadedModel
+    from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = ModelConfig(generator=GeneratorConfig.from_dict(CONFIGS[config]))
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(["green trees at the top blue sky red barn"])
+    model = LoadedModel(TGJARGenerator(cfg.generator), BiLSTMTextEncoder(vocab, cfg.text), cfg,
+                        vocab)
+    restorer = Restorer(model, device=device, precision=precision, tile=tile)
+    h, w = SIZES[size]
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    caption = "blue sky at the top, green trees in the middle, red barn at the bottom"
+    restorer.restore(img, caption, 1)  # warm-up (allocations, cuDNN autotune)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        restorer.restore(img, caption, 1)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    sec = float(np.median(times))
+    out: dict[str, object] = {
+        "config": config, "size": size, "device": device, "precision": precision,
+        "tile": restorer._tile_for(h, w), "seconds_median": round(sec, 4),
+        "seconds_all": [round(t, 4) for t in times],
+        "megapixels_per_s": round(h * w / 1e6 / sec, 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+        "params": sum(p.numel() for p in model.generator.parameters()),
+    }
+    if device.startswith("cuda"):
+        out["cuda_max_allocated_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default=None, help="fp32 (CPU default) / fp16 / bf16")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tile", type=int, default=None, help="default: automatic")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/decode.json"))
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    precision = args.precision or ("fp16" if args.device.startswith("cuda") else "fp32")
+    if args.case:
+        config, size = args.case.split(":")
+        print(json.dumps(_case(config, size, args.device, precision, args.repeats, args.tile,
+                               args.threads)))
+        return
+    rows = []
+    for config in args.configs:
+        for size in args.sizes:
+            cmd = [sys.executable, __file__, "--case", f"{config}:{size}", "--device",
+                   args.device, "--precision", precision, "--repeats", str(args.repeats),
+                   "--threads", str(args.threads)]
+            if args.tile is not None:
+                cmd += ["--tile", str(args.tile)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{config} {size}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            mem = row.get("cuda_max_allocated_gb", row["peak_rss_gb"])
+            print(f"{config:6s} {size:10s} {row['device']:5s} {row['precision']:5s} "
+                  f"tile={row['tile']:<5} {row['seconds_median']:8.3f} s  "
+                  f"{row['megapixels_per_s']:7.3f} MP/s  peak {mem:.2f} GB", flush=True)
+    result = {"machine": platform.platform(), "processor": platform.processor(),
+              "cpu_count": __import__("os").cpu_count(), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""``jpegtext decode``: restore JPEG files with the text-guided generator, write PNGs.
+
+Under ``torchrun --nproc_per_node N -m jpegtext decode ... --out-dir DIR`` every process takes
+its share of the inputs (input k goes to rank k mod N), so each file is restored exactly once,
+each process on its own GPU (``cuda:LOCAL_RANK``) or on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from jpegtext.cli.encode import expand_inputs
+
+__all__ = ["decode"]
+
+_JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+
+
+def _shard() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def _plan(items: list, output: str | None, out_dir: Path | None) -> list[str]:
+    if output is not None and out_dir is not None:
+        raise click.UsageError("give either -o/--output or --out-dir, not both")
+    if output is None and out_dir is None:
+        raise click.UsageError("give -o OUT.png (one input) or --out-dir DIR")
+    if output is not None:
+        if len(items) != 1:
+            raise click.UsageError(f"-o/--output takes one input but {len(items)} were given; "
+                                   "use --out-dir")
+        if output != "-" and Path(output).suffix.lower() != ".png":
+            raise click.BadParameter("the restored image is written as PNG: name it *.png "
+                                     "(a JPEG would bring the artifacts back)",
+                                     param_hint="-o/--output")
+        return [output]
+    assert out_dir is not None
+    owner: dict[Path, str] = {}
+    outs = []
+    for item in items:
+        if item.path is None:
+            raise click.UsageError("standard input has no file name: use -o OUT.png with '-'")
+        dest = out_dir / f"{item.path.stem}.png"
+        key = dest.resolve()
+        if key in owner:
+            raise click.UsageError(f"{owner[key]} and {item.label} would both be written to {dest}")
+        owner[key] = item.label
+        outs.append(str(dest))
+    return outs
+
+
+@click.command("decode")
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+@click.option("-o", "--output", help="Output PNG ('-' for standard output); one input only.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the outputs (<name>.png).")
+@click.option("--caption", help="Text that replaces the stored caption (text control).")
+@click.option("--model", default=None,
+              help="Zoo name (see `jpegtext models`) or a .safetensors file; default: the "
+                   "best shipped model.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
+              help="Default fp16 on CUDA, fp32 on CPU (half precision needs CUDA).")
+@click.option("--tile", type=click.IntRange(min=0), default=None,
+              help="Tile side in pixels, multiple of 8 (default: from free memory; 0 = off).")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Overlap of neighbouring tiles, multiple of 8.")
+@click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
+@click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.pass_context
+def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
+           out_dir: Path | None, caption: str | None, model: str | None, device: str | None,
+           precision: str | None, tile: int | None, tile_overlap: int, recursive: bool,
+           resume: bool, force: bool) -> None:
+    """Restore JPEG files IN... with the caption stored in each (or --caption) and write PNGs.
+
+    IN may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). The
+    output PNG keeps the caption (iTXt "Description") and the ICC profile. Existing outputs are
+    kept unless --force (or skipped with --resume); files are written atomically. When one
+    input of a batch fails, the error is reported, the rest are restored, and the command exits
+    with status 1 at the end.
+    """
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other")
+    items = expand_inputs(inputs, recursive=recursive, suffixes=_JPEG_SUFFIXES)
+    outputs = _plan(items, output, out_dir)
+    rank, world, local = _shard()
+    if world > 1:
+        if output is not None:
+            raise click.UsageError("under torchrun use --out-dir (inputs are shared out)")
+        items, outputs = items[rank::world], outputs[rank::world]
+        if device is None:
+            import torch
+
+            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    jobs = []
+    for item, out in zip(items, outputs, strict=True):
+        if out != "-" and Path(out).exists():
+            if resume:
+                continue
+            if not force:
+                raise click.ClickException(f"{out} exists (use --force to overwrite, or "
+                                           "--resume to skip it)")
+        jobs.append((item, out))
+
+    from jpegtext.cli import _one_line
+    from jpegtext.errors import ConfigError, JpegTextError
+    from jpegtext.receiver import get_restorer
+
+    try:
+        restorer = get_restorer(model, device=device, precision=precision, tile=tile,
+                                tile_overlap=tile_overlap)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    tag = f"[rank {rank}/{world}] " if world > 1 else ""
+    if len(jobs) == 1 and world == 1:
+        item, out = jobs[0]
+        try:
+            click.echo(_restore_one(restorer, item, out, caption, force), err=True)
+        except (JpegTextError, OSError, MemoryError) as exc:
+            if debug:
+                raise
+            raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
+        return
+    failures = []
+    with click.progressbar(jobs, label=f"{tag}Restoring", file=sys.stderr) as bar:
+        for item, out in bar:
+            try:
+                line = _restore_one(restorer, item, out, caption, force)
+                if world > 1:
+                    click.echo(f"\n{tag}{line}", err=True)
+            except (JpegTextError, OSError, MemoryError) as exc:
+                if debug:
+                    raise
+                failures.append(f"Error: {item.label}: {_one_line(exc)}")
+    for line in failures:
+        click.echo(line, err=True)
+    skipped = len(items) - len(jobs)
+    click.echo(f"{tag}Restored {len(jobs) - len(failures)} of {len(items)} inputs"
+               + (f" ({skipped} skipped: output exists)" if skipped else "") + ".", err=True)
+    if failures:
+        raise click.ClickException(f"{len(failures)} of {len(jobs)} inputs failed (see above)")
+
+
+def _restore_one(restorer: object, item: object, out: str, caption: str | None,
+                 force: bool) -> str:
+    from jpegtext._io import read_bytes, write_output
+    from jpegtext.receiver import decode_detailed, encode_png
+
+    data = read_bytes("-" if item.path is None else item.path)  # type: ignore[attr-defined]
+    result = decode_detailed(data, model=restorer, caption=caption)
+    write_output(out, encode_png(result), force=force)
+    shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
+    return (f"{item.label} -> {out}: QF {result.quality}, model {result.model}, "  # type: ignore[attr-defined]
+            f"caption ({result.caption_source}): {shown!r}")

@@ -1,0 +1,197 @@
+"""The receiver side of jpegtext: read the caption, restore the image, write a lossless PNG.
+
+``decode`` takes a JPEG (bytes or path), reads the caption stored in it (or uses the caller's
+caption: the paper's text-controllable restoration), and restores the pixels with a TGJAR model
+from the zoo. The JPEG quality comes from the file's quantisation tables (exact for the IJG
+tables every libjpeg uses), else from the payload's record.
+
+Restorers are cached per (model, device, precision, tile settings), so repeated calls load the
+weights once; the cache and the restorers are safe to use from several threads.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from jpegtext.errors import ConfigError
+
+__all__ = ["DecodeResult", "decode", "decode_detailed", "encode_png", "get_restorer"]
+
+log = logging.getLogger(__name__)
+
+_OUTPUT_TYPES = ("pil", "np", "pt")
+_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """What :func:`decode_detailed` produced.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB restored image.
+        caption: the caption that guided the restoration ("" = none).
+        caption_source: ``"override"`` (given by the caller), ``"payload"`` (stored in the
+            file) or ``"none"``.
+        quality: the JPEG quality given to the model.
+        model: the model's name.
+        icc_profile: the JPEG's ICC profile (kept for the output), or None.
+    """
+
+    image: np.ndarray
+    caption: str
+    caption_source: str
+    quality: int | None
+    model: str
+    icc_profile: bytes | None = None
+
+
+def get_restorer(model: str | os.PathLike[str] | None = None, *,
+                 device: str | None = None, precision: str | None = None,
+                 tile: int | None = None, tile_overlap: int = 32) -> Any:
+    """A cached :class:`~jpegtext.restore.inference.Restorer` (loaded on first use)."""
+    from jpegtext.restore.inference import resolve_device
+    from jpegtext.restore.zoo import DEFAULT_MODEL, load_restorer
+
+    dev = resolve_device(device)
+    key = (str(model or DEFAULT_MODEL), str(dev), precision, tile, tile_overlap)
+    with _CACHE_LOCK:
+        restorer = _CACHE.get(key)
+        if restorer is None:
+            restorer = load_restorer(model, device=dev, precision=precision, tile=tile,
+                                     tile_overlap=tile_overlap)
+            _CACHE[key] = restorer
+    return restorer
+
+
+def decode_detailed(
+    data: bytes | bytearray | memoryview | str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | Any | None = None,
+    caption: str | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    max_pixels: int | None = None,
+) -> DecodeResult:
+    """Restore a JPEG file; see :func:`decode` for the arguments.
+
+    Returns:
+        A :class:`DecodeResult` with the image and where its caption came from.
+    """
+    from jpegtext.api import _read_jpeg_source, inspect
+    from jpegtext.codec import decode_jpeg
+
+    raw = _read_jpeg_source(data)
+    info = inspect(raw, max_pixels=max_pixels)  # validates the stream before any decoding
+    if caption is not None:
+        if not isinstance(caption, str):
+            raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
+        text, source = caption, "override"
+    elif info.caption is not None:
+        text, source = info.caption, "payload"
+    else:
+        text, source = "", "none"
+        log.warning("the file holds no caption: restoring without text")
+    pixels = decode_jpeg(raw, max_pixels=max_pixels)
+    if hasattr(model, "restore") and hasattr(model, "name"):
+        restorer = model  # an already loaded Restorer
+    else:
+        restorer = get_restorer(model, device=device, precision=precision, tile=tile,
+                                tile_overlap=tile_overlap)
+    quality = info.quality
+    if quality is not None and quality not in restorer.config.qualities:
+        log.warning("the file's quality %d is outside the model's trained qualities %s",
+                    quality, list(restorer.config.qualities))
+    restored = restorer.restore(np.asarray(pixels), text, quality)
+    return DecodeResult(restored, text, source, quality, restorer.name, _icc_profile(raw))
+
+
+def decode(
+    data: bytes | bytearray | memoryview | str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | Any | None = None,
+    caption: str | None = None,
+    device: str | None = None,
+    output_type: str = "pil",
+    precision: str | None = None,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    max_pixels: int | None = None,
+) -> Any:
+    """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
+
+    Args:
+        data: the JPEG bytes, or a path.
+        model: a zoo name, a ``.safetensors`` path, or a loaded ``Restorer``; None = the
+            default shipped model.
+        caption: text that overrides the stored caption (text-controllable restoration);
+            None = the stored caption, or no text when the file has none (logged).
+        device: ``cpu``, ``cuda``, ``cuda:N``; None = CUDA when available.
+        output_type: ``"pil"`` (PIL image), ``"np"`` ((H, W, 3) uint8 array) or ``"pt"``
+            ((3, H, W) float tensor in [0, 1]).
+        precision: ``fp32`` / ``fp16`` / ``bf16`` (half precisions on CUDA only).
+        tile: tile side in pixels (multiple of 8); None = automatic; 0 = never tile.
+        tile_overlap: overlap of neighbouring tiles in pixels (multiple of 8).
+        max_pixels: decompression-bomb guard (default: Pillow's limit).
+
+    Raises:
+        InvalidJpegError: not a complete JPEG stream.
+        PayloadError: a corrupt caption payload.
+        WeightsError: the model file is missing, damaged or does not match its hash.
+        InsufficientMemoryError: the image (or the requested tile) does not fit in memory.
+        ConfigError: bad arguments.
+    """
+    if output_type not in _OUTPUT_TYPES:
+        raise ConfigError(f'Invalid output_type "{output_type}", should be one of {_OUTPUT_TYPES}')
+    result = decode_detailed(data, model=model, caption=caption, device=device,
+                             precision=precision, tile=tile, tile_overlap=tile_overlap,
+                             max_pixels=max_pixels)
+    if output_type == "np":
+        return result.image
+    if output_type == "pt":
+        import torch
+
+        return torch.from_numpy(result.image.copy()).permute(2, 0, 1).float().div_(255.0)
+    from PIL import Image
+
+    image = Image.fromarray(result.image)
+    image.info["caption"] = result.caption
+    if result.icc_profile:
+        image.info["icc_profile"] = result.icc_profile
+    return image
+
+
+def encode_png(result: DecodeResult) -> bytes:
+    """The restored image as PNG bytes with the caption in an iTXt ``Description`` chunk and the
+    JPEG's ICC profile kept (PNG, not JPEG: re-encoding would bring artifacts back)."""
+    from PIL import Image, PngImagePlugin
+
+    from jpegtext import __version__
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_itxt("Description", result.caption, lang="en", tkey="Description", zip=False)
+    meta.add_text("Software", f"jpegtext {__version__} ({result.model})")
+    buf = io.BytesIO()
+    Image.fromarray(result.image).save(buf, format="PNG", pnginfo=meta,
+                                       icc_profile=result.icc_profile or None, compress_level=6)
+    return buf.getvalue()
+
+
+def _icc_profile(raw: bytes) -> bytes | None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            icc = im.info.get("icc_profile")
+    except OSError:
+        return None
+    return icc or None
