@@ -17,12 +17,14 @@ __all__ = ["train"]
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--max-steps", type=click.IntRange(min=0), default=None,
               help="Stop after this many steps (overrides the config).")
+@click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
+              help="Stop after this much wall time, with a checkpoint (resume later).")
 @click.option("--threads", type=click.IntRange(min=0), default=None,
               help="torch CPU threads (overrides the config; 0 = torch's default).")
 @click.option("--no-resume", is_flag=True, help="Start over even if the run folder has a checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(stage: str, config: Path, run_dir: Path, device: str | None, max_steps: int | None,
-          threads: int | None, no_resume: bool, quiet: bool) -> None:
+          max_minutes: float | None, threads: int | None, no_resume: bool, quiet: bool) -> None:
     """Train stage 1 (DAMSM text/image encoders) or stage 2 (TGJAR generator + discriminator).
 
     CONFIG is a YAML file (see examples/configs/). Runs resume from RUN_DIR/checkpoints/last.pt
@@ -37,6 +39,8 @@ def train(stage: str, config: Path, run_dir: Path, device: str | None, max_steps
     changes: dict[str, object] = {"stage": stage}
     if max_steps is not None:
         changes["max_steps"] = max_steps
+    if max_minutes is not None:
+        changes["max_minutes"] = max_minutes
     if threads is not None:
         changes["threads"] = threads
     cfg = cfg.replace(**changes)

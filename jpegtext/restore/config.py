@@ -295,6 +295,8 @@ class TrainConfig(_Config):
             below ``lr_min``.
         betas: Adam betas.
         epochs: epochs to run; ``max_steps`` stops earlier when > 0.
+        max_minutes: stop (with a checkpoint and an export) after this much wall time in this
+            process, when > 0; a later run resumes from the checkpoint.
         epoch_size: samples per epoch (0 = the dataset length).
         ema_decay: EMA of the generator (0 = off).
         log_every / val_every / ckpt_every: in steps.
@@ -321,6 +323,7 @@ class TrainConfig(_Config):
     lr_min: float = 1e-8
     epochs: int = 100
     max_steps: int = 0
+    max_minutes: float = 0.0
     epoch_size: int = 0
     ema_decay: float = 0.0
     log_every: int = 10
@@ -337,8 +340,8 @@ class TrainConfig(_Config):
                '"damsm" or "tgjar"')
         _check(self.batch_size >= 1, f'Invalid batch_size "{self.batch_size}"')
         _check(self.lr > 0 and 0 < self.lr_gamma <= 1 and self.lr_min >= 0, "invalid lr schedule")
-        _check(self.lr_step_epochs >= 1 and self.epochs >= 1 and self.max_steps >= 0,
-               "invalid epochs/steps")
+        _check(self.lr_step_epochs >= 1 and self.epochs >= 1 and self.max_steps >= 0
+               and self.max_minutes >= 0, "invalid epochs/steps/minutes")
         _check(0 <= self.ema_decay < 1, f'Invalid ema_decay "{self.ema_decay}"')
         _check(len(self.betas) == 2, f'Invalid betas "{self.betas}"')
         _check(self.image_encoder.feature_dim == self.model.text.feature_dim,

@@ -452,6 +452,9 @@ class Trainer:
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     done = True
                     break
+                if cfg.max_minutes and self._out_of_time(t0):
+                    done = True
+                    break
             if not done:
                 self.epoch += 1
                 self.start_in_epoch = 0
@@ -464,6 +467,13 @@ class Trainer:
         self.dist.barrier()
         self.dist.close()
         return last
+
+    def _out_of_time(self, t0: float) -> bool:
+        """Whether ``max_minutes`` have passed; under DDP rank 0 decides for everyone."""
+        flag = torch.tensor([float(time.perf_counter() - t0 > 60 * self.config.max_minutes)])
+        if self.dist.world > 1:
+            dist.broadcast(flag, 0)
+        return bool(flag.item())
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         if self.config.stage == "damsm":
