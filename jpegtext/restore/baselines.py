@@ -22,10 +22,24 @@ their training code did.
   i.e. ``(out, in, W, H)``, so the last two axes are swapped to get torch's ``(out, in, H, W)``.
   The quality argument is ignored.
 
-Orientation was checked by the numbers: with the kernels transposed (the other possible
-reading) both models restore LIVE1 worse than with the reading used here
-(``tests/test_baselines.py``). Measured gains on LIVE1 at QF 10 are printed by
-``benchmarks/baselines_live1.py``.
+Kernel orientation follows the file formats (``ARCNN.m`` reshapes column-major and
+correlates; MatConvNet filters are ``(H, W, in, out)``). The numbers confirm what they can:
+transposing every kernel equals restoring the transposed image, so on natural images both
+readings score within a few hundredths of a dB, and only the asymmetry of JPEG's quantisation
+table tells them apart. Compressing each LIVE1 image and its transpose cancels the content: the
+reading used here beats the transposed one for AR-CNN on 27 of 29 images (mean +0.047 dB,
+``tests/test_baselines.py``); for DnCNN-3, blind over qualities and also trained for denoising
+and super-resolution, the same check is inconclusive (+0.008 dB at QF 10 with 19 of 29 images
+ahead, +0.002 dB at QF 5 with 17), so its order rests on the MatConvNet layout. The other
+possible misreadings are loud: on six LIVE1 crops at QF 10 (gain +1.76 dB as read here),
+swapping DnCNN's input/output channels gives -13.5 dB, the wrong residual sign -2.7 dB and a
+[0, 255] input scale -12.2 dB.
+
+Reproduction (``benchmarks/baselines_live1.py``, all 29 LIVE1 images, QF 10): with the papers'
+protocol (the image's uint8 luma compressed as a greyscale JPEG) JPEG / AR-CNN / DnCNN-3 score
+27.770 / 28.958 / 29.195 dB Y-PSNR and 0.8076 / 0.8123 Y-SSIM for the two networks, the
+DnCNN paper's 27.77 / 28.96 / 29.19 dB and 0.8076 / 0.8123. With the product's colour
+pipeline (Pillow 4:2:0) the gains are +1.05 dB (AR-CNN) and +1.37 dB (DnCNN-3).
 
 Weights come from the ``path`` arguments or the ``JPEGTEXT_ARCNN_DIR`` / ``JPEGTEXT_DNCNN3``
 environment variables; a missing file raises :class:`~jpegtext.errors.MissingWeightsError`.
@@ -44,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jpegtext.errors import InvalidImageError, MissingWeightsError, WeightsError
+from jpegtext.errors import ConfigError, InvalidImageError, MissingWeightsError, WeightsError
 from jpegtext.metrics._image import rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = [
@@ -541,5 +555,5 @@ def load_baseline(
     try:
         builder = _BUILDERS[name]
     except KeyError:
-        raise ValueError(f"unknown baseline {name!r}; known: {sorted(_BUILDERS)}") from None
+        raise ConfigError(f"unknown baseline {name!r}; known: {sorted(_BUILDERS)}") from None
     return builder(path, device=device, tile=tile)
