@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -23,7 +24,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
     """
     dest = Path(path)
     if dest.exists() and not force:
-        raise FileExistsError(f"{dest} exists (use --force to overwrite)")
+        raise _exists(dest)
     folder = dest.parent if str(dest.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
@@ -33,12 +34,28 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
             fh.flush()
             os.fsync(fh.fileno())
         if not force and dest.exists():  # appeared while we were writing
-            raise FileExistsError(f"{dest} exists (use --force to overwrite)")
+            raise _exists(dest)
+        # mkstemp creates 0600 files; give the output the permissions a plain open() would
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _exists(dest: Path) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, "exists (use --force to overwrite)", str(dest))
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: do it once, at import, not in threads
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ExportError",
     "InsufficientMemoryError",
     "InvalidImageError",
     "InvalidJpegError",
@@ -42,6 +43,10 @@ class ConfigError(JpegTextError, ValueError):
 
 class WeightsError(JpegTextError, RuntimeError):
     """Model weights are unusable: wrong format, wrong shapes, or a sha256 mismatch."""
+
+
+class ExportError(JpegTextError, RuntimeError):
+    """A model could not be exported, or the exported graph disagrees with PyTorch."""
 
 
 class MissingWeightsError(WeightsError):
