@@ -244,7 +244,8 @@ def _to_batch(x: Any, device: torch.device, name: str) -> torch.Tensor:
             raise InvalidImageError(
                 f"{name}: numpy inputs must be uint8 (H, W, 3), got {x.dtype} {x.shape}"
             )
-        t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() / 255.0
+        # np.array copies: decoded JPEGs are read-only views, which torch.from_numpy warns about
+        t = torch.from_numpy(np.array(x, copy=True)).permute(2, 0, 1)[None].float() / 255.0
     elif isinstance(x, torch.Tensor):
         t = x[None] if x.ndim == 3 else x
     else:

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The commands that produce benchmarks/results/eval_*.md + .json (the paper's tables, our data).
+#
+#   benchmarks/run_paper_tables.sh [--limit N] [--device DEV] [--shared DIR] [--runs DIR]
+#                                  [--results DIR] [--only kodak|live1|flowers|coco]...
+#
+# - Kodak and LIVE1 at QF 1, 5, 10 with jpeg, arcnn, dncnn3 and every zoo model with and without
+#   its caption (the default method list of `jpegtext evaluate`), captions from the built-in
+#   captioner run on the clean images (Kodak/LIVE1 have none), as the paper's Table 1/2 and 4.
+# - The text ablation at QF 1 (paper's Table 3, issue 7): flowers256 split test and coco_mini
+#   split val, jpeg + every zoo model with its true caption, an empty one and another image's.
+#   coco captions are the first human caption of the manifest; flowers have none: they come from
+#   $FLOWERS_CAPTIONS (default "--captioner builtin"; set it to the training caption source,
+#   e.g. FLOWERS_CAPTIONS="--caption-template 'a photo of a {class_name}'").
+#
+# Runs resume: each dataset's work folder is $RUNS/<name>; rerunning skips finished results.
+# The full run takes about an hour on a 2-core CPU without zoo models (DnCNN-3 alone takes
+# 12-18 s per Kodak image on one core), more with them: use --device cuda when a GPU is lent.
+# With --limit N (a smoke test) the tables go to $RUNS/results unless --results is given, so
+# that partial numbers never replace real ones.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"  # relative paths below, so the recorded commands read the same on every machine
+SHARED="${JPEGTEXT_SHARED:-../shared}"
+PYTHON="${PYTHON:-python}"
+RUNS="runs/paper_tables"
+RESULTS=""
+LIMIT=()
+DEVICE=()
+ONLY=()
+FLOWERS_CAPTIONS="${FLOWERS_CAPTIONS:---captioner builtin}"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --limit) LIMIT=(--limit "$2"); shift 2 ;;
+    --device) DEVICE=(--device "$2"); shift 2 ;;
+    --shared) SHARED="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --results) RESULTS="$2"; shift 2 ;;
+    --only) ONLY+=("$2"); shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+if [[ -z "$RESULTS" ]]; then
+  if [[ ${#LIMIT[@]} -gt 0 ]]; then RESULTS="$RUNS/results"; else RESULTS="benchmarks/results"; fi
+fi
+DATA="$SHARED/data"
+WEIGHTS="$SHARED/weights"
+for p in "$DATA" "$WEIGHTS"; do
+  [[ -d "$p" ]] || { echo "not found: $p (pass --shared DIR)" >&2; exit 1; }
+done
+mkdir -p "$RUNS" "$RESULTS"
+
+wanted() { [[ ${#ONLY[@]} -eq 0 ]] || [[ " ${ONLY[*]} " == *" $1 "* ]]; }
+
+evaluate() {  # evaluate NAME DATASET_DIR [options...]
+  local name="$1" dir="$2"
+  shift 2
+  echo "== $name" >&2
+  "$PYTHON" -m jpegtext evaluate "$dir" --name "$name" --out "$RUNS/$name" \
+    --weights-dir "$WEIGHTS" "${LIMIT[@]}" "${DEVICE[@]}" --figure-images 2 "$@" >/dev/null
+  cp "$RUNS/$name/table.md" "$RESULTS/eval_$name.md"
+  cp "$RUNS/$name/summary.json" "$RESULTS/eval_$name.json"
+  SUMMARIES+=("$RUNS/$name/summary.json")
+}
+
+SUMMARIES=()
+if wanted kodak; then
+  evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin
+  cp "$RUNS/kodak/figure_q1.png" "$RESULTS/eval_kodak_q1.png"
+fi
+if wanted live1; then
+  evaluate live1 "$DATA/live1_color" --qualities 1 5 10 --captioner builtin
+fi
+if wanted flowers; then
+  # shellcheck disable=SC2086  # FLOWERS_CAPTIONS holds several words on purpose
+  eval "evaluate flowers256 \"\$DATA/flowers256\" --manifest labels.jsonl --split test \
+    --qualities 1 --methods jpeg zoo zoo:nocap zoo:wrongcap $FLOWERS_CAPTIONS"
+fi
+if wanted coco; then
+  evaluate coco_mini "$DATA/coco_mini" --manifest captions.jsonl --split val \
+    --qualities 1 --methods jpeg zoo zoo:nocap zoo:wrongcap
+fi
+
+"$PYTHON" -m jpegtext.evaluation "${SUMMARIES[@]}" -o "$RESULTS/paper_tables.md"
+echo "wrote $RESULTS/paper_tables.md and eval_*.md/.json" >&2

@@ -1,0 +1,306 @@
+"""The methods an evaluation compares, behind one small interface.
+
+A method has a ``name`` and ``restore(jpeg_rgb, caption, quality) -> uint8 RGB``. Method names
+on the command line:
+
+- ``jpeg``: the decoded JPEG itself (no restoration);
+- ``arcnn``, ``dncnn3``: the peer baselines from their official weight files
+  (:mod:`jpegtext.restore.baselines`); they restore the BT.601 luma and keep the decoded chroma,
+  and ignore the caption;
+- ``<model>``: a zoo model (``jpegtext models``) or a ``.safetensors`` file, given the image's
+  caption; ``<model>:nocap`` the same weights with an empty caption; ``<model>:wrongcap`` with
+  the caption of another image of the dataset (the paper's text ablation, its Table 3);
+- ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every registered zoo model with that caption mode
+  (nothing while the zoo is empty).
+
+Weights are loaded once per model and shared by its caption variants.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from jpegtext.errors import ConfigError
+
+__all__ = [
+    "BASELINES",
+    "CAPTION_MODES",
+    "BaselineMethod",
+    "JPEGMethod",
+    "Method",
+    "MethodLoader",
+    "MethodSpec",
+    "TGJARMethod",
+    "default_method_names",
+    "parse_method_specs",
+]
+
+logger = logging.getLogger(__name__)
+
+BASELINES = ("jpeg", "arcnn", "dncnn3")
+#: caption given to a text-guided model: the image's own, none, or another image's
+CAPTION_MODES = ("caption", "nocap", "wrongcap")
+
+
+@runtime_checkable
+class Method(Protocol):
+    """What the harness needs from a restoration method."""
+
+    name: str
+
+    def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
+        """Restore one decoded JPEG.
+
+        Args:
+            jpeg_rgb: (H, W, 3) uint8 RGB, the decoded JPEG (read-only: do not modify it).
+            caption: text for text-guided methods ("" = none); others ignore it.
+            quality: the JPEG quality factor the image was compressed with.
+
+        Returns:
+            (H, W, 3) uint8 RGB.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed method name.
+
+    Attributes:
+        name: the name shown in results (``arcnn``, ``tgjar-small:nocap``, ``mymodel``).
+        kind: ``jpeg``, ``arcnn``, ``dncnn3`` or ``tgjar``.
+        model: zoo name or ``.safetensors`` path of a ``tgjar`` method, else None.
+        caption_mode: ``caption``, ``nocap`` or ``wrongcap`` for ``tgjar``; ``none`` for the
+            others (they take no text).
+    """
+
+    name: str
+    kind: str
+    model: str | None = None
+    caption_mode: str = "none"
+
+    @property
+    def model_name(self) -> str:
+        """The name without the caption-mode suffix."""
+        return self.name.split(":", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model": self.model,
+            "caption_mode": self.caption_mode,
+        }
+
+
+def _zoo_names() -> list[str]:
+    from jpegtext.restore.zoo import list_models
+
+    return [entry.name for entry in list_models()]
+
+
+def default_method_names(zoo_names: Sequence[str] | None = None) -> list[str]:
+    """``jpeg``, ``arcnn``, ``dncnn3`` and every zoo model with and without its caption.
+
+    Args:
+        zoo_names: the registered models; None reads the zoo.
+    """
+    names = list(BASELINES)
+    for model in _zoo_names() if zoo_names is None else zoo_names:
+        names += [model, f"{model}:nocap"]
+    return names
+
+
+def _split_mode(token: str) -> tuple[str, str]:
+    base, sep, suffix = token.rpartition(":")
+    if sep and suffix in CAPTION_MODES:
+        return base, suffix
+    return token, "caption"
+
+
+def parse_method_specs(
+    tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False
+) -> list[MethodSpec]:
+    """Parse method names (see the module docstring); commas separate names too.
+
+    Args:
+        tokens: the names, e.g. ``["jpeg", "arcnn", "tgjar-small", "tgjar-small:nocap"]``.
+        zoo_names: the registered models; None reads the zoo.
+        quiet: do not log that ``zoo`` names no model (for a validation pass).
+
+    Returns:
+        The specs in the given order, duplicates removed.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones), a caption mode on a
+            baseline, or two different models that would share one name.
+    """
+    zoo = list(_zoo_names() if zoo_names is None else zoo_names)
+    specs: list[MethodSpec] = []
+    by_name: dict[str, MethodSpec] = {}
+    for token in (t.strip() for raw in tokens for t in raw.split(",")):
+        if not token:
+            continue
+        base, mode = _split_mode(token)
+        new: list[MethodSpec] = []
+        if base in BASELINES:
+            if token != base:
+                raise ConfigError(
+                    f'Invalid method "{token}": {base} takes no caption, so it has no '
+                    f"{':'.join(CAPTION_MODES[1:])} variant"
+                )
+            new.append(MethodSpec(base, base))
+        elif base == "zoo":
+            if not zoo and not quiet:
+                logger.warning("method %r: the model zoo is empty, nothing to add", token)
+            for model in zoo:
+                name = model if mode == "caption" else f"{model}:{mode}"
+                new.append(MethodSpec(name, "tgjar", model, mode))
+        elif base in zoo:
+            new.append(MethodSpec(token, "tgjar", base, mode))
+        elif base.endswith(".safetensors") or Path(base).expanduser().is_file():
+            path = Path(base).expanduser()
+            if not path.is_file():
+                raise ConfigError(f'method "{token}": model file not found: {path}')
+            stem = path.stem
+            name = stem if mode == "caption" else f"{stem}:{mode}"
+            new.append(MethodSpec(name, "tgjar", str(path), mode))
+        else:
+            known = ", ".join([*BASELINES, *zoo]) or "(none)"
+            raise ConfigError(
+                f'unknown method "{token}"; known: {known}, zoo, a .safetensors file, each '
+                "model optionally with :nocap or :wrongcap"
+            )
+        for spec in new:
+            old = by_name.get(spec.name)
+            if old is None:
+                by_name[spec.name] = spec
+                specs.append(spec)
+            elif old != spec:
+                raise ConfigError(
+                    f'two methods would both be called "{spec.name}" ({old.model} and '
+                    f"{spec.model}); rename one of the model files"
+                )
+    if not specs:
+        raise ConfigError("no methods to evaluate")
+    return specs
+
+
+class JPEGMethod:
+    """The "JPEG" column: the decoded image, unchanged."""
+
+    name = "jpeg"
+
+    def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
+        """Return a copy of ``jpeg_rgb`` (see :meth:`Method.restore`)."""
+        return np.array(jpeg_rgb, dtype=np.uint8, copy=True)
+
+
+class BaselineMethod:
+    """A luma baseline (AR-CNN, DnCNN-3): Y restored, decoded chroma kept, caption ignored.
+
+    Args:
+        name: the method's name.
+        restorer: a :class:`~jpegtext.restore.baselines.LumaRestorer`.
+    """
+
+    def __init__(self, name: str, restorer: Any) -> None:
+        self.name = name
+        self.restorer = restorer
+
+    def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
+        """See :meth:`Method.restore`."""
+        return self.restorer.restore(np.asarray(jpeg_rgb), int(quality))
+
+
+class TGJARMethod:
+    """A text-guided model of the zoo (or a model file).
+
+    Args:
+        name: the method's name.
+        restorer: a :class:`~jpegtext.restore.inference.Restorer`.
+        sha256: the weights file's sha256 (recorded in the results).
+    """
+
+    def __init__(self, name: str, restorer: Any, sha256: str | None = None) -> None:
+        self.name = name
+        self.restorer = restorer
+        self.sha256 = sha256
+
+    def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
+        """See :meth:`Method.restore`."""
+        return self.restorer.restore(np.asarray(jpeg_rgb), caption, int(quality))
+
+
+@dataclass
+class MethodLoader:
+    """Builds methods from specs on first use and keeps them (one load per model).
+
+    Attributes:
+        device: ``None`` = CUDA when available, else CPU.
+        arcnn_dir: folder of the official AR-CNN ``q*.mat`` files (None: ``JPEGTEXT_ARCNN_DIR``).
+        dncnn3_path: the official ``DnCNN3.mat`` (None: ``JPEGTEXT_DNCNN3``).
+        tile: tile side for the TGJAR restorer (None = automatic).
+        precision: TGJAR precision, ``fp32``/``fp16``/``bf16`` (None = fp16 on CUDA, fp32 on
+            CPU, as ``decode`` does).
+    """
+
+    device: str | None = None
+    arcnn_dir: str | os.PathLike[str] | None = None
+    dncnn3_path: str | os.PathLike[str] | None = None
+    tile: int | None = None
+    precision: str | None = None
+    _cache: dict[tuple[str, str | None], Method] = field(default_factory=dict, repr=False)
+
+    def get(self, spec: MethodSpec) -> Method:
+        """The loaded method of ``spec`` (variants of one model share its weights)."""
+        key = (spec.kind, spec.model)
+        method = self._cache.get(key)
+        if method is None:
+            method = self._build(spec)
+            self._cache[key] = method
+        return method
+
+    def loaded(self, spec: MethodSpec) -> Method | None:
+        """The method of ``spec`` if it was built already, else None (never loads)."""
+        return self._cache.get((spec.kind, spec.model))
+
+    def weights_sha256(self, spec: MethodSpec) -> str | None:
+        """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
+        if spec.kind != "tgjar" or spec.model is None:
+            return None
+        from jpegtext.restore import zoo
+        from jpegtext.restore.modelfile import file_sha256
+
+        if spec.model in {e.name for e in zoo.list_models()}:
+            return zoo.get_model_entry(spec.model).sha256
+        return file_sha256(spec.model)
+
+    def _build(self, spec: MethodSpec) -> Method:
+        if spec.kind == "jpeg":
+            return JPEGMethod()
+        if spec.kind == "arcnn":
+            from jpegtext.restore.baselines import load_arcnn
+
+            return BaselineMethod("arcnn", load_arcnn(self.arcnn_dir, device=self.device))
+        if spec.kind == "dncnn3":
+            from jpegtext.restore.baselines import load_dncnn3
+
+            return BaselineMethod("dncnn3", load_dncnn3(self.dncnn3_path, device=self.device))
+        if spec.kind == "tgjar":
+            from jpegtext.restore import zoo
+
+            assert spec.model is not None
+            restorer = zoo.load_restorer(
+                spec.model, device=self.device, tile=self.tile, precision=self.precision
+            )
+            return TGJARMethod(spec.model_name, restorer, self.weights_sha256(spec))
+        raise ConfigError(f"unknown method kind {spec.kind!r}")
