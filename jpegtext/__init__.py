@@ -42,4 +42,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_API)
+    return sorted(set(globals()) | set(_LAZY_API))
