@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from jpegtext.cli.encode import InputItem, expand_inputs
+from jpegtext.cli._files import InputItem, expand_inputs
 
 __all__ = ["caption"]
 

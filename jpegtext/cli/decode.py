@@ -13,12 +13,9 @@ from pathlib import Path
 
 import click
 
-from jpegtext.cli.encode import expand_inputs
+from jpegtext.cli._files import JPEG_SUFFIXES, expand_inputs, plan_outputs
 
 __all__ = ["decode"]
-
-_JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
-
 
 def _shard() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
@@ -26,35 +23,6 @@ def _shard() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return rank, world, local
-
-
-def _plan(items: list, output: str | None, out_dir: Path | None) -> list[str]:
-    if output is not None and out_dir is not None:
-        raise click.UsageError("give either -o/--output or --out-dir, not both")
-    if output is None and out_dir is None:
-        raise click.UsageError("give -o OUT.png (one input) or --out-dir DIR")
-    if output is not None:
-        if len(items) != 1:
-            raise click.UsageError(f"-o/--output takes one input but {len(items)} were given; "
-                                   "use --out-dir")
-        if output != "-" and Path(output).suffix.lower() != ".png":
-            raise click.BadParameter("the restored image is written as PNG: name it *.png "
-                                     "(a JPEG would bring the artifacts back)",
-                                     param_hint="-o/--output")
-        return [output]
-    assert out_dir is not None
-    owner: dict[Path, str] = {}
-    outs = []
-    for item in items:
-        if item.path is None:
-            raise click.UsageError("standard input has no file name: use -o OUT.png with '-'")
-        dest = out_dir / f"{item.path.stem}.png"
-        key = dest.resolve()
-        if key in owner:
-            raise click.UsageError(f"{owner[key]} and {item.label} would both be written to {dest}")
-        owner[key] = item.label
-        outs.append(str(dest))
-    return outs
 
 
 @click.command("decode")
@@ -91,8 +59,12 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
     """
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
-    items = expand_inputs(inputs, recursive=recursive, suffixes=_JPEG_SUFFIXES)
-    outputs = _plan(items, output, out_dir)
+    items = expand_inputs(inputs, recursive=recursive, suffixes=JPEG_SUFFIXES)
+    if output not in (None, "-") and Path(output).suffix.lower() != ".png":
+        raise click.BadParameter("the restored image is written as PNG: name it *.png "
+                                 "(a JPEG would bring the artifacts back)",
+                                 param_hint="-o/--output")
+    outputs = plan_outputs(items, output, out_dir, suffix=".png")
     rank, world, local = _shard()
     if world > 1:
         if output is not None:

@@ -73,10 +73,10 @@ def info(
     from jpegtext._io import read_bytes
     from jpegtext.api import inspect
     from jpegtext.cli import _one_line
-    from jpegtext.cli.encode import expand_inputs
+    from jpegtext.cli._files import JPEG_SUFFIXES, expand_inputs
     from jpegtext.errors import JpegTextError
 
-    items = expand_inputs(files, recursive=recursive, suffixes=frozenset({".jpg", ".jpeg", ".jpe"}))
+    items = expand_inputs(files, recursive=recursive, suffixes=JPEG_SUFFIXES)
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     failed = 0
     for n, item in enumerate(items):
