@@ -13,37 +13,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from tiny_model import save_tiny_model
 
 import jpegtext
 from jpegtext.cli import main
 from jpegtext.errors import ConfigError, InvalidJpegError, WeightsError
 from jpegtext.receiver import decode_detailed, encode_png
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.modelfile import save_model_file
-from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
 from jpegtext.sample import make_sample_image
-
-CFG = ModelConfig(
-    text=TextEncoderConfig(embed_dim=16, hidden_dim=8, dropout=0.0),
-    generator=GeneratorConfig(widths=(8, 8, 16, 16), enc_blocks=(1, 1, 1, 1), mid_blocks=1,
-                              dec_blocks=(1, 1, 1), text_dim=16, gfm_hidden=16),
-    qualities=(1, 5, 10),
-)
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    gen = TGJARGenerator(CFG.generator)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    vocab = Vocabulary.build(["a red barn and green trees under a blue sky"])
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model_file(path, gen, BiLSTMTextEncoder(vocab, CFG.text), CFG, vocab)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

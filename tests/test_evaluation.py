@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_model import save_tiny_model
 
 from jpegtext.codec import Payload, decode_jpeg, encode_jpeg
 from jpegtext.errors import ConfigError
@@ -24,23 +25,7 @@ from jpegtext.evaluation import harness as harness_mod
 from jpegtext.evaluation.report import NA_WEIGHTS
 from jpegtext.metrics import psnr, ssim
 from jpegtext.restore import zoo
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.modelfile import file_sha256, save_model_file
-from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
-
-TINY = ModelConfig(
-    text=TextEncoderConfig(embed_dim=16, hidden_dim=8, dropout=0.0),
-    generator=GeneratorConfig(
-        widths=(8, 8, 16, 16),
-        enc_blocks=(1, 1, 1, 1),
-        mid_blocks=1,
-        dec_blocks=(1, 1, 1),
-        text_dim=16,
-        gfm_hidden=16,
-    ),
-    qualities=(1, 5, 10),
-)
+from jpegtext.restore.modelfile import file_sha256
 
 
 def _scene(seed: int, h: int = 128, w: int = 192) -> np.ndarray:
@@ -64,16 +49,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from torchvision.models import alexnet
 
     root = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    gen = TGJARGenerator(TINY.generator)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    vocab = Vocabulary.build(["red green blue grey at the top bottom middle olive brown"])
-    text = BiLSTMTextEncoder(vocab, TINY.text)
-    model = root / "tinytest.safetensors"
-    save_model_file(model, gen, text, TINY, vocab, {"note": "test"})
+    model = save_tiny_model(root / "tinytest.safetensors", info={"note": "test"})
     trunk = root / "alex_random.pth"
     state = {f"features.{k}": v for k, v in alexnet(weights=None).features.state_dict().items()}
     torch.save(state, trunk)
