@@ -113,6 +113,7 @@ def test_cli_decode_folder_with_failures(model_path: Path, jpeg_file: Path, tmp_
     (["--device", "cuda:7"], 2, "CUDA"),
     (["--tile", "12"], 2, "tile"),
     (["-o", "out.jpg"], 2, "PNG"),
+    (["--tile", "1048576"], 1, "smaller --tile"),  # a tile that cannot fit in memory
 ])
 def test_cli_decode_bad_options(model_path: Path, jpeg_file: Path, tmp_path: Path,
                                 args: list[str], code: int, message: str) -> None:
@@ -162,3 +163,28 @@ def test_torchrun_shards_inputs(model_path: Path, jpeg_file: Path, tmp_path: Pat
     names = sorted(line.split("->")[0].split("]")[-1].strip().split("/")[-1] for line in done)
     assert names == [f"img{i}.jpg" for i in range(5)]  # once each, no duplicates
     assert {line.split("]")[0] for line in done} == {"[rank 0/2", "[rank 1/2"}
+
+
+def test_cli_refuses_tampered_zoo_weights(model_path: Path, jpeg_file: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from jpegtext.restore import zoo
+
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    monkeypatch.setattr(zoo, "_REGISTRY", dict(zoo._REGISTRY))
+    monkeypatch.setattr(zoo, "PACKAGE_WEIGHTS", tmp_path / "none")
+    monkeypatch.setenv("JPEGTEXT_HOME", str(tmp_path / "cache"))
+    zoo.register_model(zoo.ModelEntry(
+        name="tampered-test", filename="tampered-test.safetensors", sha256=digest,
+        description="test", config="tiny", qualities=(1, 5, 10), text_encoder="bilstm",
+        training_data="none"))
+    data = bytearray(model_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "tampered-test.safetensors").write_bytes(bytes(data))
+    out = tmp_path / "t.png"
+    r = CliRunner().invoke(main, ["decode", str(jpeg_file), "-o", str(out), "--model",
+                                  "tampered-test"])
+    assert r.exit_code == 1 and "does not match" in r.output and "Traceback" not in r.output
+    assert not out.exists()
