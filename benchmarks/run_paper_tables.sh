@@ -7,8 +7,9 @@
 # - Kodak and LIVE1 at QF 1, 5, 10 with jpeg, arcnn, dncnn3 and every zoo model with and without
 #   its caption (the default method list of `jpegtext evaluate`), captions from the built-in
 #   captioner run on the clean images (Kodak/LIVE1 have none), as the paper's Table 1/2 and 4.
-# - The text ablation at QF 1 (paper's Table 3, issue 7): flowers256 split test and coco_mini
-#   split val, jpeg + every zoo model with its true caption, an empty one and another image's.
+# - The text ablation (paper's Table 3, issue 7): flowers256 split test (QF 1, 5, 10) and
+#   coco_mini split val (QF 1), jpeg + every zoo model with its true caption, an empty one and
+#   another image's.
 #   coco captions are the first human caption of the manifest; flowers have none: they come from
 #   $FLOWERS_CAPTIONS (default "--captioner builtin"; set it to the training caption source,
 #   e.g. FLOWERS_CAPTIONS="--caption-template 'a photo of a {class_name}'").
@@ -77,7 +78,7 @@ fi
 if wanted flowers; then
   # shellcheck disable=SC2086  # FLOWERS_CAPTIONS holds several words on purpose
   eval "evaluate flowers256 \"\$DATA/flowers256\" --manifest labels.jsonl --split test \
-    --qualities 1 --methods jpeg zoo zoo:nocap zoo:wrongcap $FLOWERS_CAPTIONS"
+    --qualities 1 5 10 --methods jpeg zoo zoo:nocap zoo:wrongcap $FLOWERS_CAPTIONS"
 fi
 if wanted coco; then
   evaluate coco_mini "$DATA/coco_mini" --manifest captions.jsonl --split val \

@@ -266,7 +266,7 @@ class Restorer:
             return self.tile
         budget = _available_memory(self.device)
         if self.device.type == "cpu":
-            budget = min(budget, 1 << 30)  # keeps a 12 MP restore under ~3 GB RSS
+            budget = min(budget, 3 << 29)  # 1.5 GiB: a 12 MP restore stays under ~3 GB RSS
         if h * w * self.bytes_per_pixel() <= budget:
             return 0
         side = int(math.sqrt(budget / self.bytes_per_pixel()))
