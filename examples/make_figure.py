@@ -21,6 +21,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="zoo name or .safetensors (default model)")
     ap.add_argument("--quality", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("docs/images/sample_triptych.png"))
+    ap.add_argument("--crop", type=int, nargs=4, default=[160, 192, 320, 384],
+                    metavar=("Y", "X", "H", "W"), help="the part of the image shown, at 1:1")
     args = ap.parse_args()
     clean = make_sample_image()
     data = jpegtext.encode(clean, args.quality, captioner="builtin")
@@ -33,14 +35,14 @@ def main() -> None:
               (f"JPEG QF {args.quality}: {len(data)} bytes, {psnr(np.asarray(clean), jpeg):.2f} dB",
                jpeg),
               (f"restored: {psnr(np.asarray(clean), restored):.2f} dB", restored)]
-    h, w = panels[0][1].shape[:2]
-    scale = 0.5
-    pw, ph = int(w * scale), int(h * scale)
+    # a 1:1 crop, so that the 8x8 blocks of the JPEG stay visible
+    y0, x0, ch, cw = args.crop
+    pw, ph = cw, ch
     canvas = Image.new("RGB", (3 * pw + 20, ph + 44), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 2), f'caption stored in the file: "{caption}"', fill="black")
     for i, (label, arr) in enumerate(panels):
-        tile = Image.fromarray(np.asarray(arr)).resize((pw, ph), Image.Resampling.LANCZOS)
+        tile = Image.fromarray(np.asarray(arr)[y0:y0 + ch, x0:x0 + cw])
         canvas.paste(tile, (i * (pw + 10), 40))
         draw.text((i * (pw + 10) + 2, 24), label, fill="black")
     args.out.parent.mkdir(parents=True, exist_ok=True)
