@@ -215,6 +215,25 @@ def test_resume_skips_done_work(dataset: Path, weights: dict[str, Path], tmp_pat
     assert fourth.summary["results"]["5"]["tinytest"]["n"] == 3
 
 
+def test_resume_rescores_a_model_whose_weights_changed(
+    dataset: Path, weights: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    model = tmp_path / "m" / "tinytest.safetensors"
+    model.parent.mkdir()
+    shutil.copy(weights["model"], model)
+    methods = ("jpeg", str(model))
+    first = run_evaluation(_cfg(dataset, out, weights, qualities=(1,), methods=methods))
+    assert first.computed == 6
+    old = {r["image"]: r["psnr_rgb"] for r in _records(out) if r["method"] == "tinytest"}
+    model.unlink()
+    save_tiny_model(model, seed=5, scale=0.08)  # same name, new weights
+    second = run_evaluation(_cfg(dataset, out, weights, qualities=(1,), methods=methods))
+    assert (second.computed, second.skipped) == (3, 3)  # the model again, not the JPEG rows
+    new = {r["image"]: r["psnr_rgb"] for r in _records(out) if r["method"] == "tinytest"}
+    assert new.keys() == old.keys() and new != old
+
+
 def test_resume_refuses_other_settings(
     dataset: Path, weights: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -582,12 +582,16 @@ def run_evaluation(
     def fid_path(q: int, spec: MethodSpec, image_id: str) -> Path:
         return fid_dir / f"q{q}" / _safe(spec.name) / f"{_safe(image_id)}.npy"
 
+    weights = {s.name: loader.weights_sha256(s) for s in specs}
+
     def needs(image_id: str, q: int, spec: MethodSpec) -> tuple[bool, bool]:
         """(score it, save its restored image)."""
         rec = results.records.get((image_id, q, spec.name))
         score = (
             rec is None
             or any(k not in rec for k in metrics.keys)
+            # a model whose weights changed since the record was made is scored again
+            or rec.get("weights_sha256") != weights[spec.name]
             or (
                 spec.caption_mode == "wrongcap"
                 and rec.get("wrong_caption_of") != wrong_of[image_id]
@@ -661,6 +665,7 @@ def run_evaluation(
                         "bpp": len(data) * 8.0 / (h * w),
                         **metrics(clean, restored),
                         "restore_s": elapsed,
+                        "weights_sha256": weights[spec.name],
                     }
                     if inception is not None:
                         feats = _npy_bytes(inception(restored))
