@@ -14,7 +14,8 @@ import torch
 import yaml
 from PIL import Image
 
-from jpegtext.restore.config import TrainConfig
+from jpegtext.errors import ConfigError
+from jpegtext.restore.config import ModelConfig, TrainConfig
 from jpegtext.restore.modelfile import load_damsm_file, load_model_file
 from jpegtext.restore.train import Trainer, run_training
 
@@ -150,7 +151,8 @@ def test_stage2_with_lpips_and_damsm(tiny_data: Path, tmp_path: Path, lpips_trun
 
 _DDP_SCRIPT = """
 import sys, yaml
-from jpegtext.restore.config import TrainConfig
+from jpegtext.errors import ConfigError
+from jpegtext.restore.config import ModelConfig, TrainConfig
 from jpegtext.restore.train import run_training
 cfg = TrainConfig.from_dict(yaml.safe_load(open(sys.argv[1])))
 run_training(cfg, sys.argv[2], device="cpu", progress=False)
@@ -183,3 +185,18 @@ def test_ddp_two_processes_equal_single_process(tiny_data: Path, tmp_path: Path)
     assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == ["last.pt"]
     steps = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "l1" in r] == [1, 2, 3]  # not once per rank
+
+
+def test_init_from_starts_from_a_model_and_checks_it(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_data, "tgjar", max_steps=2, loss={"contrastive_weight": 0.0,
+                                                         "damsm_weight": 0.0})
+    run_training(cfg, tmp_path / "a", progress=False)
+    src = tmp_path / "a" / "model.safetensors"
+    trainer = Trainer(cfg.replace(init_from=str(src), seed=9), tmp_path / "b", progress=False)
+    want = _generator_state(src)
+    for k, v in trainer.generator.state_dict().items():
+        torch.testing.assert_close(v, want[k], rtol=0, atol=0, msg=k)
+    other = {**TINY_MODEL, "generator": {**TINY_MODEL["generator"], "mid_blocks": 2}}
+    with pytest.raises(ConfigError, match="generator config differs"):
+        Trainer(cfg.replace(init_from=str(src), model=ModelConfig.from_dict(other)),
+                tmp_path / "c", progress=False)

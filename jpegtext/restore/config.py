@@ -289,6 +289,8 @@ class TrainConfig(_Config):
         loss: stage-2 loss weights.
         data: training and validation data.
         damsm_checkpoint: stage-2 only: the stage-1 run's export (text + image encoders).
+        init_from: stage-2 only: a model ``.safetensors`` whose generator weights start the run
+            (fine-tuning); its text config and vocabulary must match the run's.
         vocab_min_count: words seen fewer times in the training captions are dropped.
         batch_size: per-process batch (paper: 4). With DDP the global batch is N x this.
         lr: Adam learning rate (paper: 1e-4); ``lr_gamma`` every ``lr_step_epochs`` epochs, never
@@ -314,6 +316,7 @@ class TrainConfig(_Config):
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     damsm_checkpoint: str | None = None
+    init_from: str | None = None
     vocab_min_count: int = 1
     batch_size: int = 4
     lr: float = 1e-4
@@ -370,7 +373,7 @@ def load_yaml_config(path: str | Path) -> TrainConfig:
         if data.get("val"):
             data["val"] = _resolve_source(data["val"], base)
         raw["data"] = data
-    for key in ("damsm_checkpoint", "lpips_trunk", "alexnet_trunk"):
+    for key in ("damsm_checkpoint", "init_from", "lpips_trunk", "alexnet_trunk"):
         if raw.get(key):
             raw[key] = str((base / raw[key]).resolve()) if not Path(raw[key]).is_absolute() \
                 else raw[key]

@@ -319,7 +319,10 @@ class Trainer:
             raise ConfigError(f"text features are {text_dim}-d but generator.text_dim is "
                               f"{cfg.model.generator.text_dim}")
         torch.manual_seed(cfg.seed)
-        self.generator = TGJARGenerator(cfg.model.generator).to(self.device)
+        self.generator = TGJARGenerator(cfg.model.generator)
+        if cfg.init_from:
+            self._init_generator(cfg.init_from)
+        self.generator = self.generator.to(self.device)
         self.disc = PatchDiscriminator(cfg.discriminator).to(self.device)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
@@ -339,6 +342,20 @@ class Trainer:
             "d": torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas),
         }
         self.trainable = {"generator": self.generator, "disc": self.disc}
+
+    def _init_generator(self, path: str) -> None:
+        """Start from another model's generator (fine-tuning); configs must agree."""
+        from jpegtext.restore.modelfile import load_model_file
+
+        src = load_model_file(path)
+        if src.config.generator != self.config.model.generator:
+            raise ConfigError(f"init_from {path}: its generator config differs from the run's")
+        if src.config.text != self.config.model.text or (
+            src.vocab is not None and self.vocab is not None and src.vocab.itos != self.vocab.itos
+        ):
+            raise ConfigError(f"init_from {path}: its text encoder or vocabulary differs from the "
+                              "run's (use the same damsm_checkpoint)")
+        self.generator.load_state_dict(src.generator.state_dict())
 
     def _wrap_ddp(self) -> None:
         self.ddp: dict[str, nn.Module] = {}
