@@ -437,7 +437,7 @@ class Trainer:
         if self.progress and self.dist.main:
             from tqdm import tqdm
 
-            total = cfg.max_steps or steps_per_epoch * cfg.epochs
+            total = cfg.max_steps or (None if cfg.max_minutes else steps_per_epoch * cfg.epochs)
             bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True)
         last: dict[str, Any] = {}
         t0 = time.perf_counter()
