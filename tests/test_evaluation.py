@@ -70,7 +70,10 @@ def dataset(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_zoo(weights: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Register the tiny model in the zoo as "tiny-test" (file in a temporary cache)."""
+    """Make the tiny model, as "tiny-test", the zoo's only model (file in a temporary cache).
+
+    The shipped models are hidden so that the "zoo" method expands to exactly this one.
+    """
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(weights["model"], home / "tiny-test.safetensors")
@@ -85,7 +88,7 @@ def tiny_zoo(weights: dict[str, Path], tmp_path: Path, monkeypatch: pytest.Monke
         training_data="none",
     )
     monkeypatch.setenv("JPEGTEXT_HOME", str(home))
-    monkeypatch.setitem(zoo._REGISTRY, "tiny-test", entry)
+    monkeypatch.setattr(zoo, "_REGISTRY", {"tiny-test": entry})
     return "tiny-test"
 
 
