@@ -64,10 +64,8 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
     --weights-dir "$WEIGHTS" "${LIMIT[@]}" "${DEVICE[@]}" --figure-images 2 "$@" >/dev/null
   cp "$RUNS/$name/table.md" "$RESULTS/eval_$name.md"
   cp "$RUNS/$name/summary.json" "$RESULTS/eval_$name.json"
-  SUMMARIES+=("$RUNS/$name/summary.json")
 }
 
-SUMMARIES=()
 if wanted kodak; then
   evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin
   cp "$RUNS/kodak/figure_q1.png" "$RESULTS/eval_kodak_q1.png"
@@ -85,5 +83,11 @@ if wanted coco; then
     --qualities 1 --methods jpeg zoo zoo:nocap zoo:wrongcap
 fi
 
+# paper_tables.md combines every dataset with results in $RESULTS, also those of earlier runs
+# (--only runs one dataset without dropping the others from the combined table).
+SUMMARIES=()
+for name in kodak live1 flowers256 coco_mini; do
+  [[ -f "$RESULTS/eval_$name.json" ]] && SUMMARIES+=("$RESULTS/eval_$name.json")
+done
 "$PYTHON" -m jpegtext.evaluation "${SUMMARIES[@]}" -o "$RESULTS/paper_tables.md"
 echo "wrote $RESULTS/paper_tables.md and eval_*.md/.json" >&2
