@@ -39,6 +39,7 @@ def main() -> None:
     info = {
         "name": args.name,
         "steps": step,
+        "init_from": Path(cfg["init_from"]).name if cfg.get("init_from") else None,
         "batch_size": cfg["batch_size"],
         "crop": cfg["data"]["crop"],
         "qualities": cfg["data"]["qualities"],
