@@ -9,7 +9,7 @@ Reading the result: a per-QF model sees ten times more QF 1 samples than the sin
 same number of steps; if the single model is still about as good at QF 1, one model serving
 QF 1-10 is the better product (one file, a tenth of the training cost of ten models).
 
-    python benchmarks/per_qf_vs_single.py --steps 1500 --threads 2
+    python benchmarks/per_qf_vs_single.py --steps 1200 --threads 2
 
 Writes ``benchmarks/results/per_qf_vs_single.json`` (+ the table on stdout).
 """
@@ -56,7 +56,7 @@ def _train(name: str, qualities: tuple[int, ...], args: argparse.Namespace) -> P
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
