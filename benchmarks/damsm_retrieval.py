@@ -5,7 +5,7 @@ captions of other val images whose text and class differ; R@1 is how often the t
 scores highest (chance: 1%). Reports the sentence-level (global feature . sentence) and the
 word-level (region-word attention) scores.
 
-    python benchmarks/damsm_retrieval.py runs/damsm_cpu/damsm.safetensors
+    python benchmarks/damsm_retrieval.py examples/weights/damsm-cpu.safetensors
 """
 
 from __future__ import annotations

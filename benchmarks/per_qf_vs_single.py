@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quality", type=int, default=1, help="the QF both models are scored at")
     ap.add_argument("--limit", type=int, default=100, help="flowers256 val images scored")
-    ap.add_argument("--damsm", type=Path, default=REPO / "runs/damsm_cpu/damsm.safetensors")
+    ap.add_argument("--damsm", type=Path, default=REPO / "examples/weights/damsm-cpu.safetensors")
     ap.add_argument("--runs", type=Path, default=REPO / "runs/per_qf_vs_single")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/per_qf_vs_single.json")
     ap.add_argument("--quiet", action="store_true")

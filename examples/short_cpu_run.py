@@ -4,7 +4,7 @@ Trains the small config from scratch (text encoder from the stage-1 export) on 1
 of the training sets at QF 1 only, validates on 30 flowers256 *val* images every 100 steps, and
 prints the validation PSNR curve against the JPEG input's PSNR.
 
-    python examples/short_cpu_run.py --damsm runs/damsm_cpu/damsm.safetensors --minutes 15
+    python examples/short_cpu_run.py --damsm examples/weights/damsm-cpu.safetensors --minutes 15
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--damsm", type=Path, default=REPO / "runs/damsm_cpu/damsm.safetensors",
+    ap.add_argument("--damsm", type=Path, default=REPO / "examples/weights/damsm-cpu.safetensors",
                     help="stage-1 export (jpegtext train damsm ...)")
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--run-dir", type=Path, default=REPO / "runs/short_cpu_run")
