@@ -151,8 +151,7 @@ def test_stage2_with_lpips_and_damsm(tiny_data: Path, tmp_path: Path, lpips_trun
 
 _DDP_SCRIPT = """
 import sys, yaml
-from jpegtext.errors import ConfigError
-from jpegtext.restore.config import ModelConfig, TrainConfig
+from jpegtext.restore.config import TrainConfig
 from jpegtext.restore.train import run_training
 cfg = TrainConfig.from_dict(yaml.safe_load(open(sys.argv[1])))
 run_training(cfg, sys.argv[2], device="cpu", progress=False)

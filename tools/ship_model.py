@@ -4,8 +4,8 @@
         --card docs/models/tgjar-small.md
 
 The tensors are copied unchanged; the ``info`` metadata is rewritten from the run folder
-(config, data sources, steps, validation metrics of the chosen checkpoint). Paste the printed
-``ModelEntry`` fields into ``jpegtext/restore/zoo.py`` (SHIPPED_MODELS).
+(config, data sources, steps, validation metrics of the chosen checkpoint). Put the printed
+filename and sha256 in a ``ModelEntry`` of ``jpegtext/restore/zoo.py`` (SHIPPED_MODELS).
 """
 
 from __future__ import annotations
