@@ -73,7 +73,7 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 #: the model ``decode`` uses when none is named (set where the shipped models are registered)
-DEFAULT_MODEL = "tgjar-small-v2"
+DEFAULT_MODEL = "tgjar-small-v3"
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
@@ -203,7 +203,7 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         filename="tgjar-small-v2.safetensors",
         sha256="a574e19fdd3495ba27f440bed10ee8b7c1153edf6eeee43180eeef35ba4724af",
         description="tgjar-small fine-tuned 5,624 more steps on 160x160 crops with more natural "
-                    "scenes (COCO, BSDS500); same network; the default (lower flowers val LPIPS)",
+                    "scenes (COCO, BSDS500); same network",
         config="small: widths 16/32/64/96, GFM + 3 LFMs, QF input",
         qualities=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
         text_encoder="bilstm",
@@ -213,6 +213,22 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         metrics={"flowers256 val QF1-10 (selection)": "PSNR 26.03 dB (JPEG 23.92), "
                                                        "LPIPS 0.183 (JPEG 0.347)"},
         card="docs/models/tgjar-small-v2.md",
+    ),
+    ModelEntry(
+        name="tgjar-small-v3",
+        filename="tgjar-small-v3.safetensors",
+        sha256="8a107cd352a50dcfd6f8e89f45d25cb21ff92899d6f0d12c15b638ab11b1abd6",
+        description="tgjar-small-v2 fine-tuned 10,588 more steps with half natural scenes "
+                    "(COCO, BSDS500); same network; the default (lowest flowers val LPIPS)",
+        config="small: widths 16/32/64/96, GFM + 3 LFMs, QF input",
+        qualities=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        text_encoder="bilstm",
+        training_data="tgjar-small-v2, then flowers256 train + coco_mini train (x20) + BSDS500 "
+                      "train (x20), 160x160 crops; captions: built-in captioner (+ COCO human "
+                      "captions)",
+        metrics={"flowers256 val QF1-10 (selection)": "PSNR 26.07 dB (JPEG 23.92), "
+                                                       "LPIPS 0.178 (JPEG 0.347)"},
+        card="docs/models/tgjar-small-v3.md",
     ),
 )
 
