@@ -5,7 +5,8 @@
 #                                  [--results DIR] [--only kodak|live1|flowers|coco]...
 #
 # - Kodak and LIVE1 at QF 1, 5, 10 with jpeg, arcnn, dncnn3 and every zoo model with and without
-#   its caption (the default method list of `jpegtext evaluate`), captions from the built-in
+#   its caption (the default method list of `jpegtext evaluate`), plus the default model with
+#   geometric self-ensemble (`<default>+x8`, decode --ensemble 8), captions from the built-in
 #   captioner run on the clean images (Kodak/LIVE1 have none), as the paper's Table 1/2 and 4.
 # - The text ablation (paper's Table 3, issue 7): flowers256 split test (QF 1, 5, 10) and
 #   coco_mini split val (QF 1), jpeg + every zoo model with its true caption, an empty one and
@@ -66,12 +67,16 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
   cp "$RUNS/$name/summary.json" "$RESULTS/eval_$name.json"
 }
 
+# shellcheck disable=SC2207  # method names hold no spaces
+PEERS=(--methods $("$PYTHON" -c 'from jpegtext.evaluation.methods import default_method_names
+from jpegtext.restore.zoo import DEFAULT_MODEL
+print(*default_method_names(), DEFAULT_MODEL + "+x8")'))
 if wanted kodak; then
-  evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin
+  evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin "${PEERS[@]}"
   cp "$RUNS/kodak/figure_q1.png" "$RESULTS/eval_kodak_q1.png"
 fi
 if wanted live1; then
-  evaluate live1 "$DATA/live1_color" --qualities 1 5 10 --captioner builtin
+  evaluate live1 "$DATA/live1_color" --qualities 1 5 10 --captioner builtin "${PEERS[@]}"
 fi
 if wanted flowers; then
   # shellcheck disable=SC2086  # FLOWERS_CAPTIONS holds several words on purpose

@@ -81,6 +81,7 @@ def decode_detailed(
     tile: int | None = None,
     tile_overlap: int = 32,
     max_pixels: int | None = None,
+    ensemble: int | None = None,
 ) -> DecodeResult:
     """Restore a JPEG file; see :func:`decode` for the arguments.
 
@@ -111,7 +112,7 @@ def decode_detailed(
     if quality is not None and quality not in restorer.config.qualities:
         log.warning("the file's quality %d is outside the model's trained qualities %s",
                     quality, list(restorer.config.qualities))
-    restored = restorer.restore(np.asarray(pixels), text, quality)
+    restored = restorer.restore(np.asarray(pixels), text, quality, ensemble=ensemble)
     return DecodeResult(restored, text, source, quality, restorer.name, _icc_profile(raw))
 
 
@@ -126,6 +127,7 @@ def decode(
     tile: int | None = None,
     tile_overlap: int = 32,
     max_pixels: int | None = None,
+    ensemble: int | None = None,
 ) -> Any:
     """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
 
@@ -142,6 +144,9 @@ def decode(
         tile: tile side in pixels (multiple of 8); None = automatic; 0 = never tile.
         tile_overlap: overlap of neighbouring tiles in pixels (multiple of 8).
         max_pixels: decompression-bomb guard (default: Pillow's limit).
+        ensemble: geometric self-ensemble: 1 = off, 2 = average with the mirrored restoration,
+            8 = over all flips and transpositions (that many times slower; higher PSNR); None =
+            the restorer's setting (1 for a model loaded here).
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.
@@ -154,7 +159,7 @@ def decode(
         raise ConfigError(f'Invalid output_type "{output_type}", should be one of {_OUTPUT_TYPES}')
     result = decode_detailed(data, model=model, caption=caption, device=device,
                              precision=precision, tile=tile, tile_overlap=tile_overlap,
-                             max_pixels=max_pixels)
+                             max_pixels=max_pixels, ensemble=ensemble)
     if output_type == "np":
         return result.image
     if output_type == "pt":

@@ -199,3 +199,19 @@ def test_init_from_starts_from_a_model_and_checks_it(tiny_data: Path, tmp_path: 
     with pytest.raises(ConfigError, match="generator config differs"):
         Trainer(cfg.replace(init_from=str(src), model=ModelConfig.from_dict(other)),
                 tmp_path / "c", progress=False)
+
+
+def test_perceptual_fade_reaches_the_training_step(tiny_data: Path, tmp_path: Path) -> None:
+    """With every sample at QF 10 and the GAN term faded to 0 there, it adds nothing."""
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}], "crop": 32, "qualities": [10]}
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "gan_weight": 0.01}
+    faded = _config(tiny_data, "tgjar", max_steps=2, data=data,
+                    loss={**loss, "perceptual_fade": [1, 10], "perceptual_floor": 0.0})
+    plain = _config(tiny_data, "tgjar", max_steps=2, data=data, loss=loss)
+    run_training(faded, tmp_path / "faded", progress=False)
+    run_training(plain, tmp_path / "plain", progress=False)
+    logs = {name: [json.loads(x) for x in (tmp_path / name / "log.jsonl").read_text().splitlines()
+                   if '"gan"' in x] for name in ("faded", "plain")}
+    assert logs["faded"] and all(r["gan"] == 0.0 for r in logs["faded"])
+    assert all(r["gan"] > 0.0 for r in logs["plain"])

@@ -41,14 +41,17 @@ def _shard() -> tuple[int, int, int]:
               help="Tile side in pixels, multiple of 8 (default: from free memory; 0 = off).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=32, show_default=True,
               help="Overlap of neighbouring tiles, multiple of 8.")
+@click.option("--ensemble", type=click.Choice(["1", "2", "8"]), default="1", show_default=True,
+              help="Geometric self-ensemble: average the restorations of 2 (mirror) or 8 (all "
+                   "flips and transpositions) copies; that many times slower, higher PSNR.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.pass_context
 def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
            out_dir: Path | None, caption: str | None, model: str | None, device: str | None,
-           precision: str | None, tile: int | None, tile_overlap: int, recursive: bool,
-           resume: bool, force: bool) -> None:
+           precision: str | None, tile: int | None, tile_overlap: int, ensemble: str,
+           recursive: bool, resume: bool, force: bool) -> None:
     """Restore JPEG files IN... with the caption stored in each (or --caption) and write PNGs.
 
     IN may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). The
@@ -98,7 +101,7 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
     if len(jobs) == 1 and world == 1:
         item, out = jobs[0]
         try:
-            click.echo(_restore_one(restorer, item, out, caption, force), err=True)
+            click.echo(_restore_one(restorer, item, out, caption, force, int(ensemble)), err=True)
         except (JpegTextError, OSError, MemoryError) as exc:
             if debug:
                 raise
@@ -108,7 +111,7 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
     with click.progressbar(jobs, label=f"{tag}Restoring", file=sys.stderr) as bar:
         for item, out in bar:
             try:
-                line = _restore_one(restorer, item, out, caption, force)
+                line = _restore_one(restorer, item, out, caption, force, int(ensemble))
                 if world > 1:
                     click.echo(f"\n{tag}{line}", err=True)
             except (JpegTextError, OSError, MemoryError) as exc:
@@ -125,12 +128,12 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
 
 
 def _restore_one(restorer: object, item: object, out: str, caption: str | None,
-                 force: bool) -> str:
+                 force: bool, ensemble: int = 1) -> str:
     from jpegtext._io import read_bytes, write_output
     from jpegtext.receiver import decode_detailed, encode_png
 
     data = read_bytes("-" if item.path is None else item.path)  # type: ignore[attr-defined]
-    result = decode_detailed(data, model=restorer, caption=caption)
+    result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     return (f"{item.label} -> {out}: QF {result.quality}, model {result.model}, "  # type: ignore[attr-defined]

@@ -103,9 +103,10 @@ class _ListOptionsCommand(click.Command):
     "-m",
     "--methods",
     multiple=True,
-    help="jpeg, arcnn, dncnn3, a zoo model or .safetensors file (append :nocap for an empty "
-    "caption, :wrongcap for another image's caption), zoo[:nocap|:wrongcap] for every zoo "
-    "model.  [default: jpeg arcnn dncnn3 and every zoo model with and without caption]",
+    help="jpeg, arcnn, dncnn3, a zoo model or .safetensors file (append +x2 or +x8 for "
+    "geometric self-ensemble, then :nocap for an empty caption or :wrongcap for another "
+    "image's caption), zoo[+x8][:nocap|:wrongcap] for every zoo model.  [default: jpeg arcnn "
+    "dncnn3 and every zoo model with and without caption]",
 )
 @click.option(
     "--captions",

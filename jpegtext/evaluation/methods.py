@@ -11,7 +11,9 @@ on the command line:
   caption; ``<model>:nocap`` the same weights with an empty caption; ``<model>:wrongcap`` with
   the caption of another image of the dataset (the paper's text ablation, its Table 3);
 - ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every registered zoo model with that caption mode
-  (nothing while the zoo is empty).
+  (nothing while the zoo is empty);
+- ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
+  geometric self-ensemble (:mod:`jpegtext.restore.inference`), a method of its own in the tables.
 
 Weights are loaded once per model and shared by its caption variants.
 """
@@ -79,12 +81,14 @@ class MethodSpec:
         model: zoo name or ``.safetensors`` path of a ``tgjar`` method, else None.
         caption_mode: ``caption``, ``nocap`` or ``wrongcap`` for ``tgjar``; ``none`` for the
             others (they take no text).
+        ensemble: geometric self-ensemble size of a ``tgjar`` method (1 = off).
     """
 
     name: str
     kind: str
     model: str | None = None
     caption_mode: str = "none"
+    ensemble: int = 1
 
     @property
     def model_name(self) -> str:
@@ -98,6 +102,7 @@ class MethodSpec:
             "kind": self.kind,
             "model": self.model,
             "caption_mode": self.caption_mode,
+            "ensemble": self.ensemble,
         }
 
 
@@ -126,6 +131,16 @@ def _split_mode(token: str) -> tuple[str, str]:
     return token, "caption"
 
 
+def _split_ensemble(base: str) -> tuple[str, int]:
+    """``model+x8`` -> (``model``, 8); no suffix -> (base, 1)."""
+    from jpegtext.restore.inference import ENSEMBLES
+
+    for k in ENSEMBLES[1:]:
+        if base.endswith(f"+x{k}"):
+            return base[: -len(f"+x{k}")], k
+    return base, 1
+
+
 def parse_method_specs(
     tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False
 ) -> list[MethodSpec]:
@@ -150,34 +165,33 @@ def parse_method_specs(
         if not token:
             continue
         base, mode = _split_mode(token)
+        base, ens = _split_ensemble(base)
+        suffix = ("" if ens == 1 else f"+x{ens}") + ("" if mode == "caption" else f":{mode}")
         new: list[MethodSpec] = []
         if base in BASELINES:
             if token != base:
                 raise ConfigError(
-                    f'Invalid method "{token}": {base} takes no caption, so it has no '
-                    f"{':'.join(CAPTION_MODES[1:])} variant"
+                    f'Invalid method "{token}": {base} takes no caption and no ensemble, so it '
+                    f"has no {':'.join(CAPTION_MODES[1:])} or +x2/+x8 variant"
                 )
             new.append(MethodSpec(base, base))
         elif base == "zoo":
             if not zoo and not quiet:
                 logger.warning("method %r: the model zoo is empty, nothing to add", token)
             for model in zoo:
-                name = model if mode == "caption" else f"{model}:{mode}"
-                new.append(MethodSpec(name, "tgjar", model, mode))
+                new.append(MethodSpec(model + suffix, "tgjar", model, mode, ens))
         elif base in zoo:
-            new.append(MethodSpec(token, "tgjar", base, mode))
+            new.append(MethodSpec(base + suffix, "tgjar", base, mode, ens))
         elif base.endswith(".safetensors") or Path(base).expanduser().is_file():
             path = Path(base).expanduser()
             if not path.is_file():
                 raise ConfigError(f'method "{token}": model file not found: {path}')
-            stem = path.stem
-            name = stem if mode == "caption" else f"{stem}:{mode}"
-            new.append(MethodSpec(name, "tgjar", str(path), mode))
+            new.append(MethodSpec(path.stem + suffix, "tgjar", str(path), mode, ens))
         else:
             known = ", ".join([*BASELINES, *zoo]) or "(none)"
             raise ConfigError(
                 f'unknown method "{token}"; known: {known}, zoo, a .safetensors file, each '
-                "model optionally with :nocap or :wrongcap"
+                "model optionally with +x2/+x8 and :nocap or :wrongcap"
             )
         for spec in new:
             old = by_name.get(spec.name)
@@ -228,16 +242,20 @@ class TGJARMethod:
         name: the method's name.
         restorer: a :class:`~jpegtext.restore.inference.Restorer`.
         sha256: the weights file's sha256 (recorded in the results).
+        ensemble: geometric self-ensemble size (1 = off).
     """
 
-    def __init__(self, name: str, restorer: Any, sha256: str | None = None) -> None:
+    def __init__(self, name: str, restorer: Any, sha256: str | None = None,
+                 ensemble: int = 1) -> None:
         self.name = name
         self.restorer = restorer
         self.sha256 = sha256
+        self.ensemble = ensemble
 
     def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
         """See :meth:`Method.restore`."""
-        return self.restorer.restore(np.asarray(jpeg_rgb), caption, int(quality))
+        return self.restorer.restore(np.asarray(jpeg_rgb), caption, int(quality),
+                                     ensemble=self.ensemble)
 
 
 @dataclass
@@ -258,11 +276,12 @@ class MethodLoader:
     dncnn3_path: str | os.PathLike[str] | None = None
     tile: int | None = None
     precision: str | None = None
-    _cache: dict[tuple[str, str | None], Method] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str | None, int], Method] = field(default_factory=dict, repr=False)
+    _restorers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, spec: MethodSpec) -> Method:
         """The loaded method of ``spec`` (variants of one model share its weights)."""
-        key = (spec.kind, spec.model)
+        key = (spec.kind, spec.model, spec.ensemble)
         method = self._cache.get(key)
         if method is None:
             method = self._build(spec)
@@ -271,7 +290,7 @@ class MethodLoader:
 
     def loaded(self, spec: MethodSpec) -> Method | None:
         """The method of ``spec`` if it was built already, else None (never loads)."""
-        return self._cache.get((spec.kind, spec.model))
+        return self._cache.get((spec.kind, spec.model, spec.ensemble))
 
     def weights_sha256(self, spec: MethodSpec) -> str | None:
         """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
@@ -299,8 +318,12 @@ class MethodLoader:
             from jpegtext.restore import zoo
 
             assert spec.model is not None
-            restorer = zoo.load_restorer(
-                spec.model, device=self.device, tile=self.tile, precision=self.precision
-            )
-            return TGJARMethod(spec.model_name, restorer, self.weights_sha256(spec))
+            restorer = self._restorers.get(spec.model)
+            if restorer is None:
+                restorer = zoo.load_restorer(
+                    spec.model, device=self.device, tile=self.tile, precision=self.precision
+                )
+                self._restorers[spec.model] = restorer
+            return TGJARMethod(spec.model_name, restorer, self.weights_sha256(spec),
+                               spec.ensemble)
         raise ConfigError(f"unknown method kind {spec.kind!r}")

@@ -212,7 +212,13 @@ class ModelConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig(_Config):
-    """Loss weights of stage 2 (paper: 0.01 / 1 / 0.001 / 0.0005) and the contrastive constant."""
+    """Loss weights of stage 2 (paper: 0.01 / 1 / 0.001 / 0.0005) and the contrastive constant.
+
+    ``perceptual_fade`` (an extension, off by default) scales the per-sample contrastive and
+    GAN terms by the sample's JPEG quality: x1 up to ``perceptual_fade[0]``, falling linearly to
+    ``perceptual_floor`` at ``perceptual_fade[1]`` and above. Mild compression then trains
+    mostly for fidelity (L1), extreme compression for perception.
+    """
 
     contrastive_weight: float = 0.01
     l1_weight: float = 1.0
@@ -222,11 +228,26 @@ class LossConfig(_Config):
     gamma1: float = 4.0
     gamma2: float = 5.0
     gamma3: float = 10.0
+    perceptual_fade: tuple[int, ...] = (1, 10)
+    perceptual_floor: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
+        fade = self.perceptual_fade
+        _check(len(fade) == 2 and 1 <= fade[0] < fade[1] <= 100,
+               f'Invalid perceptual_fade "{fade}", should be [start, end] with 1 <= start < end'
+               " <= 100")
+        _check(0 <= self.perceptual_floor <= 1,
+               f'Invalid perceptual_floor "{self.perceptual_floor}", should be 0-1')
+
+    def perceptual_scale(self, quality: Any) -> Any:
+        """Per-sample factor of the perceptual terms for JPEG ``quality`` (int or tensor)."""
+        start, end = self.perceptual_fade
+        t = (quality - start) / float(end - start)
+        t = t.clamp(0, 1) if hasattr(t, "clamp") else min(max(t, 0.0), 1.0)
+        return 1.0 - (1.0 - self.perceptual_floor) * t
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,11 @@ Tiles are aligned to the 8x8 JPEG grid (origins and sizes are multiples of 8) an
 tile's output is blended with a weight that ramps linearly to zero across the overlap, so there
 are no seams. The GFM's global feature is computed over the *whole* image in a first pass and
 given to every tile, so tiled and untiled outputs agree closely.
+
+Geometric self-ensemble (``ensemble=2`` or ``8``) averages the restorations of mirrored
+(x2) or mirrored and transposed (x8: the 8 symmetries of the square) copies, each mapped back;
+the image is first padded at the bottom/right to a multiple of 16 by edge replication, so every
+copy keeps the 8x8 (and 4:2:0 16x16) JPEG grid where the model expects it.
 """
 
 from __future__ import annotations
@@ -21,11 +26,32 @@ from jpegtext.errors import ConfigError, InsufficientMemoryError
 from jpegtext.restore.modelfile import LoadedModel
 from jpegtext.restore.text import TextFeatures
 
-__all__ = ["Restorer", "TilePlan", "plan_tiles", "resolve_device"]
+__all__ = ["ENSEMBLES", "Restorer", "TilePlan", "plan_tiles", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
 _GRID = 8
+_MCU = 16  # the 4:2:0 chroma block grid, in luma pixels
+#: geometric self-ensemble sizes: 1 = off, 2 = + mirror, 8 = every flip and transposition
+ENSEMBLES = (1, 2, 8)
+
+
+def _check_ensemble(ensemble: int) -> int:
+    if ensemble not in ENSEMBLES:
+        raise ConfigError(f'Invalid ensemble "{ensemble}", should be one of {list(ENSEMBLES)}')
+    return int(ensemble)
+
+
+def _symmetry(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
+    """Symmetry ``k`` (0-7) of (B, C, H, W) ``x``: bit 0 mirrors, bit 1 flips, bit 2 transposes."""
+    flips = [d for bit, d in ((1, 3), (2, 2)) if k & bit]
+    if inverse and k & 4:
+        x = x.transpose(2, 3)
+    if flips:
+        x = x.flip(flips)
+    if not inverse and k & 4:
+        x = x.transpose(2, 3)
+    return x
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -139,12 +165,15 @@ class Restorer:
         tile: tile side (multiple of 8); None = automatic from the free memory; 0 = never tile.
         tile_overlap: overlap of neighbouring tiles (multiple of 8).
         tile_batch: tiles run together on GPU (CPU runs one at a time).
+        ensemble: geometric self-ensemble size (1 = off, 2, 8), each call's default; it costs
+            that many passes.
         name: the model's name (for reports).
     """
 
     def __init__(self, model: LoadedModel, *, device: str | torch.device | None = None,
                  precision: str | None = None, tile: int | None = None, tile_overlap: int = 32,
-                 tile_batch: int = 4, name: str = "") -> None:
+                 tile_batch: int = 4, ensemble: int = 1, name: str = "") -> None:
+        self.ensemble = _check_ensemble(ensemble)
         self.device = resolve_device(device)
         if precision is None:
             precision = "fp16" if self.device.type == "cuda" else "fp32"
@@ -186,8 +215,8 @@ class Restorer:
         return feats
 
     # ------------------------------------------------------------------ images
-    def restore(self, image: np.ndarray, caption: str = "", quality: int | None = None
-                ) -> np.ndarray:
+    def restore(self, image: np.ndarray, caption: str = "", quality: int | None = None,
+                ensemble: int | None = None) -> np.ndarray:
         """Restore one decoded JPEG.
 
         Args:
@@ -195,6 +224,7 @@ class Restorer:
             caption: the text guiding the restoration ("" = none).
             quality: the file's JPEG quality (1-100); required by models with a quality input;
                 None = the middle of the model's trained qualities.
+            ensemble: geometric self-ensemble size (1, 2, 8); None = the restorer's setting.
 
         Returns:
             (H, W, 3) uint8 RGB restored image.
@@ -206,18 +236,35 @@ class Restorer:
         if not arr.flags.writeable or not arr.flags.c_contiguous:
             arr = np.array(arr, copy=True)  # decode_jpeg's arrays are read-only views
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        out = self.restore_tensor(x.float().div_(255.0), caption, quality)
+        out = self.restore_tensor(x.float().div_(255.0), caption, quality, ensemble)
         with torch.inference_mode():
             return (out[0].permute(1, 2, 0).mul(255.0).add_(0.5).clamp_(0, 255)
                     .to(torch.uint8).numpy())
 
-    def restore_tensor(self, x: torch.Tensor, caption: str = "", quality: int | None = None
-                       ) -> torch.Tensor:
-        """Restore a (1, 3, H, W) float tensor in [0, 1]; returns the same shape, clamped."""
+    def restore_tensor(self, x: torch.Tensor, caption: str = "", quality: int | None = None,
+                       ensemble: int | None = None) -> torch.Tensor:
+        """Restore a (1, 3, H, W) float tensor in [0, 1]; returns the same shape, clamped.
+
+        ``ensemble``: geometric self-ensemble size (1, 2, 8); None = the restorer's setting.
+        """
         if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise ConfigError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+        k = self.ensemble if ensemble is None else _check_ensemble(ensemble)
         q = self._quality(quality)
         text = self.encode_caption(caption)
+        if k == 1:
+            return self._restore_once(x, text, q)
+        h, w = x.shape[2], x.shape[3]
+        with torch.inference_mode():
+            padded = torch.nn.functional.pad(x.float().cpu(), (0, -w % _MCU, 0, -h % _MCU),
+                                             mode="replicate")
+            total = torch.zeros_like(padded)
+            for sym in range(k):
+                out = self._restore_once(_symmetry(padded, sym).contiguous(), text, q)
+                total += _symmetry(out, sym, inverse=True)
+            return (total[:, :, :h, :w] / k).clamp_(0, 1)
+
+    def _restore_once(self, x: torch.Tensor, text: TextFeatures, q: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]
         tile = self._tile_for(h, w)
         try:

@@ -28,6 +28,15 @@ def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
     return x
 
 
+def _weigh(per_sample: torch.Tensor, sample_weight: torch.Tensor | None) -> torch.Tensor:
+    if sample_weight is None:
+        return per_sample
+    if sample_weight.shape != per_sample.shape:
+        raise ValueError(f"sample_weight shape {tuple(sample_weight.shape)} does not match the "
+                         f"batch {tuple(per_sample.shape)}")
+    return per_sample * sample_weight.to(per_sample)
+
+
 class _Weighted(nn.Module):
     def __init__(self, loss_weight: float, reduction: str) -> None:
         super().__init__()
@@ -70,11 +79,13 @@ class ContrastiveLoss(_Weighted):
         self.lpips = lpips
         self.c = float(c)
 
-    def forward(self, pred: torch.Tensor, clean: torch.Tensor, jpeg: torch.Tensor) -> torch.Tensor:
-        """pred, clean, jpeg: (B, 3, H, W) float in [0, 1]."""
+    def forward(self, pred: torch.Tensor, clean: torch.Tensor, jpeg: torch.Tensor,
+                sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """pred, clean, jpeg: (B, 3, H, W) float in [0, 1]; sample_weight: optional (B,)."""
         pos = self.lpips(pred, clean).flatten()
         neg = self.lpips(pred, jpeg).flatten()
-        return self.loss_weight * _reduce(pos / (neg + self.c), self.reduction)
+        return self.loss_weight * _reduce(_weigh(pos / (neg + self.c), sample_weight),
+                                          self.reduction)
 
 
 class GANLoss(_Weighted):
@@ -84,12 +95,15 @@ class GANLoss(_Weighted):
         super().__init__(loss_weight, reduction)
 
     def forward(self, logits: torch.Tensor, target_is_real: bool,
-                is_disc: bool = False) -> torch.Tensor:
-        """logits: (B, 1, h, w) discriminator output. The discriminator's own loss is unweighted."""
+                is_disc: bool = False, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """logits: (B, 1, h, w) discriminator output. The discriminator's own loss is unweighted;
+        ``sample_weight`` (B,) scales the generator's per-sample terms."""
         target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
         per_sample = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        value = _reduce(per_sample.flatten(1).mean(1), self.reduction)
-        return value if is_disc else self.loss_weight * value
+        per_sample = per_sample.flatten(1).mean(1)
+        if is_disc:
+            return _reduce(per_sample, self.reduction)
+        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
 
 
 class DAMSMLoss(_Weighted):

@@ -532,11 +532,13 @@ class Trainer:
         # generator step (discriminator frozen)
         self.disc.requires_grad_(False)
         losses: dict[str, torch.Tensor] = {"l1": self.l1(out, clean)}
+        fade = None if cfg.loss.perceptual_floor == 1.0 else \
+            cfg.loss.perceptual_scale(quality.float())
         if self.contrastive is not None:
-            losses["contrastive"] = self.contrastive(out, clean, jpeg)
+            losses["contrastive"] = self.contrastive(out, clean, jpeg, sample_weight=fade)
         if cfg.loss.gan_weight > 0:
             # the plain module, not its DDP wrapper: no discriminator gradients in this step
-            losses["gan"] = self.gan(self.disc(out), True)
+            losses["gan"] = self.gan(self.disc(out), True, sample_weight=fade)
         if self.image is not None:
             regions, glob = self.image(out)
             losses["damsm"] = self.damsm(text.words, text.mask, text.sentence, regions, glob,
