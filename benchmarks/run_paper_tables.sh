@@ -8,6 +8,7 @@
 #   its caption (the default method list of `jpegtext evaluate`), plus the default model with
 #   geometric self-ensemble (`<default>+x8`, decode --ensemble 8), captions from the built-in
 #   captioner run on the clean images (Kodak/LIVE1 have none), as the paper's Table 1/2 and 4.
+#   Their figures show AR-CNN, DnCNN-3 and the default model with/without caption and with x8.
 # - The text ablation (paper's Table 3, issue 7): flowers256 split test (QF 1, 5, 10) and
 #   coco_mini split val (QF 1), jpeg + every zoo model with its true caption, an empty one and
 #   another image's.
@@ -71,12 +72,18 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
 PEERS=(--methods $("$PYTHON" -c 'from jpegtext.evaluation.methods import default_method_names
 from jpegtext.restore.zoo import DEFAULT_MODEL
 print(*default_method_names(), DEFAULT_MODEL + "+x8")'))
+# The figures show the peers and the default model (with, without caption, self-ensemble) only:
+# with every zoo model they grow too wide to read.
+# shellcheck disable=SC2207
+SHOWN=(--figure-methods $("$PYTHON" -c 'from jpegtext.restore.zoo import DEFAULT_MODEL as m
+print("arcnn dncnn3", m, m + ":nocap", m + "+x8")'))
 if wanted kodak; then
-  evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin "${PEERS[@]}"
+  evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin "${PEERS[@]}" "${SHOWN[@]}"
   cp "$RUNS/kodak/figure_q1.png" "$RESULTS/eval_kodak_q1.png"
 fi
 if wanted live1; then
-  evaluate live1 "$DATA/live1_color" --qualities 1 5 10 --captioner builtin "${PEERS[@]}"
+  evaluate live1 "$DATA/live1_color" --qualities 1 5 10 --captioner builtin "${PEERS[@]}" \
+    "${SHOWN[@]}"
 fi
 if wanted flowers; then
   # shellcheck disable=SC2086  # FLOWERS_CAPTIONS holds several words on purpose

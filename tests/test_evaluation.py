@@ -237,6 +237,31 @@ def test_resume_rescores_a_model_whose_weights_changed(
     assert new.keys() == old.keys() and new != old
 
 
+def test_figure_methods_choose_the_columns(
+    dataset: Path, weights: dict[str, Path], tmp_path: Path
+) -> None:
+    model = str(weights["model"])
+    methods = ("jpeg", model, f"{model}:nocap")
+    out = tmp_path / "out"
+    # Named as in --methods (the file) or as in the tables; clean and JPEG are always shown.
+    cfg = _cfg(dataset, out, weights, qualities=(1,), methods=methods, figure_images=1,
+               figure_methods=(f"{model}:nocap", "jpeg"))  # fmt: skip
+    run_evaluation(cfg)
+    with Image.open(out / "figure_q1.png") as fig:
+        assert fig.size[0] == 3 * 256 + 4 * 6  # clean, JPEG, tinytest:nocap
+    every = run_evaluation(_cfg(dataset, out, weights, qualities=(1,), methods=methods,
+                                figure_images=1))  # fmt: skip
+    assert every.computed == 0
+    with Image.open(out / "figure_q1.png") as fig:
+        assert fig.size[0] == 4 * 256 + 5 * 6
+
+    bad = _cfg(dataset, tmp_path / "bad", weights, qualities=(1,), methods=methods,
+               figure_methods=("tinytest:wrongcap",))  # fmt: skip
+    with pytest.raises(ConfigError, match='figure method "tinytest:wrongcap" is not among'):
+        run_evaluation(bad)
+    assert not (tmp_path / "bad").exists()  # refused before any work
+
+
 def test_resume_refuses_other_settings(
     dataset: Path, weights: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -415,6 +440,7 @@ def test_cli_evaluate_list_options_and_outputs(
         "--niqe-params", str(weights["niqe_params"]),
         "--metrics", "psnr,lpips", "niqe",
         "--figure-images", "1",
+        "--figure-methods", f"{model}:nocap", "jpeg",
         "--precision", "fp32",
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)
@@ -427,7 +453,10 @@ def test_cli_evaluate_list_options_and_outputs(
     assert summary["methods"][1]["restorer"]["precision"] == "fp32"
     assert summary["command"].startswith("jpegtext evaluate -q 1 5 --methods jpeg ")
     assert "ssim_y" not in _records(out)[0] and "lpips" in _records(out)[0]
-    assert (out / "figure_q1.png").is_file() and (out / "figure_q5.png").is_file()
+    assert summary["config"]["figure_methods"] == [f"{model}:nocap", "jpeg"]
+    for q in (1, 5):
+        with Image.open(out / f"figure_q{q}.png") as fig:
+            assert fig.size[0] == 3 * 256 + 4 * 6  # clean, JPEG, tinytest:nocap
 
     again = CliRunner().invoke(main, args + ["--no-progress"])
     assert again.exit_code == 0, again.output
@@ -444,6 +473,10 @@ def test_cli_evaluate_usage_errors(dataset: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and 'unknown method "nope"' in r.output
     r = runner.invoke(main, ["evaluate", str(dataset), "--out", str(tmp_path / "o"), "-q", "0"])
     assert r.exit_code == 2 and "0" in r.output
+    r = runner.invoke(main, ["evaluate", str(dataset), "--out", str(tmp_path / "o"), "-m", "jpeg",
+                             "--figure-methods", "arcnn"])  # fmt: skip
+    assert r.exit_code == 1 and 'figure method "arcnn" is not among' in r.output
+    assert not (tmp_path / "o").exists()
     r = runner.invoke(
         main,
         [

@@ -3,7 +3,7 @@
 Only click and the standard library are imported at module level; the harness (numpy, torch,
 the metrics) is imported inside the command.
 
-``--qualities``, ``--methods`` and ``--metrics`` take several values after one flag
+``--qualities``, ``--methods``, ``--metrics`` and ``--figure-methods`` take several values after one flag
 (``--qualities 1 5 10``), comma-separated values (``--qualities 1,5,10``) or repeated flags.
 """
 
@@ -28,6 +28,7 @@ _GREEDY: dict[str, str] = {
     "-m": "--methods",
     "--methods": "--methods",
     "--metrics": "--metrics",
+    "--figure-methods": "--figure-methods",
 }
 
 # Standard layout of a weights folder (the project's ../shared/weights).
@@ -202,6 +203,12 @@ class _ListOptionsCommand(click.Command):
     show_default=True,
     help="Images in each comparison figure (0 = no figure).",
 )
+@click.option(
+    "--figure-methods",
+    multiple=True,
+    help="Methods shown in the figures, in this order (of those evaluated; clean and JPEG are "
+    "always shown).  [default: every evaluated method]",
+)
 @click.option("--save-images", is_flag=True, help="Keep every restored PNG and JPEG.")
 @click.option(
     "--wrongcap-seed",
@@ -271,6 +278,7 @@ def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) 
             fid_inception=opts["fid_inception"],
             ma_scores=opts["ma_scores"],
             figure_images=opts["figure_images"],
+            figure_methods=tuple(opts["figure_methods"]) or None,
             save_images=opts["save_images"],
             wrongcap_seed=opts["wrongcap_seed"],
             command=command,

@@ -122,6 +122,8 @@ class EvaluationConfig:
         ma_scores: JSONL of ``{"image", "quality", "method", "ma"}`` (Ma et al.'s scores of the
             restored images, official code); None = PI not computed.
         figure_images: images in each comparison figure (0 = no figure).
+        figure_methods: the methods shown in the figures, in this order (names as in
+            ``methods``; clean and JPEG are always shown); None = every evaluated method.
         save_images: keep every restored PNG and JPEG (else only the figure images').
         wrongcap_seed: seed of the wrong-caption derangement.
         command: the command line, recorded in the outputs.
@@ -150,6 +152,7 @@ class EvaluationConfig:
     fid_inception: Path | None = None
     ma_scores: Path | None = None
     figure_images: int = 3
+    figure_methods: tuple[str, ...] | None = None
     save_images: bool = False
     wrongcap_seed: int = 0
     command: str | None = None
@@ -170,6 +173,8 @@ class EvaluationConfig:
         object.__setattr__(self, "qualities", tuple(int(q) for q in qs))
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
+        if self.figure_methods is not None:
+            object.__setattr__(self, "figure_methods", tuple(self.figure_methods))
         bad = [m for m in self.metrics if m not in METRIC_CHOICES]
         if bad or not self.metrics:
             raise ConfigError(
@@ -551,6 +556,7 @@ def run_evaluation(
         caption_template=cfg.caption_template,
     )
     specs = parse_method_specs(cfg.methods if cfg.methods is not None else default_method_names())
+    shown = _figure_specs(cfg, specs)
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(cfg, out / "run.json")
@@ -809,7 +815,7 @@ def run_evaluation(
     write_csv(files["csv"], requested)
     for q in cfg.qualities if figure_ids else ():
         path = out / f"figure_q{q}.png"
-        fig = _figure(cfg, images, specs, captions, q, png_path, img_dir)
+        fig = _figure(cfg, images, shown, captions, q, png_path, img_dir)
         if fig is not None:
             buf = _png_bytes(np.asarray(fig))
             atomic_write_bytes(path, buf, force=True)
@@ -845,22 +851,48 @@ def _png_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _figure_specs(cfg: EvaluationConfig, specs: Sequence[MethodSpec]) -> list[MethodSpec]:
+    """The restored columns of the figures: ``cfg.figure_methods`` (checked) or every method."""
+    restored = [s for s in specs if s.kind != "jpeg"]
+    if cfg.figure_methods is None:
+        return restored
+    by_name = {s.name: s for s in restored}
+    shown: list[MethodSpec] = []
+    for token in cfg.figure_methods:
+        # A column's name in the tables, or a method as given to --methods (a file, "zoo").
+        if token in by_name:
+            shown.append(by_name[token])
+            continue
+        try:
+            named = [s for s in parse_method_specs([token], quiet=True) if s.kind != "jpeg"]
+        except ConfigError:
+            named = None
+        if named is None or any(s.name not in by_name for s in named):
+            raise ConfigError(
+                f'figure method "{token}" is not among the evaluated methods '
+                f"({', '.join(by_name) or 'none besides jpeg'})"
+            )
+        shown += [by_name[s.name] for s in named]  # jpeg: always shown
+    return list(dict.fromkeys(shown))
+
+
 def _figure(
     cfg: EvaluationConfig,
     images: Sequence[EvalImage],
-    specs: Sequence[MethodSpec],
+    shown: Sequence[MethodSpec],
     captions: Mapping[str, str],
     q: int,
     png_path: Callable[[int, MethodSpec, str], Path],
     img_dir: Path,
 ) -> Any:
-    """The comparison figure of QF ``q`` from the saved images (None when some are missing)."""
+    """The comparison figure of QF ``q`` (clean, JPEG, ``shown``) from the saved images.
+
+    None when some images are missing."""
     from PIL import Image
 
     from jpegtext.codec import decode_jpeg, load_image
     from jpegtext.evaluation.figure import FigureRow, comparison_figure
 
-    shown = [s for s in specs if s.kind != "jpeg"]
     rows = []
     for im in images[: cfg.figure_images]:
         jpath = img_dir / f"q{q}" / "jpeg_files" / f"{_safe(im.id)}.jpg"
