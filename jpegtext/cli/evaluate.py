@@ -3,8 +3,9 @@
 Only click and the standard library are imported at module level; the harness (numpy, torch,
 the metrics) is imported inside the command.
 
-``--qualities``, ``--methods``, ``--metrics`` and ``--figure-methods`` take several values after one flag
-(``--qualities 1 5 10``), comma-separated values (``--qualities 1,5,10``) or repeated flags.
+``--qualities``, ``--methods``, ``--metrics`` and ``--figure-methods`` take several values after
+one flag (``--qualities 1 5 10``), comma-separated values (``--qualities 1,5,10``) or repeated
+flags.
 """
 
 from __future__ import annotations
