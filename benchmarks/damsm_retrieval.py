@@ -1,11 +1,14 @@
 """Stage-1 check: image-to-text R@1 of a DAMSM export on flowers256 *val* (never trained on).
 
-For every val image, its caption (built-in captioner on the clean image) competes with 99
-captions of other val images whose text and class differ; R@1 is how often the true caption
-scores highest (chance: 1%). Reports the sentence-level (global feature . sentence) and the
-word-level (region-word attention) scores.
+For every val image, its caption competes with 99 captions of other val images whose text and
+class differ; R@1 is how often the true caption scores highest (chance: 1%). Reports the
+sentence-level (global feature . sentence) and the word-level (region-word attention) scores.
+Captions: ``--captions builtin`` (the built-in captioner on the clean image) or ``human`` (the
+first of the 10 human captions of Reed et al. in ``captions.jsonl``).
 
     python benchmarks/damsm_retrieval.py examples/weights/damsm-cpu.safetensors
+    python benchmarks/damsm_retrieval.py examples/weights/damsm-minilm-cpu.safetensors \
+        --captions human --out benchmarks/results/damsm_retrieval_minilm_human.json
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def main() -> None:
     ap.add_argument("--trunk", type=Path,
                     default=SHARED / "weights" / "lpips" / "alexnet_features_imagenet_tv.pth")
     ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--captions", choices=["builtin", "human"], default="builtin")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/damsm_retrieval.json")
     args = ap.parse_args()
@@ -37,11 +41,15 @@ def main() -> None:
     from jpegtext.restore.data import CaptionedImageDataset, read_records
     from jpegtext.restore.image_encoder import load_alexnet_trunk_state
     from jpegtext.restore.modelfile import load_damsm_file
+    from jpegtext.restore.text import tokenize
     from jpegtext.restore.train import retrieval_r1
 
     text, image, vocab, info = load_damsm_file(args.damsm, load_alexnet_trunk_state(args.trunk))
-    recs = read_records({"root": str(args.data), "manifest": "labels.jsonl", "split": "val",
-                         "caption": "builtin"})
+    source = {"root": str(args.data), "manifest": "labels.jsonl", "split": "val",
+              "caption": "builtin"}
+    if args.captions == "human":
+        source.update(caption="manifest", captions="captions.jsonl")
+    recs = read_records(source)
     ds = CaptionedImageDataset(recs, DataConfig(), train=False)
     items = [ds[i] for i in range(len(ds))]
     size = image.config.input_size
@@ -49,15 +57,18 @@ def main() -> None:
                                       align_corners=False)[0] for it in items])
     caps = [it["caption"] for it in items]
     cls = [it["class_id"] for it in items]
-    oov = vocab.oov_rate(caps) if vocab is not None else 0.0
+    lost = getattr(text, "lost_words", None)
+    tokens = sum(len(tokenize(c)) for c in caps)
+    oov = sum(len(lost(c)) for c in caps) / max(tokens, 1) if lost is not None else 0.0
     runs = [retrieval_r1(text, image, imgs, caps, cls, args.candidates, seed) for seed in args.seeds]
     mean = {k: sum(r[k] for r in runs) / len(runs) for k in ("r1_sentence", "r1_word")}
     result = {"damsm": str(args.damsm), "steps": info.get("steps"), "images": len(items),
+              "captions": args.captions, "text_encoder": text.config.kind,
               "candidates": args.candidates, "chance": 1 / args.candidates, "oov_rate": oov,
               "per_seed": runs, **mean}
     print(f"flowers256 val, {len(items)} images, R@1 among {args.candidates} candidates "
           f"(chance {100 / args.candidates:.1f}%): sentence {100 * mean['r1_sentence']:.1f}%, "
-          f"word {100 * mean['r1_word']:.1f}%  (OOV rate of the captions {100 * oov:.1f}%)")
+          f"word {100 * mean['r1_word']:.1f}%  (words lost, OOV or truncated: {100 * oov:.1f}%)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 

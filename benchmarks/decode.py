@@ -6,6 +6,13 @@ the same shape. Prints a table and writes JSON.
 
     python benchmarks/decode.py                      # CPU, small + base, 768x512 and 4000x3000
     python benchmarks/decode.py --device cuda --precision fp16 --repeats 10
+    python benchmarks/decode.py --text-models tgjar-small-v4 path/to/minilm-model.safetensors \
+        --out benchmarks/results/decode_text.json
+
+``--text-models`` compares real model files instead: the start-up a ``jpegtext decode`` call
+pays (importing jpegtext, loading the model and its text encoder, the first caption; each in a
+fresh process) and the seconds per 768x512 image in a folder run (a new caption per image, so
+the text encoder runs every time; median of ``--repeats``).
 """
 
 from __future__ import annotations
@@ -79,6 +86,64 @@ def _case(config: str, size: str, device: str, precision: str, repeats: int, til
     return out
 
 
+def _text_case(model: str, repeats: int, threads: int) -> dict[str, object]:
+    """Runs inside the subprocess: start-up parts and per-image cost of a real model file."""
+    t0 = time.perf_counter()
+    import numpy as np
+    import torch
+
+    import jpegtext
+    from jpegtext.restore.zoo import load_restorer
+
+    if threads:
+        torch.set_num_threads(threads)
+    t_import = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    restorer = load_restorer(model, device="cpu")
+    t_load = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    restorer.encode_caption("a red barn beside a pond under a blue sky")
+    t_first_caption = time.perf_counter() - t2
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (512, 768, 3), dtype=np.uint8)
+    words = ["red", "green", "blue", "yellow", "purple", "white", "pink", "orange"]
+    restorer.restore(img, "warm up", 1)
+    times = []
+    for i in range(repeats):
+        caption = f"{words[i % 8]} flowers at the top, {words[(i + 3) % 8]} grass, image {i}"
+        t = time.perf_counter()
+        restorer.restore(img, caption, 1)
+        times.append(time.perf_counter() - t)
+    return {"model": model, "text_encoder": restorer.config.text.kind,
+            "import_s": round(t_import, 3), "load_model_s": round(t_load, 3),
+            "first_caption_s": round(t_first_caption, 4),
+            "startup_s": round(t_import + t_load + t_first_caption, 3),
+            "seconds_per_image_768x512": round(float(np.median(times)), 4),
+            "seconds_all": [round(t, 4) for t in times], "version": jpegtext.__version__}
+
+
+def _text_models(models: list[str], repeats: int, threads: int, out: Path) -> None:
+    rows = []
+    for model in models:
+        cmd = [sys.executable, __file__, "--text-case", model, "--repeats", str(repeats),
+               "--threads", str(threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{model}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{model}: start-up {row['startup_s']:.2f} s (import {row['import_s']:.2f}, load "
+              f"{row['load_model_s']:.2f}, first caption {row['first_caption_s']:.3f}); "
+              f"{row['seconds_per_image_768x512']:.3f} s per 768x512 image", flush=True)
+    result = {"machine": platform.platform(), "cpu_count": __import__("os").cpu_count(),
+              "threads": threads, "rows": rows,
+              "command": "python benchmarks/decode.py --text-models " + " ".join(models)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -89,8 +154,17 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=None, help="default: automatic")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/decode.json"))
+    ap.add_argument("--text-models", nargs="+", default=None,
+                    help="compare start-up and per-image cost of these model files / names")
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--text-case", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.text_case:
+        print(json.dumps(_text_case(args.text_case, args.repeats, args.threads)))
+        return
+    if args.text_models:
+        _text_models(args.text_models, args.repeats, args.threads, args.out)
+        return
     precision = args.precision or ("fp16" if args.device.startswith("cuda") else "fp32")
     if args.case:
         config, size = args.case.split(":")

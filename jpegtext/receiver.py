@@ -112,6 +112,10 @@ def decode_detailed(
     if quality is not None and quality not in restorer.config.qualities:
         log.warning("the file's quality %d is outside the model's trained qualities %s",
                     quality, list(restorer.config.qualities))
+    lost = restorer.lost_words(text) if hasattr(restorer, "lost_words") else []
+    if lost:
+        log.info("the model cannot read %d of the caption's words: %s", len(lost),
+                 " ".join(lost))
     restored = restorer.restore(np.asarray(pixels), text, quality, ensemble=ensemble)
     return DecodeResult(restored, text, source, quality, restorer.name, _icc_profile(raw))
 

@@ -149,3 +149,24 @@ def test_input_validation(random_trunk: Path) -> None:
         lpips_distance(np.zeros((32, 32, 3)), np.zeros((32, 32, 3)), metric)
     with pytest.raises(ValueError, match="unknown LPIPS net"):
         LPIPSMetric(net="resnet", trunk_path=random_trunk)
+
+
+def test_distances_from_equals_separate_calls(random_trunk: Path) -> None:
+    """The shared-feature path of the contrastive loss: same values and gradients."""
+    from jpegtext.restore.losses import ContrastiveLoss
+
+    metric = load_lpips(trunk_path=random_trunk, device="cpu")
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 40, 40, generator=g, requires_grad=True)
+    b, c = torch.rand(2, 3, 40, 40, generator=g), torch.rand(2, 3, 40, 40, generator=g)
+    sep = [metric(a, b), metric(a, c)]
+    shared = metric.distances_from(a, b, c)
+    for x, y in zip(sep, shared, strict=True):
+        torch.testing.assert_close(x, y)
+    ga = torch.autograd.grad(sum(x.sum() for x in sep), a)[0]
+    gb = torch.autograd.grad(sum(x.sum() for x in shared), a)[0]
+    torch.testing.assert_close(ga, gb)
+    loss = ContrastiveLoss(metric, 0.1, 1.0)(a, b, c)
+    torch.testing.assert_close(loss, (sep[0] / (sep[1] + 0.1)).mean())
+    with pytest.raises(InvalidImageError, match="differ in shape"):
+        metric.distances_from(a, b[:, :, :32])

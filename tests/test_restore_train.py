@@ -215,3 +215,72 @@ def test_perceptual_fade_reaches_the_training_step(tiny_data: Path, tmp_path: Pa
                    if '"gan"' in x] for name in ("faded", "plain")}
     assert logs["faded"] and all(r["gan"] == 0.0 for r in logs["faded"])
     assert all(r["gan"] > 0.0 for r in logs["plain"])
+
+
+def test_captions_file_replaces_manifest_captions(tiny_data: Path) -> None:
+    """flowers256 keeps splits in labels.jsonl and human captions in captions.jsonl."""
+    from jpegtext.restore.data import read_records
+
+    rows = [json.loads(x) for x in (tiny_data / "labels.jsonl").read_text().splitlines()]
+    (tiny_data / "human.jsonl").write_text("\n".join(
+        json.dumps({"file": r["file"], "captions": [f"human {i}", f"other {i}"]})
+        for i, r in enumerate(rows)) + "\n")
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "val",
+                         "caption": "manifest", "captions": "human.jsonl"})
+    assert [r.captions for r in recs] == [(f"human {i}", f"other {i}") for i in range(8, 12)]
+    assert [r.class_id for r in recs] == [r["class_id"] for r in rows[8:]]
+    with pytest.raises(ConfigError, match="captions file not found"):
+        read_records({"root": str(tiny_data), "manifest": "labels.jsonl",
+                      "captions": "missing.jsonl"})
+
+
+def test_text_off_twin_sees_only_empty_captions(tiny_data: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The no-text twin: same data and seed, but the generator is only ever given ""."""
+    seen: list[list[str]] = []
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=2, text_off=True), tmp_path / "t",
+                      progress=False)
+    encode = trainer.text.encode
+    monkeypatch.setattr(trainer.text, "encode",
+                        lambda caps, device="cpu": seen.append(list(caps)) or encode(caps, device))
+    trainer.fit()
+    assert seen and all(c == "" for caps in seen for c in caps)
+    info = load_model_file(tmp_path / "t" / "model.safetensors").info
+    assert info["text_off"] is True
+    # the text run with the same seed sees the real captions
+    seen.clear()
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=2), tmp_path / "x", progress=False)
+    encode = trainer.text.encode
+    monkeypatch.setattr(trainer.text, "encode",
+                        lambda caps, device="cpu": seen.append(list(caps)) or encode(caps, device))
+    trainer.fit()
+    assert any(c.endswith("at the bottom") for caps in seen for c in caps)
+
+
+def test_init_new_text_allows_another_text_encoder(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_data, "tgjar", max_steps=1)
+    run_training(cfg, tmp_path / "a", progress=False)
+    src = tmp_path / "a" / "model.safetensors"
+    other = {**TINY_MODEL, "text": {**TINY_MODEL["text"], "embed_dim": 12}}
+    with pytest.raises(ConfigError, match="text encoder or vocabulary differs"):
+        Trainer(cfg.replace(init_from=str(src), model=ModelConfig.from_dict(other)),
+                tmp_path / "b", progress=False)
+    trainer = Trainer(cfg.replace(init_from=str(src), model=ModelConfig.from_dict(other),
+                                  init_new_text=True), tmp_path / "c", progress=False)
+    want = _generator_state(src)
+    for k, v in trainer.generator.state_dict().items():
+        torch.testing.assert_close(v, want[k], rtol=0, atol=0, msg=k)
+
+
+def test_text_lr_scale_speeds_up_only_the_text_reading_layers(tiny_data: Path,
+                                                               tmp_path: Path) -> None:
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=1, text_lr_scale=4.0, lr=1e-3),
+                      tmp_path / "r", progress=False)
+    groups = trainer.opt["g"].param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 4e-3]
+    names = {id(p): n for n, p in trainer.generator.named_parameters()}
+    text = sorted(names[id(p)] for p in groups[1]["params"])
+    assert "gfm.fc.0.weight" in text and "lfm.0.word_proj.weight" in text and "lfm.2.null" in text
+    assert not any(n.startswith(("head.", "tail.", "mid.")) for n in text)
+    trainer.fit()  # the schedule keeps the ratio
+    assert [g["lr"] for g in trainer.opt["g"].param_groups] == [1e-3, 4e-3]

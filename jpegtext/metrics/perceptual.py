@@ -193,21 +193,37 @@ class LPIPSMetric(nn.Module):
         """Ignore ``mode``: LPIPS is always evaluated with dropout off (frozen metric/loss)."""
         return super().train(False)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """LPIPS distance per image pair.
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised trunk features of (B, 3, H, W) images in [0, 1]."""
+        import lpips
 
-        Args:
-            a: (B, 3, H, W) float in [0, 1] (converted to [-1, 1] here).
-            b: (B, 3, H, W) float in [0, 1], same shape as ``a``.
+        outs = self.model.net.forward(self.model.scaling_layer(x * 2.0 - 1.0))
+        return [lpips.normalize_tensor(outs[k]) for k in range(self.model.L)]
 
-        Returns:
-            (B,) distances (0 for identical images; about 0.1-0.8 for typical distortions).
-            Differentiable with respect to ``a`` and ``b``.
+    def _distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+        total = 0
+        for k in range(self.model.L):
+            total = total + self.model.lins[k]((fa[k] - fb[k]) ** 2).mean(dim=(2, 3))
+        return total.reshape(fa[0].shape[0])
 
-        Raises:
-            InvalidImageError: not 4-D float tensors of the same shape with 3 channels, or
-                smaller than the trunk accepts (31x31 for AlexNet).
+    def distances_from(self, a: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
+        """LPIPS of ``a`` to each of ``targets``, computing ``a``'s trunk features once.
+
+        Equals ``[self(a, t) for t in targets]`` (tested) at the cost of 1 + len(targets) trunk
+        passes instead of 2 x len(targets); the targets get no gradient. Shapes and checks as in
+        :meth:`forward`.
         """
+        for t in targets:
+            self._check(a, t)
+        fa = self._features(a)
+        out = []
+        for t in targets:
+            with torch.no_grad():
+                ft = self._features(t)
+            out.append(self._distance(fa, ft))
+        return out
+
+    def _check(self, a: torch.Tensor, b: torch.Tensor) -> None:
         for name, t in (("a", a), ("b", b)):
             if not isinstance(t, torch.Tensor) or not t.is_floating_point():
                 raise InvalidImageError(f"LPIPS input {name} must be a float tensor")
@@ -225,6 +241,23 @@ class LPIPSMetric(nn.Module):
                 f"LPIPS ({self.net_name}) needs at least {side}x{side} pixels, "
                 f"got {tuple(a.shape[2:])}"
             )
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance per image pair.
+
+        Args:
+            a: (B, 3, H, W) float in [0, 1] (converted to [-1, 1] here).
+            b: (B, 3, H, W) float in [0, 1], same shape as ``a``.
+
+        Returns:
+            (B,) distances (0 for identical images; about 0.1-0.8 for typical distortions).
+            Differentiable with respect to ``a`` and ``b``.
+
+        Raises:
+            InvalidImageError: not 4-D float tensors of the same shape with 3 channels, or
+                smaller than the trunk accepts (31x31 for AlexNet).
+        """
+        self._check(a, b)
         out = self.model(a * 2.0 - 1.0, b * 2.0 - 1.0)
         return out.reshape(a.shape[0])
 

@@ -96,7 +96,10 @@ class TextEncoderConfig(_Config):
         embed_dim: word embedding size of the bi-LSTM (paper: 300).
         hidden_dim: LSTM hidden units per direction (paper: 128 -> 256-d features).
         max_words: words kept per caption (paper/AttnGAN: 18).
-        dropout: dropout on the word embeddings during training.
+        dropout: dropout on the word embeddings (bi-LSTM) or on the MiniLM features before
+            the projections, during training.
+        proj_dim: MiniLM only: trainable projections of its 384-d features to this size
+            (0 = the raw 384-d features).
     """
 
     kind: str = "bilstm"
@@ -104,6 +107,7 @@ class TextEncoderConfig(_Config):
     hidden_dim: int = 128
     max_words: int = 18
     dropout: float = 0.5
+    proj_dim: int = 0
 
     def __post_init__(self) -> None:
         _check(self.kind in ("bilstm", "minilm"), f'Invalid text encoder kind "{self.kind}", '
@@ -111,11 +115,15 @@ class TextEncoderConfig(_Config):
         _check(self.embed_dim > 0 and self.hidden_dim > 0, "embed_dim/hidden_dim must be > 0")
         _check(1 <= self.max_words <= 128, f'Invalid max_words "{self.max_words}", should be 1-128')
         _check(0.0 <= self.dropout < 1.0, f'Invalid dropout "{self.dropout}"')
+        _check(self.proj_dim >= 0 and (self.proj_dim == 0 or self.kind == "minilm"),
+               f'Invalid proj_dim "{self.proj_dim}", should be >= 0 (MiniLM only)')
 
     @property
     def feature_dim(self) -> int:
         """Size of the word and sentence features."""
-        return 384 if self.kind == "minilm" else 2 * self.hidden_dim
+        if self.kind == "minilm":
+            return self.proj_dim or 384
+        return 2 * self.hidden_dim
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,7 +264,8 @@ class DataConfig(_Config):
 
     Attributes:
         sources: list of dicts ``{"root": folder, "manifest": jsonl or null, "split": name or
-            null, "caption": "builtin"|"manifest"|"mixed"}``. Paths may be relative to the
+            null, "caption": "builtin"|"manifest"|"mixed", "captions": jsonl or null,
+            "weight": n}``. Paths may be relative to the
             config file. Manifest rows have ``file`` and optionally ``split``, ``class_id``,
             ``captions``/``caption``.
         val: one source dict for validation (checkpoint selection), or null.
@@ -292,7 +301,7 @@ class DataConfig(_Config):
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")
-            bad = set(src) - {"root", "manifest", "split", "caption", "weight"}
+            bad = set(src) - {"root", "manifest", "split", "caption", "weight", "captions"}
             _check(not bad, f"unknown key(s) {sorted(bad)} in data source {src!r}")
             _check(src.get("caption", "builtin") in ("builtin", "manifest", "mixed"),
                    f"invalid caption source {src.get('caption')!r}")
@@ -311,7 +320,15 @@ class TrainConfig(_Config):
         data: training and validation data.
         damsm_checkpoint: stage-2 only: the stage-1 run's export (text + image encoders).
         init_from: stage-2 only: a model ``.safetensors`` whose generator weights start the run
-            (fine-tuning); its text config and vocabulary must match the run's.
+            (fine-tuning); its text config and vocabulary must match the run's unless
+            ``init_new_text`` is set.
+        init_new_text: allow ``init_from`` a model with another text encoder (the generator,
+            fusion layers included, starts from its weights and learns the new text features).
+        text_lr_scale: stage-2 only: the generator layers that read text features (the GFM's
+            first FC layer, the LFMs' word projections and null words) learn at this multiple
+            of ``lr`` (a new text encoder must be learnt by them first).
+        text_off: stage-2 only: the no-text twin of the paper's ablation: every caption is
+            replaced by the empty caption (training and validation), all else unchanged.
         vocab_min_count: words seen fewer times in the training captions are dropped.
         batch_size: per-process batch (paper: 4). With DDP the global batch is N x this.
         lr: Adam learning rate (paper: 1e-4); ``lr_gamma`` every ``lr_step_epochs`` epochs, never
@@ -338,6 +355,9 @@ class TrainConfig(_Config):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     damsm_checkpoint: str | None = None
     init_from: str | None = None
+    init_new_text: bool = False
+    text_off: bool = False
+    text_lr_scale: float = 1.0
     vocab_min_count: int = 1
     batch_size: int = 4
     lr: float = 1e-4
@@ -367,6 +387,7 @@ class TrainConfig(_Config):
         _check(self.lr_step_epochs >= 1 and self.epochs >= 1 and self.max_steps >= 0
                and self.max_minutes >= 0, "invalid epochs/steps/minutes")
         _check(0 <= self.ema_decay < 1, f'Invalid ema_decay "{self.ema_decay}"')
+        _check(self.text_lr_scale > 0, f'Invalid text_lr_scale "{self.text_lr_scale}"')
         _check(len(self.betas) == 2, f'Invalid betas "{self.betas}"')
         _check(self.image_encoder.feature_dim == self.model.text.feature_dim,
                f"image_encoder.feature_dim ({self.image_encoder.feature_dim}) must equal the text "

@@ -45,7 +45,13 @@ class ImageRecord:
 
 
 def read_records(source: Mapping[str, Any]) -> list[ImageRecord]:
-    """Images of one data source ``{"root", "manifest", "split", "caption"}``, sorted by path."""
+    """Images of one data source, sorted by path.
+
+    ``source`` has ``root``, optionally ``manifest`` (JSONL rows with ``file`` and maybe
+    ``split``, ``class_id``, ``captions``), ``split``, ``caption`` (the caption policy) and
+    ``captions`` (a second JSONL whose ``captions`` replace the manifest's, matched by ``file``:
+    flowers256 keeps splits in ``labels.jsonl`` and human captions in ``captions.jsonl``).
+    """
     root = Path(source["root"])
     if not root.is_dir():
         raise ConfigError(f"data root not found: {root}")
@@ -53,6 +59,7 @@ def read_records(source: Mapping[str, Any]) -> list[ImageRecord]:
     manifest = source.get("manifest")
     split = source.get("split")
     records: list[ImageRecord] = []
+    extra = _caption_file(root, source["captions"]) if source.get("captions") else {}
     if manifest:
         mpath = Path(manifest)
         if not mpath.is_absolute():
@@ -69,6 +76,7 @@ def read_records(source: Mapping[str, Any]) -> list[ImageRecord]:
             if split is not None and row.get("split") != split:
                 continue
             caps = row.get("captions") or ([row["caption"]] if row.get("caption") else [])
+            caps = extra.get(row["file"], caps)
             records.append(ImageRecord(root / row["file"], tuple(caps),
                                        int(row.get("class_id", -1)), mode))
     else:
@@ -81,6 +89,24 @@ def read_records(source: Mapping[str, Any]) -> list[ImageRecord]:
         raise ConfigError(f"no images found for data source {dict(source)}")
     records.sort(key=lambda r: str(r.path))
     return records
+
+
+def _caption_file(root: Path, name: str) -> dict[str, list[str]]:
+    """``{file: captions}`` of a JSONL captions file (rows ``{"file", "captions": [...]}``)."""
+    path = Path(name) if Path(name).is_absolute() else root / name
+    if not path.is_file():
+        raise ConfigError(f"captions file not found: {path}")
+    out: dict[str, list[str]] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            caps = row.get("captions") or [row["caption"]]
+            out[row["file"]] = [str(c) for c in caps]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{lineno}: not a captions row ({exc})") from None
+    return out
 
 
 def jpeg_degrade(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> Image.Image:

@@ -214,6 +214,12 @@ class Restorer:
             self._text_cache[caption] = feats
         return feats
 
+    def lost_words(self, caption: str) -> list[str]:
+        """Words of ``caption`` this model's text encoder cannot read (out of vocabulary for a
+        bi-LSTM, past its word limit for either encoder), in order; [] when it reads them all."""
+        fn = getattr(self.text_encoder, "lost_words", None)
+        return list(fn(caption)) if fn is not None else []
+
     # ------------------------------------------------------------------ images
     def restore(self, image: np.ndarray, caption: str = "", quality: int | None = None,
                 ensemble: int | None = None) -> np.ndarray:

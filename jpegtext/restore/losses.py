@@ -82,8 +82,12 @@ class ContrastiveLoss(_Weighted):
     def forward(self, pred: torch.Tensor, clean: torch.Tensor, jpeg: torch.Tensor,
                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """pred, clean, jpeg: (B, 3, H, W) float in [0, 1]; sample_weight: optional (B,)."""
-        pos = self.lpips(pred, clean).flatten()
-        neg = self.lpips(pred, jpeg).flatten()
+        shared = getattr(self.lpips, "distances_from", None)
+        if shared is not None:  # the restored image's LPIPS features computed once
+            pos, neg = (d.flatten() for d in shared(pred, clean, jpeg))
+        else:
+            pos = self.lpips(pred, clean).flatten()
+            neg = self.lpips(pred, jpeg).flatten()
         return self.loss_weight * _reduce(_weigh(pos / (neg + self.c), sample_weight),
                                           self.reduction)
 

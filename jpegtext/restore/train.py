@@ -137,7 +137,21 @@ def _lr_for_epoch(config: TrainConfig, epoch: int) -> float:
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+def _generator_param_groups(generator: nn.Module, lr: float, text_lr_scale: float
+                            ) -> list[dict[str, Any]]:
+    """Adam groups: the layers that read text features (the GFM's first FC layer, the LFMs'
+    word projections and null words) at ``text_lr_scale`` x lr, everything else at lr."""
+    text_names = {n for n, _ in generator.named_parameters()
+                  if n.startswith("gfm.fc.0.") or ".word_proj." in n or n.endswith(".null")}
+    text = [p for n, p in generator.named_parameters() if n in text_names]
+    rest = [p for n, p in generator.named_parameters() if n not in text_names]
+    groups = [{"params": rest, "lr": lr, "lr_scale": 1.0}]
+    if text:
+        groups.append({"params": text, "lr": lr * text_lr_scale, "lr_scale": text_lr_scale})
+    return groups
 
 
 def _rng_state() -> dict[str, Any]:
@@ -338,7 +352,8 @@ class Trainer:
             if lc.contrastive_weight > 0 else None
         betas = tuple(cfg.betas)
         self.opt = {
-            "g": torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=betas),
+            "g": torch.optim.Adam(_generator_param_groups(self.generator, cfg.lr,
+                                                          cfg.text_lr_scale), betas=betas),
             "d": torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas),
         }
         self.trainable = {"generator": self.generator, "disc": self.disc}
@@ -350,9 +365,10 @@ class Trainer:
         src = load_model_file(path)
         if src.config.generator != self.config.model.generator:
             raise ConfigError(f"init_from {path}: its generator config differs from the run's")
-        if src.config.text != self.config.model.text or (
+        same_text = src.config.text == self.config.model.text and not (
             src.vocab is not None and self.vocab is not None and src.vocab.itos != self.vocab.itos
-        ):
+        )
+        if not same_text and not self.config.init_new_text:
             raise ConfigError(f"init_from {path}: its text encoder or vocabulary differs from the "
                               "run's (use the same damsm_checkpoint)")
         self.generator.load_state_dict(src.generator.state_dict())
@@ -519,13 +535,17 @@ class Trainer:
         opt.step()
         return {"loss_word": w.item(), "loss_sent": s.item()}
 
+    def _captions(self, captions: list[str]) -> list[str]:
+        """The captions stage 2 feeds the generator: all empty for the no-text twin."""
+        return [""] * len(captions) if self.config.text_off else list(captions)
+
     def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
         clean = batch["clean"].to(self.device)
         jpeg = batch["jpeg"].to(self.device)
         quality = batch["quality"].to(self.device)
         with torch.no_grad():
-            text = self.text.encode(batch["caption"], self.device)
+            text = self.text.encode(self._captions(batch["caption"]), self.device)
         g, d = self.ddp["generator"], self.ddp["disc"]
         self.generator.train()
         out = g(jpeg, text.words, text.mask, text.sentence, quality)
@@ -579,7 +599,7 @@ class Trainer:
             item = self.val_set[i]
             clean = item["clean"][None].to(self.device)
             jpeg = item["jpeg"][None].to(self.device)
-            text = self.text.encode([item["caption"]], self.device)
+            text = self.text.encode(self._captions([item["caption"]]), self.device)
             q = torch.tensor([item["quality"]], device=self.device)
             out = gen(jpeg, text.words, text.mask, text.sentence, q).clamp(0, 1)
             row = {"q": item["quality"], "psnr": _psnr(out, clean), "psnr_jpeg": _psnr(jpeg, clean)}
@@ -624,7 +644,8 @@ class Trainer:
 
         cfg = self.config
         info = {"steps": self.step, "epochs_done": self.epoch, "seed": cfg.seed,
-                "data": [dict(s) for s in cfg.data.sources], "world_size": self.dist.world}
+                "data": [dict(s) for s in cfg.data.sources], "world_size": self.dist.world,
+                "text_off": cfg.text_off}
         if cfg.stage == "damsm":
             path = self.run_dir / "damsm.safetensors"
             save_damsm_file(path, self.text, self.image, cfg.model.text, cfg.image_encoder,

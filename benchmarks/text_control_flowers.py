@@ -1,0 +1,149 @@
+"""Text control with a number (the paper's Fig. 8): change the petal colour word, measure the shift.
+
+On the first N flowers256 *test* images (sorted by file) that have a human caption naming one of
+the colours below, the first such caption is stored in a QF 1 jpegtext file (the product's
+encoder). The file is restored by the product's decode path with the original caption and with
+the caption's first colour word replaced by each other colour. For each replacement we report
+how much closer the mean colour of the flower region (the central half of the image: the
+crops are centred on the flower) comes to the named colour, in 8-bit RGB levels:
+
+    shift = |mean(restored, original caption) - anchor| - |mean(restored, new caption) - anchor|
+
+(positive = towards the named colour; the Euclidean distance in RGB), also over the whole image.
+
+    python benchmarks/text_control_flowers.py --model tgjar-small-v4 --model runs/x/model.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
+
+# sRGB anchors of the colour words (as in examples/text_control.py, plus white)
+ANCHORS = {
+    "red": (220, 30, 30),
+    "yellow": (240, 220, 30),
+    "blue": (30, 70, 220),
+    "purple": (140, 40, 180),
+    "white": (240, 240, 240),
+    "pink": (240, 120, 180),
+    "orange": (240, 140, 20),
+}
+TARGETS = ("red", "yellow", "blue", "purple", "white")
+
+
+def pick_images(root: Path, n: int) -> list[tuple[str, str, str]]:
+    """(file, caption, colour word) of the first ``n`` test images with a colour caption."""
+    splits = {}
+    for line in (root / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            splits[row["file"]] = row["split"]
+    word = re.compile(r"\b(" + "|".join(ANCHORS) + r")\b")
+    out = []
+    rows = [json.loads(x) for x in (root / "captions.jsonl").read_text().splitlines() if x.strip()]
+    for row in sorted(rows, key=lambda r: r["file"]):
+        if splits.get(row["file"]) != "test":
+            continue
+        for cap in row["captions"]:
+            m = word.search(cap.lower())
+            if m:
+                out.append((row["file"], cap, m.group(1)))
+                break
+        if len(out) == n:
+            break
+    return out
+
+
+def _mean(img: np.ndarray, central: bool) -> np.ndarray:
+    if central:
+        h, w = img.shape[:2]
+        img = img[h // 4: h - h // 4, w // 4: w - w // 4]
+    return img.reshape(-1, 3).astype(np.float64).mean(0)
+
+
+def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
+            device: str | None) -> dict[str, object]:
+    import jpegtext
+
+    restorer = jpegtext.load_restorer(model, device=device)
+    rows = []
+    t0 = time.perf_counter()
+    for file, caption, colour in items:
+        data = jpegtext.encode(root / file, quality=quality, caption=caption)
+        base = jpegtext.decode(data, model=restorer, output_type="np")
+        for target in TARGETS:
+            if target == colour:
+                continue
+            new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
+            img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np")
+            anchor = np.array(ANCHORS[target], dtype=np.float64)
+            row = {"file": file, "from": colour, "to": target}
+            for name, central in (("region", True), ("image", False)):
+                before = np.linalg.norm(_mean(base, central) - anchor)
+                after = np.linalg.norm(_mean(img, central) - anchor)
+                row[f"shift_{name}"] = float(before - after)
+                row[f"change_{name}"] = float(np.linalg.norm(_mean(img, central)
+                                                             - _mean(base, central)))
+            rows.append(row)
+    per_target = {}
+    for target in TARGETS:
+        sel = [r["shift_region"] for r in rows if r["to"] == target]
+        if sel:
+            per_target[target] = float(np.mean(sel))
+    return {
+        "model": model,
+        "sha256": restorer.info.get("sha256") if isinstance(restorer.info, dict) else None,
+        "n_images": len(items),
+        "n_pairs": len(rows),
+        "mean_shift_region": float(np.mean([r["shift_region"] for r in rows])),
+        "mean_shift_image": float(np.mean([r["shift_image"] for r in rows])),
+        "mean_change_region": float(np.mean([r["change_region"] for r in rows])),
+        "share_towards": float(np.mean([r["shift_region"] > 0 for r in rows])),
+        "per_target_shift_region": per_target,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", action="append", required=True, help="zoo name or file (repeat)")
+    ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--quality", type=int, default=1)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", type=Path,
+                    default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
+    args = ap.parse_args(argv)
+    if not (args.root / "captions.jsonl").is_file():
+        print(f"no flowers256 captions under {args.root}", file=sys.stderr)
+        return 1
+    items = pick_images(args.root, args.n)
+    results = [measure(m, items, args.root, args.quality, args.device) for m in args.model]
+    for r in results:
+        print(f"{r['model']}: mean shift towards the named colour {r['mean_shift_region']:+.2f} "
+              f"levels (flower region), {r['mean_shift_image']:+.2f} (image); towards in "
+              f"{100 * r['share_towards']:.0f} % of {r['n_pairs']} pairs; per colour "
+              + ", ".join(f"{k} {v:+.1f}" for k, v in r["per_target_shift_region"].items()))
+    cmd = "python benchmarks/text_control_flowers.py " + " ".join(
+        f"--model {m}" for m in args.model)
+    out = {"command": cmd, "quality": args.quality, "targets": list(TARGETS),
+           "anchors": ANCHORS, "results": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
