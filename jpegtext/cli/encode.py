@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs, normalize_key, plan_outputs
+from jpegtext.cli._limits import max_pixels_option
 
 __all__ = ["encode"]
 
@@ -132,11 +133,7 @@ def _read_caption_file(path: Path) -> _CaptionFile:
 @click.option("--strip-metadata", is_flag=True, help="Do not carry the ICC profile and EXIF.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    help="Refuse larger inputs (decompression-bomb guard) [default: Pillow's, ~89.5 MP].",
-)
+@max_pixels_option()
 @click.pass_context
 def encode(
     ctx: click.Context,
@@ -301,8 +298,8 @@ class _Job:
             xmp=self.xmp,
             keep_metadata=self.keep_metadata,
         )
+        info = inspect(result.data, max_pixels=self.max_pixels)  # checked before writing
         write_output(out, result.data, force=self.force)
-        info = inspect(result.data)
         who = f" by {result.captioner}" if result.captioner else ""
         shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
         return (
