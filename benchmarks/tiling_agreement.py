@@ -63,17 +63,20 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.perf_counter() - t0
             diff = np.abs(out - ref)
             row = {"image": name, "size": f"{pixels.shape[1]}x{pixels.shape[0]}", "tile": tile,
-                   "overlap": min(restorer.tile_overlap, tile // 2 - 8), "mean_abs_diff": float(diff.mean()),
+                   "overlap": min(restorer.tile_overlap, tile // 2 - 8),
+                   "mean_abs_diff": float(diff.mean()),
                    "max_abs_diff": int(diff.max()),
                    "share_pixels_diff_gt_2": float((diff.max(axis=2) > 2).mean()),
                    "seconds": round(seconds, 2)}
             rows.append(row)
+            share = 100 * row["share_pixels_diff_gt_2"]
             print(f"{name} tile {tile:4d}: mean |diff| {row['mean_abs_diff']:.3f}, max "
-                  f"{row['max_abs_diff']}, pixels > 2 levels {100 * row['share_pixels_diff_gt_2']:.2f}%"
-                  f" ({seconds:.1f} s)", flush=True)
+                  f"{row['max_abs_diff']}, pixels > 2 levels {share:.2f}% ({seconds:.1f} s)",
+                  flush=True)
     doc = {"model": str(model), "quality": args.quality, "device": "cpu", "precision": "fp32",
            "torch": torch.__version__, "python": platform.python_version(),
-           "command": " ".join(["python", "benchmarks/tiling_agreement.py", *(argv or sys.argv[1:])]),
+           "command": " ".join(["python", "benchmarks/tiling_agreement.py",
+                                *(argv or sys.argv[1:])]),
            "rows": rows,
            "worst_mean_abs_diff": max(r["mean_abs_diff"] for r in rows),
            "worst_max_abs_diff": max(r["max_abs_diff"] for r in rows)}

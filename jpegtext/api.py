@@ -168,7 +168,7 @@ def encode(
             ``name``, ``__call__(images) -> list[str]``) that captions the clean image; when
             both ``caption`` and ``captioner`` are None the default captioner is used.
         subsampling: ``"4:2:0"`` or ``"4:4:4"``.
-        xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
+        xmp: also mirror the caption into XMP ``dc:description`` (about 420 bytes plus the
             caption).
         keep_metadata: carry the source's ICC profile (RGB profiles only) and EXIF block.
         max_pixels: pixel limit for encoded inputs (decompression-bomb guard); default

@@ -152,13 +152,15 @@ def truncations(data: bytes) -> Iterator[tuple[str, bytes]]:
 
 
 def mutations(data: bytes, count: int, seed: int) -> Iterator[tuple[str, bytes]]:
-    """``count`` seeded random mutations of ``data``: byte sets, bit flips, deletions,
-    insertions, duplicated ranges and injected 0xFF bytes; half of them aimed at the headers
-    (everything before the scan data, where the payload lives)."""
+    """``count`` seeded random mutations of ``data``, each different from it: byte sets, bit
+    flips, deletions, insertions, duplicated ranges and injected 0xFF bytes; half of them aimed
+    at the headers (everything before the scan data, where the payload lives)."""
     rng = np.random.default_rng(seed)
     header_end = walk_segments(data)[-1].end
     kinds = ("set", "flip", "delete", "insert", "duplicate", "marker")
-    for i in range(count):
+    made = i = 0
+    while made < count:
+        i += 1
         kind = kinds[int(rng.integers(len(kinds)))]
         limit = header_end if rng.random() < 0.5 else len(data)
         pos = int(rng.integers(limit))
@@ -178,7 +180,8 @@ def mutations(data: bytes, count: int, seed: int) -> Iterator[tuple[str, bytes]]
         else:
             buf[pos] = 0xFF
         out = bytes(buf)
-        if out != data:
+        if out != data:  # a no-op (e.g. a byte set to its own value) is drawn again
+            made += 1
             yield f"mutation#{i}:{kind}@{pos}", out
 
 

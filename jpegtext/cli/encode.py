@@ -128,7 +128,7 @@ def _read_caption_file(path: Path) -> _CaptionFile:
 @click.option(
     "--xmp",
     is_flag=True,
-    help="Also mirror the caption into XMP dc:description (~390 bytes + caption).",
+    help="Also mirror the caption into XMP dc:description (~420 bytes + caption).",
 )
 @click.option("--strip-metadata", is_flag=True, help="Do not carry the ICC profile and EXIF.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")

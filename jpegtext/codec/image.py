@@ -322,7 +322,7 @@ def encode_jpeg(
         quality: IJG quality 1..100 (1 = strongest compression).
         subsampling: ``"4:2:0"`` (default, as every camera) or ``"4:4:4"``.
         payload: the caption payload to store in COM segments.
-        xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
+        xmp: also mirror the caption into XMP ``dc:description`` (about 420 bytes plus the
             caption).
         keep_metadata: carry the image's ICC profile (if RGB) and EXIF block into the file.
 

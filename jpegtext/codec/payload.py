@@ -73,6 +73,7 @@ _ID_HEX = 16
 _SEP = (",", ":")
 # The integrity member closing every v2 object: 16 hex digits = 64 bits of SHA-256.
 _HASH_TAIL = re.compile(rb',"h":"([0-9a-f]{16})"\}\Z')
+_HASH_ANYWHERE = re.compile(rb',"h":"[0-9a-f]{16}"\}')
 
 
 @dataclass(frozen=True)
@@ -313,8 +314,10 @@ def _is_payload_like(segment: Segment) -> bool:
     """A jpegtext payload segment, or one that was one before a byte of it changed.
 
     A COM segment with the magic; or any segment whose data starts with the magic give or take
-    one byte and continues as a payload object (its magic or marker byte was altered). Such a
-    segment is read (and refused) rather than skipped, which would lose the caption silently.
+    one byte and continues as a payload object (its magic or marker byte was altered), or that
+    opens with a payload object a few bytes in (bytes of its magic were cut or overwritten).
+    Such a segment is read (and refused) rather than skipped, which would lose the caption
+    silently.
     """
     data = segment.data
     if segment.marker == COM and data.startswith(MAGIC):
@@ -322,7 +325,12 @@ def _is_payload_like(segment: Segment) -> bool:
     if len(data) < len(MAGIC) + 5:
         return False
     near = sum(a != b for a, b in zip(data[: len(MAGIC)], MAGIC, strict=True)) <= 1
-    return near and data[len(MAGIC) :].startswith(b'{"v":')
+    if near and data[len(MAGIC) :].startswith(b'{"v":'):
+        return True
+    if MAGIC in data:
+        return True
+    # A v2 object whose opening was cut: a caption(er) key and its closing integrity member.
+    return b'"caption' in data and _HASH_ANYWHERE.search(data) is not None
 
 
 def _mirror_of(segments: Sequence[Segment]) -> tuple[Segment, XmpMirror] | None:

@@ -4,8 +4,8 @@ The mirror is a minimal XMP packet in one APP1 segment whose ``dc:description`` 
 caption and whose ``rdf:Description`` carries ``jpegtext:v="2"`` so that readers can tell it from
 a photographer's own description, and ``jpegtext:h``, the first 16 hex digits of the SHA-256 of
 the caption's UTF-8 bytes, so that an edited mirror is detected (version 1 mirrors, without
-``jpegtext:h``, are read as not verifiable). Only the standard library is used (``xml.etree`` with expat,
-which refuses external entities and, since expat 2.4, entity-expansion bombs).
+``jpegtext:h``, are read as not verifiable). Only the standard library is used (``xml.etree``
+with expat, which refuses external entities and, since expat 2.4, entity-expansion bombs).
 """
 
 from __future__ import annotations
