@@ -175,7 +175,10 @@ def test_2_decode_info_caption_have_max_pixels(low_limit: int, tmp_path: Path,
     res = run("decode", str(src), "-o", str(tmp_path / "out.png"), "--model", str(model_path),
               "--device", "cpu", "--max-pixels", "20000")
     assert res.exit_code == 0, res.output
-    assert Image.open(tmp_path / "out.png").size == (160, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the lowered limit
+        with Image.open(tmp_path / "out.png") as out:
+            assert out.size == (160, 100)
     assert run("info", str(src)).exit_code == 1
     assert run("info", str(src), "--max-pixels", "20000").exit_code == 0
     png = tmp_path / "big.png"
@@ -361,6 +364,21 @@ def test_7_bad_input_is_reported_before_the_model_loads(
     other.write_bytes(b"nothing")
     res = run("decode", str(bad), str(other), "--out-dir", str(tmp_path / "o"))
     assert res.exit_code == 1 and "2 of 2 inputs failed" in res.output and loads == []
+
+
+def test_7_oversized_input_is_refused_before_the_captioner_loads(
+    low_limit: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jpegtext.api as api
+
+    loads: list[object] = []
+    monkeypatch.setattr(api, "resolve_captioner", lambda *a: loads.append(a) or 1 / 0)
+    big = tmp_path / "big.png"
+    make_sample_image(160, 100).save(big)
+    res = run("encode", str(big), "-o", str(tmp_path / "o.jpg"), "--captioner", "builtin")
+    assert res.exit_code == 1 and "over the limit" in res.output and loads == []
+    res = run("caption", "--captioner", "hf:nobody/model", str(big))
+    assert res.exit_code == 1 and "over the limit" in res.output
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["MAX_PIXELS_HELP", "max_pixels_option", "pixel_limit"]
+__all__ = ["MAX_PIXELS_HELP", "check_image_sizes", "max_pixels_option", "pixel_limit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,3 +64,37 @@ def max_pixels_option() -> Callable[[F], F]:
         callback=_enter,
         help=MAX_PIXELS_HELP,
     )
+
+
+def check_image_sizes(items: Iterable[Any], max_pixels: int | None) -> None:
+    """Refuse oversized input files from their headers, before a slow model is loaded.
+
+    Args:
+        items: :class:`~jpegtext.cli._files.InputItem` objects (standard input is skipped:
+            it is checked when read).
+        max_pixels: the limit (None = Pillow's default).
+
+    Raises:
+        InvalidImageError: a file is over the limit (named in the message). Files Pillow cannot
+            open are left to the command, which reports the precise error.
+    """
+    from PIL import Image
+
+    from jpegtext.codec import check_pixel_limit, load_image
+    from jpegtext.errors import InvalidImageError
+
+    for item in items:
+        if item.path is None:
+            continue
+        try:
+            try:
+                with Image.open(item.path) as im:
+                    width, height = im.size
+            except Image.DecompressionBombError:
+                load_image(item.path, max_pixels=max_pixels)  # words the refusal
+                continue
+            except (OSError, ValueError, SyntaxError):
+                continue
+            check_pixel_limit(width, height, max_pixels, "the image")
+        except InvalidImageError as exc:
+            raise type(exc)(f"{item.label}: {exc}") from None

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs
-from jpegtext.cli._limits import max_pixels_option
+from jpegtext.cli._limits import check_image_sizes, max_pixels_option
 
 __all__ = ["caption"]
 
@@ -96,8 +96,7 @@ def caption_images(
     from jpegtext.errors import ConfigError
 
     items = expand_inputs(images, recursive=recursive)
-    if any(item.path is not None for item in items):
-        _check_sizes(items, max_pixels)  # before any (slow) captioner is loaded
+    check_image_sizes(items, max_pixels)  # before any (slow) captioner is loaded
     if captioner_name is None:
         captioner = default_captioner()
     else:
@@ -118,32 +117,6 @@ def caption_images(
                 click.echo(f"{item.label}\t{text}")
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
-
-
-def _check_sizes(items: list[InputItem], max_pixels: int | None) -> None:
-    """Refuse unreadable or oversized files from their headers, before a captioner loads."""
-    from PIL import Image
-
-    from jpegtext.codec import check_pixel_limit
-    from jpegtext.errors import InvalidImageError
-
-    for item in items:
-        if item.path is None:
-            continue
-        try:
-            with Image.open(item.path) as im:
-                size = im.size
-        except Image.DecompressionBombError:
-            size = None  # over Pillow's own limit: load_image words the error
-        except (OSError, ValueError, SyntaxError):
-            continue  # load_image gives the precise error
-        try:
-            if size is not None:
-                check_pixel_limit(size[0], size[1], max_pixels, "the image")
-            else:
-                _load(item, max_pixels)
-        except InvalidImageError as exc:
-            raise type(exc)(f"{item.label}: {exc}") from None
 
 
 def _load(item: InputItem, max_pixels: int | None = None) -> Any:

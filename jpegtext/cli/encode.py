@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs, normalize_key, plan_outputs
-from jpegtext.cli._limits import max_pixels_option
+from jpegtext.cli._limits import check_image_sizes, max_pixels_option
 
 __all__ = ["encode"]
 
@@ -200,6 +200,8 @@ def encode(
     model = None
     needs_model = caption is None and caption_file is None and not caption_from_metadata
     if needs_model:
+        if len(items) == 1:  # (a batch reports each input and goes on)
+            check_image_sizes(items, max_pixels)  # before the captioner loads
         try:
             model = resolve_captioner(captioner)
         except ConfigError as exc:
