@@ -23,11 +23,22 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
         force: replace an existing file; without it an existing file raises ``FileExistsError``.
     """
     dest = Path(path)
+    if dest.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder: name an output file", str(dest))
     if dest.exists() and not force:
         raise _exists(dest)
     folder = dest.parent if str(dest.parent) else Path(".")
+    for above in (folder, *folder.parents):
+        if above.exists() and not above.is_dir():
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"cannot write here: {above} is a file, not a folder", str(dest))
+    # Missing folders are created (documented: `-o new/dir/out.png` works).
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        # Name the destination, not the temporary file the user never asked for.
+        raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(dest)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -38,6 +49,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
         # mkstemp creates 0600 files; give the output the permissions a plain open() would
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if exc.filename == tmp or exc.filename is None:
+            raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(dest)) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -168,7 +168,7 @@ def encode(
             ``name``, ``__call__(images) -> list[str]``) that captions the clean image; when
             both ``caption`` and ``captioner`` are None the default captioner is used.
         subsampling: ``"4:2:0"`` or ``"4:4:4"``.
-        xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
+        xmp: also mirror the caption into XMP ``dc:description`` (about 420 bytes plus the
             caption).
         keep_metadata: carry the source's ICC profile (RGB profiles only) and EXIF block.
         max_pixels: pixel limit for encoded inputs (decompression-bomb guard); default
@@ -200,7 +200,10 @@ def _read_jpeg_source(data: bytes | bytearray | memoryview | str | os.PathLike) 
         return bytes(data)
     if isinstance(data, (str, os.PathLike)):
         return Path(data).read_bytes()
-    raise TypeError(f"expected JPEG bytes or a path, not {type(data).__name__}")
+    raise ConfigError(
+        f"expected the JPEG file as bytes or a path, not {type(data).__name__}: a decoded image "
+        "has lost the caption and the quantisation tables (pass the file's bytes)"
+    )
 
 
 def read_caption(data: bytes | bytearray | memoryview | str | os.PathLike) -> str | None:
@@ -241,6 +244,11 @@ class JpegInfo:
             length field, plus the XMP mirror segment when present.
         image_bytes: ``total_bytes - caption_bytes``.
         payload_segments: number of COM segments holding the payload.
+        payload_version: the payload's version (1 or 2), or None without a caption.
+        caption_verified: the caption's integrity hash was checked and matched (payload v2);
+            False for version 1 files, which cannot be checked; None without a caption.
+        warnings: problems found while reading that did not stop it (e.g. an XMP mirror that
+            disagrees with the COM payload).
     """
 
     caption: str | None
@@ -257,6 +265,9 @@ class JpegInfo:
     caption_bytes: int
     image_bytes: int
     payload_segments: int
+    payload_version: int | None = None
+    caption_verified: bool | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def quality(self) -> int | None:
@@ -318,4 +329,7 @@ def inspect(
         caption_bytes=caption_bytes,
         image_bytes=len(raw) - caption_bytes,
         payload_segments=len(found.segments) if found is not None else 0,
+        payload_version=found.version if found is not None else None,
+        caption_verified=found.verified if found is not None else None,
+        warnings=found.warnings if found is not None else (),
     )

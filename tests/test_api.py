@@ -177,8 +177,8 @@ def test_inspect_sizes_add_up():
     data = encode(_photo(), 1, caption=caption)
     info = inspect(data)
     payload_len = len(
-        b'JPEGTEXT\x00{"v":1,"caption":"' + caption.encode() + b'","captioner":null,"q":1}'
-    )
+        b'JPEGTEXT\x00{"v":2,"caption":"' + caption.encode() + b'","captioner":null,"q":1,"h":""}'
+    ) + 16
     assert info.caption_bytes == payload_len + 4
     assert info.total_bytes == len(data) == info.image_bytes + info.caption_bytes
     assert info.caption_share == pytest.approx(info.caption_bytes / len(data))
@@ -230,7 +230,7 @@ def test_file_without_caption():
 
 
 def test_bad_sources():
-    with pytest.raises(TypeError, match="JPEG bytes or a path"):
+    with pytest.raises(ConfigError, match="as bytes or a path"):
         read_caption(12)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         inspect("/nonexistent.jpg")

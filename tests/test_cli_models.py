@@ -118,12 +118,14 @@ def test_table_with_installed_missing_and_tampered(registry: Path, tmp_path: Pat
     assert f"cache folder: {registry}" in res.output
 
     res = run("--verify")
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # a mismatch is never silent
+    assert "1 model file(s) do not match their registered sha256: tgjar-tampered" in res.output
     assert "cache (sha256 ok)" in res.output
     assert "package (SHA256 MISMATCH: refused)" in res.output
 
     res = run("--json", "--verify")
-    doc = json.loads(res.output)
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
     by_name = {m["name"]: m for m in doc["models"]}
     d = by_name[zoo.DEFAULT_MODEL]
     assert d["default"] is True and d["installed"] == "cache" and d["sha256_ok"] is True

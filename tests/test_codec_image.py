@@ -23,6 +23,7 @@ from jpegtext.codec import (
     validate_quality,
 )
 from jpegtext.codec.markers import parse_jpeg, walk_segments
+from jpegtext.codec.payload import build_payload_data
 from jpegtext.errors import ConfigError, InvalidImageError, InvalidJpegError
 
 
@@ -178,8 +179,9 @@ def test_caller_image_is_not_modified():
     assert im.info == before
     # Pillow would copy a source COM into the output; jpegtext writes only its payload.
     assert [s.data for s in walk_segments(out) if s.marker == 0xFE] == [
-        b'JPEGTEXT\x00{"v":1,"caption":"x","captioner":null,"q":null}'
+        build_payload_data(Payload("x"))[0]
     ]
+    assert build_payload_data(Payload("x"))[0].startswith(b'JPEGTEXT\x00{"v":2,"caption":"x",')
     assert b"source comment" not in encode_jpeg(im, 5)
 
 
@@ -227,7 +229,7 @@ def test_comment_costs_exactly_its_length_plus_four():
     data = encode_jpeg(im, 1, payload=Payload("a red barn", "b", 1))
     assert (
         len(data) - len(bare)
-        == len(b'JPEGTEXT\x00{"v":1,"caption":"a red barn","captioner":"b","q":1}') + 4
+        == len(b'JPEGTEXT\x00{"v":2,"caption":"a red barn","captioner":"b","q":1,"h":""}') + 16 + 4
     )
 
 

@@ -52,13 +52,23 @@ def _rebuild(data: bytes, keep) -> bytes:
     return bytes(out)
 
 
+def _v2(body: bytes) -> bytes:
+    """Segment data of a v2 payload: ``body`` closed by its integrity member (docs/payload.md)."""
+    unhashed = b"JPEGTEXT\x00" + body
+    digest = hashlib.sha256(unhashed).hexdigest()[:16].encode()
+    return unhashed[:-1] + b',"h":"' + digest + b'"}'
+
+
 def test_single_segment_bytes_are_exactly_the_documented_format():
     datas = build_payload_data(Payload("a red barn beside a pond", "blip-base", 1))
     assert datas == [
-        b'JPEGTEXT\x00{"v":1,"caption":"a red barn beside a pond","captioner":"blip-base","q":1}'
+        b'JPEGTEXT\x00{"v":2,"caption":"a red barn beside a pond","captioner":"blip-base","q":1,'
+        b'"h":"36a14e82c3951536"}'
     ]
+    body = b'{"v":2,"caption":"a red barn beside a pond","captioner":"blip-base","q":1}'
+    assert datas == [_v2(body)]
     assert build_payload_data(Payload("é", None, None)) == [
-        b'JPEGTEXT\x00{"v":1,"caption":"\xc3\xa9","captioner":null,"q":null}'
+        _v2(b'{"v":2,"caption":"\xc3\xa9","captioner":null,"q":null}')
     ]
 
 
@@ -153,13 +163,15 @@ def test_reordered_pieces_still_read_correctly():
     assert read_payload(swapped).caption == caption
 
 
-def _edit_piece(data: bytes, index: int, **changes: object) -> bytes:
+def _edit_piece(data: bytes, index: int, *, rehash: bool = True, **changes: object) -> bytes:
+    """``data`` with piece ``index`` changed; ``rehash``: with a valid integrity hash again."""
     segs = [s for s in walk_segments(data) if s.marker == COM]
     seg = segs[index]
     obj = json.loads(seg.data[len(MAGIC) :])
+    obj.pop("h")
     obj.update(changes)
     body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-    new = segment_bytes(COM, MAGIC + body)
+    new = segment_bytes(COM, _v2(body) if rehash else MAGIC + body)
     return data[: seg.offset] + new + data[seg.end :]
 
 
@@ -172,13 +184,17 @@ def _edit_piece(data: bytes, index: int, **changes: object) -> bytes:
         ({"id": "0123456789abcdef"}, "'id' differs"),
         ({"caption": "tampered"}, "do not join"),
         ({"part": 0}, "invalid piece numbering"),
-        ({"v": 2}, "version 2"),
+        ({"v": 3}, "version 3"),
     ],
 )
 def test_inconsistent_pieces_are_detected(changes: dict, message: str):
     data, _ = _multi()
     with pytest.raises(PayloadError, match=message):
         read_payload(_edit_piece(data, 1, **changes))
+    # Without a fresh hash the piece itself is refused first.
+    if "v" not in changes:
+        with pytest.raises(PayloadError, match="integrity hash"):
+            read_payload(_edit_piece(data, 1, rehash=False, **changes))
 
 
 def test_two_payloads_are_an_error():

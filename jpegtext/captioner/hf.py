@@ -210,6 +210,17 @@ class HFCaptioner:
                 raise ConfigError(f'Invalid {arg} "{value}", should be an integer >= {low}')
         if prompt is not None and not isinstance(prompt, str):
             raise ConfigError(f"prompt must be a str, got {type(prompt).__name__}")
+        local_dir = Path(model).expanduser().is_dir()
+        cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
+        if not local_dir and not hub_offline() and not _looks_like_path(model) and not is_cached(
+            model, revision, cache_dir=cache
+        ):
+            # Not cached: find out in seconds whether the hub can be reached at all, before
+            # importing torch/transformers (whose retries take minutes on an offline machine).
+            reason = hub_unreachable()
+            if reason is not None:
+                self.model_id, self.revision, self.cache_dir = model, revision, cache
+                raise MissingWeightsError(self._missing_message(None, reason))
         torch = _import("torch")
         self.model_id = model
         self.revision = revision
@@ -324,10 +335,12 @@ class HFCaptioner:
             return preprocess, tokenizer, model.to(self.device).eval()
         raise MissingWeightsError(self._missing_message(last_error)) from last_error
 
-    def _missing_message(self, exc: Exception | None) -> str:
+    def _missing_message(self, exc: Exception | None, reason: str | None = None) -> str:
         rev = self.revision or "main"
         if hub_offline():
             why = "HF_HUB_OFFLINE is set"
+        elif reason is not None:
+            why = reason
         else:
             why = "the hub could not be reached or has no such model"
             why += f" ({_first_line(exc)})" if exc is not None else ""
@@ -340,6 +353,42 @@ class HFCaptioner:
             f"set HF_HOME; "
             f"--captioner builtin needs no weights."
         )
+
+
+#: Seconds the hub gets to answer a TCP connection before a captioner gives up.
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def hub_unreachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """Why the hub (``HF_ENDPOINT``, default huggingface.co) cannot be reached, or None.
+
+    One HTTP ``HEAD`` request (any HTTP answer, even 404, means reachable), name lookup
+    included, bounded by ``timeout`` seconds: it runs in a daemon thread, since ``getaddrinfo``
+    ignores socket timeouts.
+    """
+    import threading
+    import urllib.error
+    import urllib.request
+
+    url = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/") + "/api/models"
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - fixed scheme
+                outcome.append(None)
+        except urllib.error.HTTPError:
+            outcome.append(None)  # the hub answered
+        except (OSError, ValueError) as exc:
+            outcome.append(f"the hub {url} cannot be reached ({_first_line(exc)})")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    if not outcome:
+        return f"the hub {url} did not answer within {timeout:g} s"
+    return outcome[0]
 
 
 def _import(module: str) -> Any:

@@ -134,6 +134,11 @@ def plan_outputs(
             raise click.UsageError(
                 f"-o/--output takes one input but {len(items)} were given; use --out-dir"
             )
+        if output != "-" and Path(output).is_dir():
+            raise click.BadParameter(
+                f"{output} is a folder: name the output file, or use --out-dir {output}",
+                param_hint="-o/--output",
+            )
         return [output]
     assert out_dir is not None
     outputs: list[str] = []

@@ -1,4 +1,9 @@
-"""``jpegtext caption``: print the captions of images without encoding them.
+"""``jpegtext caption``: print the captions of images, and repair the caption of a JPEG file.
+
+``jpegtext caption IMAGE...`` prints what the captioner would store. ``jpegtext caption set
+FILE --text TEXT`` and ``jpegtext caption strip FILE`` rewrite only the caption segments of a
+jpegtext file (the entropy-coded pixels are copied byte for byte), e.g. to repair a damaged
+payload; a file named ``set`` or ``strip`` is captioned as ``./set``.
 
 Only click and the standard library are imported at module level; the captioner (and, for HF
 models, torch/transformers) is imported inside the command.
@@ -14,6 +19,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs
+from jpegtext.cli._limits import check_image_sizes, max_pixels_option
 
 __all__ = ["caption"]
 
@@ -22,7 +28,32 @@ logger = logging.getLogger(__name__)
 _CHUNK = 16  # images decoded and held in memory at once
 
 
-@click.command("caption")
+class _CaptionGroup(click.Group):
+    """``caption IMAGE...`` by default; ``caption set`` / ``caption strip`` as subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first not in self.commands or first == _DEFAULT:
+            args = [_DEFAULT, *args]  # the captioning command (also for --help and errors)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        # Shown as `jpegtext caption [OPTIONS] IMAGE...`, not under an inner name.
+        return ("" if name == _DEFAULT else name), cmd, rest
+
+
+_DEFAULT = "images"
+
+
+@click.group("caption", cls=_CaptionGroup)
+def caption() -> None:
+    """Print captions of images, or repair the caption of a JPEG file (set / strip)."""
+
+
+@caption.command(_DEFAULT)
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option(
     "-c",
@@ -37,13 +68,23 @@ _CHUNK = 16  # images decoded and held in memory at once
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
-def caption(
-    images: tuple[str, ...], captioner_name: str | None, as_json: bool, recursive: bool
+@max_pixels_option()
+def caption_images(
+    images: tuple[str, ...],
+    captioner_name: str | None,
+    as_json: bool,
+    recursive: bool,
+    max_pixels: int | None,
 ) -> None:
     """Print a caption for each IMAGE, as the encoder would store it.
 
     IMAGE may be files, folders (the images inside, sorted), globs or '-' (standard input).
     Each line is FILE<TAB>CAPTION; with --json a list of {"file", "caption", "captioner"}.
+    Every file's size is checked before the captioner loads.
+
+    To repair a jpegtext file's caption (pixels untouched): `jpegtext caption set FILE.jpg
+    --text TEXT [-o OUT.jpg]` and `jpegtext caption strip FILE.jpg [-o OUT.jpg]` (see their
+    --help); a file named `set` or `strip` is captioned as `./set`.
 
     \b
     Examples:
@@ -55,6 +96,7 @@ def caption(
     from jpegtext.errors import ConfigError
 
     items = expand_inputs(images, recursive=recursive)
+    check_image_sizes(items, max_pixels)  # before any (slow) captioner is loaded
     if captioner_name is None:
         captioner = default_captioner()
     else:
@@ -67,7 +109,7 @@ def caption(
     results: list[dict[str, Any]] = []
     for start in range(0, len(items), _CHUNK):
         chunk = items[start : start + _CHUNK]
-        captions = captioner([_load(item) for item in chunk])
+        captions = captioner([_load(item, max_pixels) for item in chunk])
         for item, text in zip(chunk, captions, strict=True):
             if as_json:
                 results.append({"file": item.label, "caption": text, "captioner": captioner.name})
@@ -77,13 +119,72 @@ def caption(
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
 
 
-def _load(item: InputItem) -> Any:
+def _load(item: InputItem, max_pixels: int | None = None) -> Any:
     """The RGB PIL image of one input (EXIF orientation applied)."""
     from jpegtext.codec import load_image
     from jpegtext.errors import InvalidImageError
 
     try:
-        return load_image(sys.stdin.buffer.read() if item.path is None else item.path)
+        return load_image(
+            sys.stdin.buffer.read() if item.path is None else item.path, max_pixels=max_pixels
+        )
     except InvalidImageError as exc:
         # Name the file: the codec's message describes the data, not where it came from.
         raise type(exc)(f"{item.label}: {exc}") from exc
+
+
+def _rewrite(file: str, output: str | None, force: bool, edit: Any) -> str:
+    """Apply ``edit(jpeg bytes) -> bytes`` to FILE, written to OUTPUT or back to FILE."""
+    from jpegtext._io import read_bytes, write_output
+
+    data = read_bytes(file)
+    new = edit(data)
+    if output is None:
+        if file == "-":
+            raise click.UsageError("standard input needs -o OUT.jpg (or '-o -')")
+        output, force = file, True  # in place: the point of a repair
+    write_output(output, new, force=force)
+    return "<stdout>" if output == "-" else output
+
+
+@caption.command("set")
+@click.argument("file", metavar="FILE.jpg")
+@click.option("--text", required=True, help="The caption to store.")
+@click.option("--captioner-name", default=None,
+              help="Record this captioner name in the payload (default: none, a user's text).")
+@click.option("--xmp", is_flag=True, help="Also write the XMP dc:description mirror.")
+@click.option("-o", "--output", help="Write here ('-' = standard output) instead of in place.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+def caption_set(file: str, text: str, captioner_name: str | None, xmp: bool,
+                output: str | None, force: bool) -> None:
+    """Store TEXT as the caption of FILE.jpg, replacing (and repairing) its payload.
+
+    Only jpegtext's segments are rewritten: the pixels, other comments and metadata are kept
+    byte for byte. FILE.jpg is rewritten in place (atomically) unless -o is given.
+
+    \b
+    Examples:
+      jpegtext caption set photo_q1.jpg --text "a red barn beside a pond"
+      jpegtext caption set damaged.jpg --text "..." -o repaired.jpg
+    """
+    from jpegtext.codec import embed_caption
+
+    dest = _rewrite(file, output, force,
+                    lambda data: embed_caption(data, text, captioner=captioner_name, xmp=xmp))
+    click.echo(f"{file} -> {dest}: caption set ({len(text.encode('utf-8')):,} bytes)", err=True)
+
+
+@caption.command("strip")
+@click.argument("file", metavar="FILE.jpg")
+@click.option("-o", "--output", help="Write here ('-' = standard output) instead of in place.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+def caption_strip(file: str, output: str | None, force: bool) -> None:
+    """Remove jpegtext's caption segments (COM payload, XMP mirror) from FILE.jpg.
+
+    Damaged payloads are removed too; everything else is kept byte for byte. FILE.jpg is
+    rewritten in place (atomically) unless -o is given.
+    """
+    from jpegtext.codec import strip_caption
+
+    dest = _rewrite(file, output, force, strip_caption)
+    click.echo(f"{file} -> {dest}: caption removed", err=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from jpegtext.cli._files import JPEG_SUFFIXES, expand_inputs, plan_outputs
+from jpegtext.cli._limits import max_pixels_option
 
 __all__ = ["decode"]
 
@@ -30,7 +31,12 @@ def _shard() -> tuple[int, int, int]:
 @click.option("-o", "--output", help="Output PNG ('-' for standard output); one input only.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outputs (<name>.png).")
-@click.option("--caption", help="Text that replaces the stored caption (text control).")
+@click.option("--caption", help="Text that replaces the stored caption (text control); also "
+                                "restores a file whose payload is damaged (with a warning).")
+@click.option("--ignore-payload", is_flag=True,
+              help="Restore without the stored caption, reading past a damaged payload.")
+@click.option("--gray/--no-gray", "gray", default=None,
+              help="Write a gray image [default: when the JPEG is grayscale].")
 @click.option("--model", default=None,
               help="Zoo name (see `jpegtext models`) or a .safetensors file; default: the "
                    "best shipped model.")
@@ -47,18 +53,21 @@ def _shard() -> tuple[int, int, int]:
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@max_pixels_option()
 @click.pass_context
 def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
-           out_dir: Path | None, caption: str | None, model: str | None, device: str | None,
+           out_dir: Path | None, caption: str | None, ignore_payload: bool, gray: bool | None,
+           model: str | None, device: str | None,
            precision: str | None, tile: int | None, tile_overlap: int, ensemble: str,
-           recursive: bool, resume: bool, force: bool) -> None:
+           recursive: bool, resume: bool, force: bool, max_pixels: int | None) -> None:
     """Restore JPEG files IN... with the caption stored in each (or --caption) and write PNGs.
 
     IN may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). The
     output PNG keeps the caption (iTXt "Description") and the ICC profile. Existing outputs are
     kept unless --force (or skipped with --resume); files are written atomically. When one
     input of a batch fails, the error is reported, the rest are restored, and the command exits
-    with status 1 at the end.
+    with status 1 at the end. Every input is read and checked (stream, size, payload) before
+    the model is loaded.
     """
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
@@ -89,29 +98,51 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
 
     from jpegtext.cli import _one_line
     from jpegtext.errors import ConfigError, JpegTextError
-    from jpegtext.receiver import get_restorer
+    from jpegtext.receiver import check_input, get_restorer
+
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
+               "gray": gray, "ensemble": int(ensemble), "force": force}
+    # Fail fast: check every input before the model loads (seconds), keeping stdin's bytes.
+    early: list[str] = []
+    checked = []
+    for item, out in jobs:
+        try:
+            raw, _, _ = check_input(_read(item), caption=caption, ignore_payload=ignore_payload,
+                                    max_pixels=max_pixels)
+        except (JpegTextError, OSError, MemoryError) as exc:
+            if debug:
+                raise
+            if len(jobs) == 1 and world == 1:
+                raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
+            early.append(f"Error: {item.label}: {_one_line(exc)}")
+            continue
+        checked.append((item, out, raw if item.path is None else None))
+    if early and not checked:
+        for line in early:
+            click.echo(line, err=True)
+        raise click.ClickException(f"{len(early)} of {len(jobs)} inputs failed (see above)")
 
     try:
         restorer = get_restorer(model, device=device, precision=precision, tile=tile,
                                 tile_overlap=tile_overlap)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    debug = bool((ctx.find_root().obj or {}).get("debug"))
     tag = f"[rank {rank}/{world}] " if world > 1 else ""
     if len(jobs) == 1 and world == 1:
-        item, out = jobs[0]
+        item, out, raw = checked[0]
         try:
-            click.echo(_restore_one(restorer, item, out, caption, force, int(ensemble)), err=True)
+            click.echo(_restore_one(restorer, item, out, raw, **options), err=True)
         except (JpegTextError, OSError, MemoryError) as exc:
             if debug:
                 raise
             raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
         return
-    failures = []
-    with click.progressbar(jobs, label=f"{tag}Restoring", file=sys.stderr) as bar:
-        for item, out in bar:
+    failures = early
+    with click.progressbar(checked, label=f"{tag}Restoring", file=sys.stderr) as bar:
+        for item, out, raw in bar:
             try:
-                line = _restore_one(restorer, item, out, caption, force, int(ensemble))
+                line = _restore_one(restorer, item, out, raw, **options)
                 if world > 1:
                     click.echo(f"\n{tag}{line}", err=True)
             except (JpegTextError, OSError, MemoryError) as exc:
@@ -127,13 +158,22 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
         raise click.ClickException(f"{len(failures)} of {len(jobs)} inputs failed (see above)")
 
 
-def _restore_one(restorer: object, item: object, out: str, caption: str | None,
-                 force: bool, ensemble: int = 1) -> str:
-    from jpegtext._io import read_bytes, write_output
+def _read(item: object) -> bytes:
+    from jpegtext._io import read_bytes
+
+    return read_bytes("-" if item.path is None else item.path)  # type: ignore[attr-defined]
+
+
+def _restore_one(restorer: object, item: object, out: str, raw: bytes | None, *,
+                 caption: str | None, ignore_payload: bool, max_pixels: int | None,
+                 gray: bool | None, ensemble: int, force: bool) -> str:
+    from jpegtext._io import write_output
     from jpegtext.receiver import decode_detailed, encode_png
 
-    data = read_bytes("-" if item.path is None else item.path)  # type: ignore[attr-defined]
-    result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble)
+    data = raw if raw is not None else _read(item)
+    result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble,
+                             ignore_payload=ignore_payload, grayscale=gray,
+                             max_pixels=max_pixels)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     return (f"{item.label} -> {out}: QF {result.quality}, model {result.model}, "  # type: ignore[attr-defined]

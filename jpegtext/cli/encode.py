@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs, normalize_key, plan_outputs
+from jpegtext.cli._limits import check_image_sizes, max_pixels_option
 
 __all__ = ["encode"]
 
@@ -127,16 +128,12 @@ def _read_caption_file(path: Path) -> _CaptionFile:
 @click.option(
     "--xmp",
     is_flag=True,
-    help="Also mirror the caption into XMP dc:description (~390 bytes + caption).",
+    help="Also mirror the caption into XMP dc:description (~420 bytes + caption).",
 )
 @click.option("--strip-metadata", is_flag=True, help="Do not carry the ICC profile and EXIF.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    help="Refuse larger inputs (decompression-bomb guard) [default: Pillow's, ~89.5 MP].",
-)
+@max_pixels_option()
 @click.pass_context
 def encode(
     ctx: click.Context,
@@ -203,6 +200,8 @@ def encode(
     model = None
     needs_model = caption is None and caption_file is None and not caption_from_metadata
     if needs_model:
+        if len(items) == 1:  # (a batch reports each input and goes on)
+            check_image_sizes(items, max_pixels)  # before the captioner loads
         try:
             model = resolve_captioner(captioner)
         except ConfigError as exc:
@@ -301,8 +300,8 @@ class _Job:
             xmp=self.xmp,
             keep_metadata=self.keep_metadata,
         )
+        info = inspect(result.data, max_pixels=self.max_pixels)  # checked before writing
         write_output(out, result.data, force=self.force)
-        info = inspect(result.data)
         who = f" by {result.captioner}" if result.captioner else ""
         shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
         return (

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from jpegtext.cli._limits import max_pixels_option
+
 __all__ = ["info"]
 
 _SHOWN_CHARS = 300
@@ -28,6 +30,15 @@ def format_info(label: str, info: Any) -> str:
         source = " (from the XMP mirror only)" if info.caption_source == "xmp" else ""
         lines.append(f"  caption:    {_quoted(info.caption)}{source}")
         lines.append(f"  captioner:  {info.captioner or '(given by the user)'}")
+        if info.caption_verified:
+            lines.append(f"  integrity:  verified (payload v{info.payload_version})")
+        else:
+            lines.append(
+                f"  integrity:  NOT VERIFIABLE (payload v{info.payload_version} has no "
+                "integrity hash; re-embed with `jpegtext caption set` to add one)"
+            )
+    for text in info.warnings:
+        lines.append(f"  warning:    {text}")
     if info.standard_tables:
         quality = f"{info.estimated_quality} (estimated from standard IJG tables"
     else:
@@ -52,11 +63,7 @@ def format_info(label: str, info: Any) -> str:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    help="Refuse frames declaring more pixels [default: Pillow's, ~89.5 MP].",
-)
+@max_pixels_option()
 @click.pass_context
 def info(
     ctx: click.Context,

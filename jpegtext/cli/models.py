@@ -113,7 +113,8 @@ def models(as_json: bool, verify: bool) -> None:
     """List the registered restoration models and where their weights are.
 
     INSTALLED is "package" (shipped inside jpegtext), "cache" ($JPEGTEXT_HOME, default
-    ~/.cache/jpegtext) or "missing". The default model (used by `jpegtext decode` without
+    ~/.cache/jpegtext) or "missing". With --verify the exit status is 1 when any installed
+    file does not match its registered sha256. The default model (used by `jpegtext decode` without
     --model) is marked with *. Any model file also works directly:
     `jpegtext decode --model FILE.safetensors`.
     """
@@ -128,6 +129,7 @@ def models(as_json: bool, verify: bool) -> None:
             "models": rows,
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        _fail_on_mismatch(rows)
         return
     if not rows:
         click.echo(
@@ -163,3 +165,12 @@ def models(as_json: bool, verify: bool) -> None:
     if any(r["default"] for r in rows):
         click.echo("* default model (jpegtext decode without --model)")
     click.echo(f"cache folder: {zoo.cache_dir()}")
+    _fail_on_mismatch(rows)
+
+
+def _fail_on_mismatch(rows: Sequence[Mapping[str, Any]]) -> None:
+    bad = [r["name"] for r in rows if r.get("sha256_ok") is False]
+    if bad:
+        raise click.ClickException(
+            f"{len(bad)} model file(s) do not match their registered sha256: {', '.join(bad)}"
+        )

@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import struct
 import warnings
 from collections.abc import Sequence
@@ -138,13 +139,25 @@ def _open(data: bytes, formats: Sequence[str], max_pixels: int | None) -> Image.
         except InvalidImageError:
             raise
         except Image.DecompressionBombError as exc:
-            raise InvalidImageError(
-                f"{exc} (Pillow's hard limit; raise PIL.Image.MAX_IMAGE_PIXELS to allow it)"
-            ) from None
+            raise InvalidImageError(_bomb_message(exc, max_pixels)) from None
         except _DECODE_ERRORS as exc:
             cls = InvalidJpegError if data[:2] == b"\xff\xd8" else InvalidImageError
             raise cls(f"cannot decode the image: {exc}") from None
     return im
+
+
+def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int | None) -> str:
+    """Pillow's refusal (before jpegtext could read the size) in jpegtext's words."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    limit = default_max_pixels() if max_pixels is None else max_pixels
+    hard = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+    if max_pixels is not None and hard is not None and max_pixels > hard:
+        # Only from the library: the CLI's --max-pixels lifts Pillow's limit too.
+        return (f"the image has {size}, over Pillow's hard limit of {hard:,} even though "
+                f"max_pixels={max_pixels:,} allows it: raise PIL.Image.MAX_IMAGE_PIXELS too")
+    return (f"the image has {size}, over the limit of {limit:,} (decompression-bomb guard; "
+            "raise it with max_pixels / --max-pixels)")
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -309,7 +322,7 @@ def encode_jpeg(
         quality: IJG quality 1..100 (1 = strongest compression).
         subsampling: ``"4:2:0"`` (default, as every camera) or ``"4:4:4"``.
         payload: the caption payload to store in COM segments.
-        xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
+        xmp: also mirror the caption into XMP ``dc:description`` (about 420 bytes plus the
             caption).
         keep_metadata: carry the image's ICC profile (if RGB) and EXIF block into the file.
 

@@ -1,19 +1,23 @@
-"""Caption payload v1: the caption stored in COM segments of the JPEG file.
+"""Caption payload v2: the caption stored in COM segments of the JPEG file.
 
 The format is specified in ``docs/payload.md``. In short: each payload segment is a COM segment
 whose data is ``JPEGTEXT\\0`` followed by a UTF-8 JSON object. A caption that fits one segment is
-one object ``{"v":1,"caption":...,"captioner":...,"q":...}``; a longer caption is cut into
-pieces at character boundaries, each piece one object that adds ``"part"`` (1-based index),
+one object ``{"v":2,"caption":...,"captioner":...,"q":...,"h":...}``; a longer caption is cut
+into pieces at character boundaries, each piece one object that adds ``"part"`` (1-based index),
 ``"parts"`` (count) and ``"id"`` (first 16 hex digits of the SHA-256 of the whole caption's
-UTF-8 bytes). A reader joins the pieces in ``part`` order and checks the hash, so a missing,
-duplicated, reordered or altered piece raises :class:`~jpegtext.errors.PayloadError` instead of
-returning a changed caption.
+UTF-8 bytes) before ``"h"``. ``"h"``, always the last member, is the first 16 hex digits of the
+SHA-256 of the segment's own bytes without that member, so a change of any byte of a segment is
+a :class:`~jpegtext.errors.PayloadError`; a reader joins the pieces in ``part`` order and checks
+``id``, so a missing, duplicated or reordered piece is an error too. Version 1 files (no ``"h"``;
+only multi-segment captions were hashed) are still read and reported as not verifiable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +33,12 @@ from jpegtext.codec.markers import (
 from jpegtext.codec.quality import estimate_quality
 from jpegtext.codec.xmp import (
     XMP_HEADER,
+    XmpMirror,
     build_xmp_mirror,
+    is_damaged_mirror_segment,
     is_xmp_segment,
-    parse_xmp_description,
+    looks_like_mirror,
+    parse_xmp_mirror,
 )
 from jpegtext.errors import PayloadError
 
@@ -39,6 +46,7 @@ __all__ = [
     "MAGIC",
     "MAX_CAPTION_BYTES",
     "PAYLOAD_VERSION",
+    "READ_VERSIONS",
     "FoundPayload",
     "Payload",
     "build_payload_data",
@@ -50,14 +58,22 @@ __all__ = [
 
 #: Bytes that open every jpegtext COM segment.
 MAGIC = b"JPEGTEXT\x00"
-#: Version written by this module; readers refuse other versions.
-PAYLOAD_VERSION = 1
+#: Version written by this module. Readers also read version 1 (not verifiable) and refuse
+#: any other version.
+PAYLOAD_VERSION = 2
+#: Versions this module reads.
+READ_VERSIONS = (1, 2)
 #: Largest caption accepted, in UTF-8 bytes (about 16 COM segments of plain text).
 MAX_CAPTION_BYTES = 1_000_000
+
+logger = logging.getLogger(__name__)
 
 _PART_KEYS = ("part", "parts", "id")
 _ID_HEX = 16
 _SEP = (",", ":")
+# The integrity member closing every v2 object: 16 hex digits = 64 bits of SHA-256.
+_HASH_TAIL = re.compile(rb',"h":"([0-9a-f]{16})"\}\Z')
+_HASH_ANYWHERE = re.compile(rb',"h":"[0-9a-f]{16}"\}')
 
 
 @dataclass(frozen=True)
@@ -84,12 +100,20 @@ class FoundPayload:
         segments: the COM segments that hold it, in file order.
         source: ``"com"`` for the COM payload, ``"xmp"`` when only the XMP mirror was found.
         xmp_segment: jpegtext's XMP mirror segment when present, else None.
+        version: the payload version (1 or 2; for ``"xmp"``, the mirror's).
+        verified: every byte of the caption's source is covered by an integrity hash that
+            matched (v2); False for v1 payloads and mirrors, which cannot be checked.
+        warnings: problems that did not stop the reading, e.g. an XMP mirror that disagrees
+            with the COM payload (which wins); each is also logged.
     """
 
     payload: Payload
     segments: tuple[Segment, ...]
     source: str
     xmp_segment: Segment | None = None
+    version: int = PAYLOAD_VERSION
+    verified: bool = True
+    warnings: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -126,7 +150,14 @@ def _validate(payload: Payload) -> bytes:
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
-    return MAGIC + json.dumps(obj, ensure_ascii=False, separators=_SEP).encode("utf-8")
+    """Segment data: magic + compact JSON closed by the integrity member ``"h"``."""
+    body = MAGIC + json.dumps(obj, ensure_ascii=False, separators=_SEP).encode("utf-8")
+    return body[:-1] + b',"h":"' + _segment_hash(body).encode("ascii") + b'"}'
+
+
+def _segment_hash(unhashed: bytes) -> str:
+    """The ``"h"`` of segment data whose ``"h"`` member is removed (magic included)."""
+    return hashlib.sha256(unhashed).hexdigest()[:_ID_HEX]
 
 
 def build_payload_data(payload: Payload) -> list[bytes]:
@@ -147,7 +178,7 @@ def build_payload_data(payload: Payload) -> list[bytes]:
     if len(whole) <= MAX_SEGMENT_DATA:
         return [whole]
     pid = hashlib.sha256(encoded).hexdigest()[:_ID_HEX]
-    # Room for the caption piece once every other field is in place (with generous digits).
+    # Room for the caption piece once every other field (and "h") is in place.
     frame = _dumps({**head, "caption": "", **meta, "part": 99999, "parts": 99999, "id": pid})
     budget = MAX_SEGMENT_DATA - len(frame)
     pieces = _split(payload.caption, budget)
@@ -183,6 +214,11 @@ def _split(caption: str, budget: int) -> list[str]:
 
 def _decode_segment(segment: Segment) -> dict[str, Any]:
     where = f"jpegtext payload at byte {segment.offset}"
+    if segment.marker != COM or not segment.data.startswith(MAGIC):
+        raise PayloadError(
+            f"damaged {where}: its marker or magic bytes are altered "
+            f"({segment.name}, {segment.data[: len(MAGIC)]!r})"
+        )
     try:
         obj = json.loads(segment.data[len(MAGIC) :].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -190,11 +226,23 @@ def _decode_segment(segment: Segment) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise PayloadError(f"corrupt {where}: not a JSON object")
     version = obj.get("v")
-    if version != PAYLOAD_VERSION or isinstance(version, bool):
+    if version not in READ_VERSIONS or isinstance(version, bool):
         raise PayloadError(
-            f"unsupported {where}: version {version!r} (this jpegtext reads version "
-            f"{PAYLOAD_VERSION}; a newer jpegtext may read it)"
+            f"unsupported {where}: version {version!r} (this jpegtext reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}; a newer jpegtext may read it)"
         )
+    if version == 1 and "h" in obj:
+        # v1 writers never wrote "h": this is a v2 payload whose version digit was changed.
+        raise PayloadError(f"corrupt {where}: a version 1 payload with an integrity hash")
+    if version >= 2:
+        tail = _HASH_TAIL.search(segment.data)
+        if tail is None or obj.get("h") != tail.group(1).decode("ascii"):
+            raise PayloadError(f"corrupt {where}: no valid integrity hash (\"h\")")
+        unhashed = segment.data[: tail.start()] + b"}"
+        if _segment_hash(unhashed) != obj["h"]:
+            raise PayloadError(
+                f"damaged {where}: its integrity hash does not match (a byte was changed)"
+            )
     if not isinstance(obj.get("caption"), str):
         raise PayloadError(f"corrupt {where}: no caption text")
     try:
@@ -243,7 +291,7 @@ def _join(found: list[tuple[Segment, dict[str, Any]]]) -> Payload:
     first = pieces[0]
     n = first["parts"]
     for obj in pieces:
-        for key in ("parts", "id", "captioner", "q"):
+        for key in ("v", "parts", "id", "captioner", "q"):
             if obj.get(key) != first.get(key):
                 raise PayloadError(f"inconsistent jpegtext payload pieces: {key!r} differs")
     numbers = sorted(obj["part"] for obj in pieces)
@@ -262,11 +310,48 @@ def _join(found: list[tuple[Segment, dict[str, Any]]]) -> Payload:
     return Payload(caption, first.get("captioner"), first.get("q"))
 
 
+def _is_payload_like(segment: Segment) -> bool:
+    """A jpegtext payload segment, or one that was one before a byte of it changed.
+
+    A COM segment with the magic; or any segment whose data starts with the magic give or take
+    one byte and continues as a payload object (its magic or marker byte was altered), or that
+    opens with a payload object a few bytes in (bytes of its magic were cut or overwritten).
+    Such a segment is read (and refused) rather than skipped, which would lose the caption
+    silently.
+    """
+    data = segment.data
+    if segment.marker == COM and data.startswith(MAGIC):
+        return True
+    if len(data) < len(MAGIC) + 5:
+        return False
+    near = sum(a != b for a, b in zip(data[: len(MAGIC)], MAGIC, strict=True)) <= 1
+    if near and data[len(MAGIC) :].startswith(b'{"v":'):
+        return True
+    if MAGIC in data:
+        return True
+    # A v2 object whose opening was cut: a caption(er) key and its closing integrity member.
+    return b'"caption' in data and _HASH_ANYWHERE.search(data) is not None
+
+
+def _mirror_of(segments: Sequence[Segment]) -> tuple[Segment, XmpMirror] | None:
+    for seg in segments:
+        if is_damaged_mirror_segment(seg):
+            raise PayloadError(
+                f"damaged jpegtext XMP mirror at byte {seg.offset}: its marker or XMP header "
+                f"bytes are altered ({seg.name})"
+            )
+        if is_xmp_segment(seg) and looks_like_mirror(seg.data):
+            return seg, parse_xmp_mirror(seg.data)
+    return None
+
+
 def find_payload(segments: Sequence[Segment]) -> FoundPayload | None:
     """Find the caption payload among a file's segments.
 
     All COM segments are scanned (Pillow keeps only the last and exiftool shows the first). When
-    no COM payload exists, jpegtext's own XMP mirror (if any) provides the caption.
+    no COM payload exists, jpegtext's own XMP mirror (if any) provides the caption. When both
+    exist, the COM payload wins; a mirror that disagrees with it (or is damaged) gives a
+    warning (logged, and in :attr:`FoundPayload.warnings`).
 
     Args:
         segments: the file's segments, e.g. from :func:`~jpegtext.codec.markers.walk_segments`.
@@ -275,27 +360,57 @@ def find_payload(segments: Sequence[Segment]) -> FoundPayload | None:
         The payload with the segments it occupies, or None when the file carries none.
 
     Raises:
-        PayloadError: a payload segment is corrupt, of another version, or its pieces are
-            missing, duplicated or inconsistent.
+        PayloadError: a payload segment is corrupt (any changed byte of a v2 payload), of
+            another version, or its pieces are missing, duplicated or inconsistent; or, without
+            a COM payload, the XMP mirror is damaged.
     """
-    found = [
-        (seg, _decode_segment(seg))
-        for seg in segments
-        if seg.marker == COM and seg.data.startswith(MAGIC)
-    ]
-    mirror: Segment | None = None
-    mirror_text: str | None = None
-    for seg in segments:
-        if is_xmp_segment(seg):
-            text = parse_xmp_description(seg.data, jpegtext_only=True)
-            if text is not None:
-                mirror, mirror_text = seg, text
-                break
+    found = [(seg, _decode_segment(seg)) for seg in segments if _is_payload_like(seg)]
+    mirror: tuple[Segment, XmpMirror] | None
+    mirror_error: PayloadError | None = None
+    try:
+        mirror = _mirror_of(segments)
+    except PayloadError as exc:
+        mirror, mirror_error = None, exc
     if found:
         payload = _join(found)
-        return FoundPayload(payload, tuple(s for s, _ in found), "com", mirror)
-    if mirror is not None and mirror_text is not None:
-        return FoundPayload(Payload(mirror_text), (), "xmp", mirror)
+        version = min(obj["v"] for _, obj in found)
+        warnings: list[str] = []
+        mirror_seg = None
+        if mirror_error is not None:
+            warnings.append(f"the XMP mirror is damaged ({mirror_error}); the COM payload is used")
+            mirror_seg = next((s for s in segments if _is_ours(s) and s.marker != COM), None)
+        elif mirror is not None:
+            mirror_seg, xmp = mirror
+            if xmp.text != payload.caption:
+                warnings.append(
+                    "the XMP mirror's caption differs from the COM payload's (an edited XMP "
+                    "description?); the COM payload is used"
+                )
+            elif xmp.verified is False:
+                warnings.append("the XMP mirror's integrity hash does not match")
+        for text in warnings:
+            logger.warning("%s", text)
+        return FoundPayload(
+            payload,
+            tuple(s for s, _ in found),
+            "com",
+            mirror_seg,
+            version=version,
+            verified=version >= 2,
+            warnings=tuple(warnings),
+        )
+    if mirror_error is not None:
+        raise mirror_error
+    if mirror is not None:
+        seg, xmp = mirror
+        if xmp.verified is False:
+            raise PayloadError(
+                "the jpegtext XMP mirror is damaged: its integrity hash does not match the "
+                "caption (and the file has no COM payload)"
+            )
+        return FoundPayload(
+            Payload(xmp.text), (), "xmp", seg, version=xmp.version, verified=bool(xmp.verified)
+        )
     return None
 
 
@@ -364,11 +479,10 @@ def strip_caption(jpeg: bytes) -> bytes:
 
 
 def _is_ours(segment: Segment) -> bool:
-    if segment.marker == COM:
-        return segment.data.startswith(MAGIC)
-    if is_xmp_segment(segment):
-        return parse_xmp_description(segment.data, jpegtext_only=True) is not None
-    return False
+    # Damaged payloads and mirrors count as ours, so that re-embedding and stripping repair them.
+    if _is_payload_like(segment) or is_damaged_mirror_segment(segment):
+        return True
+    return is_xmp_segment(segment) and looks_like_mirror(segment.data)
 
 
 def splice_segments(jpeg: bytes, segments: Sequence[Segment], new: Sequence[bytes]) -> bytes:

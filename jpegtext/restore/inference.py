@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from jpegtext.errors import ConfigError, InsufficientMemoryError
+from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
 from jpegtext.restore.modelfile import LoadedModel
 from jpegtext.restore.text import TextFeatures
 
@@ -243,6 +243,9 @@ class Restorer:
             arr = np.array(arr, copy=True)  # decode_jpeg's arrays are read-only views
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         out = self.restore_tensor(x.float().div_(255.0), caption, quality, ensemble)
+        if not bool(torch.isfinite(out).all()):
+            raise WeightsError(f"model {self.name or '?'} produced NaN or infinite values: its "
+                               "weights (or the chosen precision) are unusable")
         with torch.inference_mode():
             return (out[0].permute(1, 2, 0).mul(255.0).add_(0.5).clamp_(0, 255)
                     .to(torch.uint8).numpy())

@@ -172,6 +172,10 @@ def save_model_file(
 def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
     """Read a restoration model written by :func:`save_model_file`."""
     tensors, meta = _read(path)
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
+        raise WeightsError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                           f"(e.g. {bad[0]}): the file is damaged or from a diverged training run")
     if meta.get("format") != MODEL_FORMAT:
         raise WeightsError(f"{path}: not a jpegtext restoration model "
                            f"(format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
