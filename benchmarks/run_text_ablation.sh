@@ -10,8 +10,10 @@
 #       TEXT=path/to/tgjar-text.safetensors TWIN=path/to/tgjar-text-twin.safetensors
 #
 # Results: benchmarks/results/ablation_<dataset>.md/.json and ablation_table3.md (combined).
-# Runs resume: work folders are runs/text_ablation/<dataset>. With --limit N the tables go to
-# runs/text_ablation/results so that partial numbers never replace real ones.
+# Runs resume: work folders are runs/text_ablation/<dataset>. With --limit N (a smoke test) the
+# tables go to runs/text_ablation/results so that partial numbers never replace real ones.
+# FLOWERS_LIMIT=N / COCO_LIMIT=N evaluate a fixed seeded draw of N images of those two (large)
+# splits for a CPU budget; the tables say n, and summary.json records the exact command.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -50,20 +52,19 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
   cp "$RUNS/$name/table.md" "$RESULTS/ablation_$name.md"
   cp "$RUNS/$name/summary.json" "$RESULTS/ablation_$name.json"
 }
+FL=(); CL=()
+[[ -n "${FLOWERS_LIMIT:-}" ]] && FL=(--limit "$FLOWERS_LIMIT")
+[[ -n "${COCO_LIMIT:-}" ]] && CL=(--limit "$COCO_LIMIT")
 if wanted flowers; then
   # the first of the 10 human captions (Reed et al.) of every test image
-  "$PYTHON" - "$DATA/flowers256/captions.jsonl" "$RUNS/flowers_first_caption.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(x) for x in open(sys.argv[1], encoding="utf-8") if x.strip()]
-with open(sys.argv[2], "w", encoding="utf-8") as out:
-    for r in rows:
-        out.write(json.dumps({"file": r["file"], "caption": r["captions"][0]}) + "\n")
-PY
+  "$PYTHON" benchmarks/first_captions.py "$DATA/flowers256/captions.jsonl" \
+    "$RUNS/flowers_first_caption.jsonl"
   evaluate flowers256-test "$DATA/flowers256" --manifest labels.jsonl --split test \
-    --captions "$RUNS/flowers_first_caption.jsonl" "${METHODS[@]}" tgjar-small-v4
+    --captions "$RUNS/flowers_first_caption.jsonl" "${FL[@]}" "${METHODS[@]}" tgjar-small-v4
 fi
 if wanted coco; then
-  evaluate coco_mini-val "$DATA/coco_mini" --manifest captions.jsonl --split val "${METHODS[@]}"
+  evaluate coco_mini-val "$DATA/coco_mini" --manifest captions.jsonl --split val "${CL[@]}" \
+    "${METHODS[@]}"
 fi
 if wanted kodak; then
   evaluate kodak "$DATA/kodak" --captioner builtin "${METHODS[@]}"

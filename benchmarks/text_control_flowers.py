@@ -29,17 +29,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 
-# sRGB anchors of the colour words (as in examples/text_control.py, plus white)
-ANCHORS = {
-    "red": (220, 30, 30),
-    "yellow": (240, 220, 30),
-    "blue": (30, 70, 220),
-    "purple": (140, 40, 180),
-    "white": (240, 240, 240),
-    "pink": (240, 120, 180),
-    "orange": (240, 140, 20),
-}
+sys.path.insert(0, str(REPO / "examples"))
+from text_control import COLOUR_RGB  # noqa: E402  (the colour anchors of the Kodak example)
+
+ANCHORS = {**COLOUR_RGB, "white": (240, 240, 240)}
 TARGETS = ("red", "yellow", "blue", "purple", "white")
+# the petal colour words a caption's first match is taken from
+WORDS = ("red", "yellow", "blue", "purple", "white", "pink", "orange")
 
 
 def pick_images(root: Path, n: int) -> list[tuple[str, str, str]]:
@@ -49,7 +45,7 @@ def pick_images(root: Path, n: int) -> list[tuple[str, str, str]]:
         if line.strip():
             row = json.loads(line)
             splits[row["file"]] = row["split"]
-    word = re.compile(r"\b(" + "|".join(ANCHORS) + r")\b")
+    word = re.compile(r"\b(" + "|".join(w for w in ANCHORS if w in WORDS) + r")\b")
     out = []
     rows = [json.loads(x) for x in (root / "captions.jsonl").read_text().splitlines() if x.strip()]
     for row in sorted(rows, key=lambda r: r["file"]):

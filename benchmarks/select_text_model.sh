@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The selection data of the pre-declared rule in benchmarks/results/selection_text_rule.md:
+# flowers256 *val* (a fixed seeded draw of 100 images), QF 1, 5, 10; the text model with the
+# first human caption and with an empty caption, and the text model and tgjar-small-v4 with the
+# built-in captioner. Writes benchmarks/results/selection_text_val_{human,builtin}.md/.json.
+#
+#   TEXT=runs/tgjar_text/model.safetensors benchmarks/select_text_model.sh
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+SHARED="${JPEGTEXT_SHARED:-../shared}"
+PYTHON="${PYTHON:-python}"
+TEXT="${TEXT:-examples/weights/tgjar-text-cpu.safetensors}"
+RUNS="runs/text_selection"
+mkdir -p "$RUNS"
+"$PYTHON" benchmarks/first_captions.py "$SHARED/data/flowers256/captions.jsonl" \
+  "$RUNS/flowers_first_caption.jsonl"
+run() {  # run NAME [options...]
+  local name="$1"
+  shift
+  "$PYTHON" -m jpegtext evaluate "$SHARED/data/flowers256" --manifest labels.jsonl --split val \
+    --limit 100 --qualities 1 5 10 --metrics psnr lpips --weights-dir "$SHARED/weights" \
+    --name "flowers256-val-$name" --out "$RUNS/$name" "$@" >/dev/null
+  cp "$RUNS/$name/table.md" "benchmarks/results/selection_text_val_$name.md"
+  cp "$RUNS/$name/summary.json" "benchmarks/results/selection_text_val_$name.json"
+}
+run human --captions "$RUNS/flowers_first_caption.jsonl" --methods jpeg "$TEXT" "$TEXT:nocap"
+run builtin --captioner builtin --methods jpeg "$TEXT" tgjar-small-v4
+echo "wrote benchmarks/results/selection_text_val_{human,builtin}.md/.json" >&2
