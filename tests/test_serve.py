@@ -147,10 +147,16 @@ def test_encode_with_captioner_caption_and_quality(client: Any) -> None:
     assert builtin.status_code == 200 and jpegtext.inspect(builtin.content).quality == 1
 
 
-def test_encode_refuses_paths_and_unknown_captioners(client: Any, tmp_path: Path) -> None:
-    for name in (str(tmp_path), "hf:some/model", "../../etc"):
+def test_encode_refuses_paths_and_unknown_captioners(client: Any, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import jpegtext.captioner
+
+    # an uncached BLIP would make the server wait on the hub: it is not offered
+    monkeypatch.setattr(jpegtext.captioner, "is_cached", lambda *a, **k: False)
+    for name in (str(tmp_path), "hf:some/model", "../../etc", "fixed", "blip-base"):
         res = client.post("/v1/encode", content=_png(), params={"captioner": name})
-        assert res.status_code == 400 and "this service offers" in res.json()["message"]
+        assert res.status_code == 400 and "this service offers: builtin" in res.json()["message"]
+    assert client.get("/healthz").json()["captioners"] == ["builtin"]
     bad_q = client.post("/v1/encode", content=_png(), params={"quality": "0"})
     assert bad_q.status_code == 400 and "quality" in bad_q.json()["message"].lower()
     not_int = client.post("/v1/encode", content=_png(), params={"quality": "high"})

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hmac
 import inspect as pyinspect
+import io
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,7 +48,8 @@ from jpegtext.errors import (
     PayloadError,
 )
 
-__all__ = ["ServeConfig", "ServiceError", "create_app", "encode_supports_max_bytes"]
+__all__ = ["ServeConfig", "ServiceError", "create_app", "encode_supports_max_bytes",
+           "offered_captioners"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,17 @@ class ServiceError(Exception):
 def encode_supports_max_bytes() -> bool:
     """Whether the installed ``jpegtext.encode`` takes ``max_bytes=`` (rate control)."""
     return "max_bytes" in pyinspect.signature(jpegtext.encode).parameters
+
+
+def offered_captioners() -> list[str]:
+    """The captioners a client may name: those that run here without a download or arguments
+    (``builtin``, and ``blip-base`` when its weights are in the local cache)."""
+    from jpegtext.captioner import BLIP_BASE_ID, BLIP_BASE_REVISION, is_cached
+
+    names = ["builtin"]
+    if is_cached(BLIP_BASE_ID, BLIP_BASE_REVISION):
+        names.append("blip-base")
+    return names
 
 
 def _error_for(exc: BaseException) -> ServiceError:
@@ -205,13 +219,12 @@ class _Service:
 
     # ---------------------------------------------------------------- helpers
     def check_captioner(self, name: str | None) -> None:
-        """Clients may only name registered captioners: never a path or a hub id, which would
-        let them read the server's disk or make it download models."""
-        from jpegtext.captioner import list_captioners
-
-        if name is not None and name not in list_captioners():
+        """Clients may only name the captioners in :func:`offered_captioners`: never a path or a
+        hub id, which would let them read the server's disk or make it wait on the hub."""
+        offered = offered_captioners()
+        if name is not None and name not in offered:
             raise ServiceError(400, f'unknown captioner "{name}"; this service offers: '
-                                    f'{", ".join(list_captioners())}', "ConfigError")
+                                    f'{", ".join(offered)}', "ConfigError")
 
     def captioner(self, name: str | None) -> tuple[Any, threading.Lock]:
         """A built captioner (cached; built on first use, in a worker thread) and a lock
@@ -316,6 +329,32 @@ def _parse_multipart(ctype: str, body: bytes, limit: int) -> tuple[bytes, dict[s
     return (files[0] if files else b""), fields
 
 
+def _probe(data: bytes, max_pixels: int, *, jpeg_only: bool) -> None:
+    """Cheap checks (headers only) before a job takes a pool slot, so that a bad input gets its
+    4xx at once, even while the service is busy.
+
+    Raises:
+        InvalidImageError, InvalidJpegError, PayloadError: as the library would.
+    """
+    if jpeg_only or data[:2] == b"\xff\xd8":
+        jpegtext.inspect(data, max_pixels=max_pixels)  # the stream, its size and its payload
+        return
+    from PIL import Image
+
+    from jpegtext.codec.image import ACCEPTED_FORMATS, check_pixel_limit
+
+    try:
+        with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as im:
+            check_pixel_limit(im.width, im.height, max_pixels, f"the {im.format} image")
+    except Image.UnidentifiedImageError:
+        raise InvalidImageError("not a supported image (accepted formats: "
+                                f"{', '.join(ACCEPTED_FORMATS)})") from None
+    except InvalidImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InvalidImageError(f"cannot read the image: {exc}") from None
+
+
 def _option_int(options: dict[str, str], name: str, default: int | None = None,
                 choices: tuple[int, ...] | None = None) -> int | None:
     text = options.get(name)
@@ -376,6 +415,7 @@ async def _restore(service: _Service, request: Request) -> Response:
     caption = options.get("caption")  # present (even empty) = the caller's text wins
     ensemble = _option_int(options, "ensemble", 1, _ENSEMBLES)
     max_pixels = service.config.max_pixels
+    await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
 
     def job() -> tuple[Any, bytes, float]:
         start = time.perf_counter()
@@ -422,6 +462,8 @@ async def _encode(service: _Service, request: Request) -> Response:
         kwargs["caption"] = caption
     captioner_name = options.get("captioner") or None
     service.check_captioner(captioner_name)
+    await run_in_threadpool(functools.partial(_probe, data, service.config.max_pixels,
+                                              jpeg_only=False))
 
     def job() -> tuple[bytes, Any, float]:
         start = time.perf_counter()
@@ -442,8 +484,6 @@ async def _encode(service: _Service, request: Request) -> Response:
 
 
 async def _inspect(service: _Service, request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     data, _ = await service.read_request(request)
     info = await run_in_threadpool(jpegtext.inspect, data, max_pixels=service.config.max_pixels)
     return JSONResponse(info.to_dict())
@@ -458,8 +498,6 @@ async def _models(service: _Service, request: Request) -> Response:
 
 
 async def _health(service: _Service, request: Request) -> Response:
-    from jpegtext.captioner import list_captioners
-
     return JSONResponse({
         "status": "ok", "version": jpegtext.__version__, "model": service.restorer.name,
         "busy": service.pool.active, "capacity": service.pool.capacity,
@@ -467,7 +505,7 @@ async def _health(service: _Service, request: Request) -> Response:
         "token_required": service.config.token is not None,
         "max_request_bytes": service.config.max_request_bytes,
         "max_pixels": service.config.max_pixels, "timeout_s": service.config.timeout,
-        "captioners": list_captioners(), "max_bytes": encode_supports_max_bytes(),
+        "captioners": offered_captioners(), "max_bytes": encode_supports_max_bytes(),
     })
 
 

@@ -116,6 +116,7 @@ function isJpeg(file) {
 async function loadFile(file) {
   if (!file) return;
   state.file = file;
+  state.view.fit = true;  // a new picture starts fitted
   $("drop").classList.add("loaded");
   $("drop-title").textContent = file.name;
   $("drop-hint").textContent = `${fmtBytes(file.size)} · drop another file to replace it`;
@@ -279,7 +280,7 @@ function updateCaptionMeta() {
   const origin = $("caption-origin");
   if (state.storedCaption === null) { origin.textContent = "—"; origin.className = "badge subtle"; return; }
   if (captionEdited()) { origin.textContent = "edited"; origin.className = "badge edited"; }
-  else { origin.textContent = state.role === "received" ? "stored in the file" : (state.captioner || "given"); origin.className = "badge subtle"; }
+  else { origin.textContent = state.role === "received" ? "from the file" : (state.captioner || "given"); origin.className = "badge subtle"; }
   $("reset-btn").disabled = !captionEdited();
 }
 
