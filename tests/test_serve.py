@@ -452,9 +452,18 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert restored.get_attribute("src") != first_src
             assert driver.find_element(By.ID, "caption-origin").text == "edited"
 
-            # 4. a ready jpegtext JPEG is restored as received, with its stored caption
+            # 4. another QF: compressed again with the edited caption, restored again
+            driver.execute_script(
+                "const q = document.getElementById('qf'); q.value = 10;"
+                "q.dispatchEvent(new Event('input')); q.dispatchEvent(new Event('change'));")
+            wait.until(lambda d: seq() >= 3)
+            assert driver.find_element(By.ID, "s-qf").text == "QF 10"
+            assert driver.find_element(By.ID, "qf-badge").text == "QF 10"
+            assert restored.get_attribute("data-caption") == "bright red sky over dark blue water"
+
+            # 5. a ready jpegtext JPEG is restored as received, with its stored caption
             driver.find_element(By.ID, "file").send_keys(str(received))
-            wait.until(lambda d: seq() >= 3
+            wait.until(lambda d: seq() >= 4
                        and restored.get_attribute("data-caption")
                        == "olive trees under a blue sky")
             assert caption_box.get_attribute("value") == "olive trees under a blue sky"

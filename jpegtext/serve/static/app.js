@@ -117,6 +117,7 @@ async function loadFile(file) {
   if (!file) return;
   state.file = file;
   state.view.fit = true;  // a new picture starts fitted
+  clearViewer();
   $("drop").classList.add("loaded");
   $("drop-title").textContent = file.name;
   $("drop-hint").textContent = `${fmtBytes(file.size)} · drop another file to replace it`;
@@ -131,10 +132,10 @@ async function loadFile(file) {
   }
   $("role").classList.toggle("hidden", !isJpeg(file));
   state.inspected = info;
-  await setRole(role, true);
+  await setRole(role);
 }
 
-async function setRole(role, fresh) {
+async function setRole(role) {
   state.role = role;
   $("role-photo").classList.toggle("on", role === "photo");
   $("role-received").classList.toggle("on", role === "received");
@@ -148,7 +149,7 @@ async function setRole(role, fresh) {
     state.photo = blob;
     state.photoSize = size;
     setURL("photo", blob);
-    if (fresh || state.storedCaption === null) state.storedCaption = null;
+    state.storedCaption = null;
     $("caption").value = "";
     await pipeline({ recaption: true });
   } else {
@@ -214,6 +215,21 @@ async function pipeline(opts = {}) {
     if (run === state.run) { busy(false); $("restore-btn").disabled = false; }
     updateCaptionMeta();
   }
+}
+
+function clearViewer() {
+  // a new file: nothing of the previous one stays on screen (even if the new one fails)
+  state.jpeg = null;
+  state.storedCaption = null;
+  $("caption").value = "";
+  $("stage-slider").classList.add("hidden");
+  $("stage-side").classList.add("hidden");
+  $("empty").classList.remove("hidden");
+  $("restored-caption").textContent = "";
+  for (const id of ["s-size", "s-photo", "s-bytes", "s-caption", "s-share", "s-qf", "s-model", "s-time"]) $(id).textContent = "—";
+  $("s-share-bar").style.width = "0";
+  for (const id of ["dl-jpeg", "dl-png"]) $(id).setAttribute("aria-disabled", "true");
+  updateCaptionMeta();
 }
 
 function showJpegStats(bytes, capBytes, share, qf, size) {
