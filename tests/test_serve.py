@@ -272,7 +272,10 @@ class _GatedRestorer:
         self.inner, self.name, self.config = inner, inner.name, inner.config
         self.gate, self.entered = threading.Event(), threading.Event()
 
+    calls = 0
+
     def restore(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
         self.entered.set()
         assert self.gate.wait(30)
         return self.inner.restore(*args, **kwargs)
@@ -301,11 +304,26 @@ def test_queue_full_503_then_timeout_504(restorer: Any, jpeg: bytes) -> None:
     assert done == [200, 200] and service.pool.active == 0
 
     slow = _GatedRestorer(restorer)
-    with TestClient(create_app(slow, config=ServeConfig(timeout=0.3))) as c:
-        res = c.post("/v1/restore", content=jpeg)
-        assert res.status_code == 504 and res.json()["error"] == "Timeout"
-        slow.gate.set()
-        assert c.post("/v1/restore", content=jpeg).status_code == 200
+    app = create_app(slow, config=ServeConfig(workers=1, queue=1, timeout=0.5))
+
+    async def timeouts() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            running = asyncio.create_task(c.post("/v1/restore", content=jpeg))
+            while not slow.entered.is_set():
+                await asyncio.sleep(0.01)
+            queued = await c.post("/v1/restore", content=jpeg)  # waits behind it, times out
+            first = await running
+            slow.gate.set()
+            again = await c.post("/v1/restore", content=jpeg)
+            return [first, queued, again]
+
+    first, queued, again = asyncio.run(timeouts())
+    assert first.status_code == queued.status_code == 504
+    assert queued.json()["error"] == "Timeout" and "0.5 s" in queued.json()["message"]
+    assert again.status_code == 200
+    assert slow.calls == 2  # the timed-out queued job was dropped, never run
+    assert app.state.service.pool.active == 0
 
 
 # ------------------------------------------------------------------ CLI
