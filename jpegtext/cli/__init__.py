@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("export", "export", "Export a restoration model to ONNX or torch.export."),
     "train": ("train", "train", "Train the DAMSM encoders (stage 1) or TGJAR (stage 2)."),
     "evaluate": ("evaluate", "evaluate", "Evaluate methods on a dataset (paper's tables)."),
+    "serve": ("serve", "serve", "Serve restorations over HTTP, with a comparison page."),
 }
 
 
