@@ -4,7 +4,10 @@ Every input the library accepts goes through :func:`load_image`, which returns a
 ``PIL.Image`` with the EXIF orientation applied, refuses images over a pixel limit before
 decoding them (decompression bombs), and turns every decoder failure into
 :class:`~jpegtext.errors.InvalidImageError`. The encoder is Pillow's libjpeg-turbo binding: with
-a payload that fits one COM segment the file is written in a single pass.
+a payload that fits one COM segment the file is written in a single pass. Huffman tables are
+fitted to each image by default (``optimize``): a baseline JPEG that every decoder reads, the
+same pixels, and at QF 1 about half the bytes of the standard tables. :func:`encode_jpeg_within`
+finds the highest quality whose complete file fits a byte budget.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import os
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,13 @@ from PIL import Image, ImageOps
 from jpegtext.codec.markers import COM, parse_jpeg, segment_bytes, walk_segments
 from jpegtext.codec.payload import Payload, build_payload_data, splice_segments
 from jpegtext.codec.xmp import build_xmp_mirror, parse_xmp_description
-from jpegtext.errors import ConfigError, InvalidImageError, InvalidJpegError, PayloadError
+from jpegtext.errors import (
+    BudgetError,
+    ConfigError,
+    InvalidImageError,
+    InvalidJpegError,
+    PayloadError,
+)
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -35,6 +44,7 @@ __all__ = [
     "decode_jpeg",
     "default_max_pixels",
     "encode_jpeg",
+    "encode_jpeg_within",
     "load_image",
     "read_metadata_description",
     "validate_quality",
@@ -301,6 +311,7 @@ def encode_jpeg(
     payload: Payload | None = None,
     xmp: bool = False,
     keep_metadata: bool = True,
+    optimize: bool = True,
 ) -> bytes:
     """Compress an RGB image to JPEG with an optional caption payload.
 
@@ -312,6 +323,9 @@ def encode_jpeg(
         xmp: also mirror the caption into XMP ``dc:description`` (about 390 bytes plus the
             caption).
         keep_metadata: carry the image's ICC profile (if RGB) and EXIF block into the file.
+        optimize: fit the Huffman tables to the image (a second pass over the coefficients;
+            decoded pixels are identical, the file is still baseline). False writes the
+            standard tables of the JPEG specification's Annex K.
 
     Returns:
         The JPEG stream.
@@ -329,7 +343,11 @@ def encode_jpeg(
     if xmp and payload is None:
         raise PayloadError("an XMP mirror needs a caption payload")
     datas = build_payload_data(payload) if payload is not None else []
-    options: dict[str, object] = {"quality": quality, "subsampling": subsampling}
+    options: dict[str, object] = {
+        "quality": quality,
+        "subsampling": subsampling,
+        "optimize": bool(optimize),
+    }
     if len(datas) == 1:
         options["comment"] = datas[0]  # bytes: a str comment near 64 KiB hangs Pillow 13
     else:
@@ -357,6 +375,123 @@ def encode_jpeg(
         segments = walk_segments(data)
         data = splice_segments(data, segments, [segment_bytes(COM, d) for d in datas])
     return data
+
+
+def _space_report(data: bytes) -> str:
+    """What takes the space in ``data``: caption, EXIF, ICC, XMP and the image itself."""
+    from jpegtext.codec.markers import APP1
+    from jpegtext.codec.payload import MAGIC
+    from jpegtext.codec.xmp import is_xmp_segment
+
+    app2 = 0xE2
+
+    parts = {"caption": 0, "EXIF": 0, "ICC": 0, "XMP": 0}
+    for seg in walk_segments(data):
+        if seg.marker == COM and seg.data.startswith(MAGIC):
+            parts["caption"] += seg.size
+        elif seg.marker == APP1 and seg.data.startswith(b"Exif\x00\x00"):
+            parts["EXIF"] += seg.size
+        elif seg.marker == APP1 and is_xmp_segment(seg):
+            parts["XMP"] += seg.size  # jpegtext's caption mirror is XMP too
+        elif seg.marker == app2 and seg.data.startswith(b"ICC_PROFILE\x00"):
+            parts["ICC"] += seg.size
+    shown = [f"{name} {n:,}" for name, n in parts.items() if n]
+    rest = len(data) - sum(parts.values())
+    return ", ".join([*shown, f"image {rest:,}"])
+
+
+def encode_jpeg_within(
+    image: Image.Image,
+    max_bytes: int,
+    *,
+    qualities: tuple[int, int] = (1, 100),
+    payload_for: Callable[[int], Payload | None] | None = None,
+    subsampling: str = "4:2:0",
+    xmp: bool = False,
+    keep_metadata: bool = True,
+    optimize: bool = True,
+) -> tuple[bytes, int]:
+    """The highest-quality JPEG of ``image`` whose complete file is at most ``max_bytes``.
+
+    The search runs the real encoder (caption payload and kept metadata included): a bisection
+    over ``qualities`` keeps a quality that fits and one above it that does not, so the result
+    always fits; file sizes are not strictly monotonic in the quality, so the three qualities
+    above the one that did not fit are tried too, and the search goes on from any that fits.
+
+    Args:
+        image: an RGB image.
+        max_bytes: the budget for the whole file, in bytes.
+        qualities: the (lowest, highest) quality to consider, inclusive.
+        payload_for: the payload to store at a given quality (the payload records it), or None
+            for no caption.
+        subsampling, xmp, keep_metadata, optimize: as for :func:`encode_jpeg`.
+
+    Returns:
+        (the JPEG stream, its quality).
+
+    Raises:
+        BudgetError: even the lowest quality is over the budget; the message names its size
+            and what takes the space (caption, EXIF, ICC, XMP, image).
+        ConfigError: a bad budget or quality range.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise ConfigError(f'Invalid byte budget "{max_bytes!r}", should be an integer')
+    if max_bytes < 1:
+        raise ConfigError(f'Invalid byte budget "{max_bytes}", should be >= 1')
+    lo, hi = (validate_quality(q) for q in qualities)
+    if lo > hi:
+        raise ConfigError(f"Invalid quality range {lo}-{hi}: the lowest is above the highest")
+    sizes: dict[int, bytes] = {}
+
+    def encoded(q: int) -> bytes:
+        if q not in sizes:
+            payload = payload_for(q) if payload_for is not None else None
+            sizes[q] = encode_jpeg(
+                image,
+                q,
+                subsampling=subsampling,
+                payload=payload,
+                xmp=xmp,
+                keep_metadata=keep_metadata,
+                optimize=optimize,
+            )
+        return sizes[q]
+
+    def fits(q: int) -> bool:
+        return len(encoded(q)) <= max_bytes
+
+    if not fits(lo):
+        smallest = encoded(lo)
+        raise BudgetError(
+            f"the budget of {max_bytes:,} bytes is too small: the smallest file, at QF {lo}, is "
+            f"{len(smallest):,} bytes ({_space_report(smallest)})"
+        )
+    best = lo
+    top = hi
+    while best < top:
+        if fits(top):
+            best = top
+            break
+        # best fits, top does not: bisect between them.
+        a, b = best, top
+        while b - a > 1:
+            m = (a + b) // 2
+            if fits(m):
+                a = m
+            else:
+                b = m
+        best = a
+        # Sizes dip now and then: look a little above the first quality that failed.
+        above = [q for q in range(b + 1, min(hi, b + 3) + 1) if fits(q)]
+        if not above:
+            break
+        best = max(above)
+        top = hi if best < hi else best
+    data = encoded(best)
+    assert len(data) <= max_bytes
+    logger.debug("budget %d bytes: QF %d, %d bytes (%d encodes)", max_bytes, best, len(data),
+                 len(sizes))
+    return data, best
 
 
 def read_metadata_description(src: ImageSource, *, max_pixels: int | None = None) -> str | None:

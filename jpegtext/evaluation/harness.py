@@ -324,6 +324,7 @@ def _fingerprint(cfg: EvaluationConfig) -> dict[str, Any]:
         "split": cfg.split,
         "crop_border": cfg.crop_border,
         "subsampling": SUBSAMPLING,
+        "huffman": "optimized",  # bpp: encode_jpeg's default since the Huffman tables are fitted
         "lpips_trunk_sha256": _sha256(Path(lpips)) if lpips else None,
         "niqe_params_sha256": _sha256(Path(niqe)) if niqe else None,
         "wrongcap_seed": cfg.wrongcap_seed,
