@@ -121,6 +121,7 @@ def encode_detailed(
     max_bytes: int | None = None,
     qualities: tuple[int, int] | None = None,
     optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> EncodeResult:
     """Like :func:`encode`, but also says which caption and captioner were used.
 
@@ -157,6 +158,7 @@ def encode_detailed(
             xmp=xmp,
             keep_metadata=keep_metadata,
             optimize=optimize,
+            mozjpeg=mozjpeg,
         )
         logger.info("budget %d bytes: QF %d, %d bytes", max_bytes, quality, len(data))
     else:
@@ -168,6 +170,7 @@ def encode_detailed(
             xmp=xmp,
             keep_metadata=keep_metadata,
             optimize=optimize,
+            mozjpeg=mozjpeg,
         )
     return EncodeResult(data=data, caption=caption, captioner=name, quality=quality)
 
@@ -185,6 +188,7 @@ def encode(
     max_bytes: int | None = None,
     qualities: tuple[int, int] | None = None,
     optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> bytes:
     """Compress an image to JPEG with a caption of the clean image stored inside.
 
@@ -210,6 +214,8 @@ def encode(
             (1, 100).
         optimize: Huffman tables fitted to the image (default; same pixels, a baseline file
             every decoder reads, ~half the bytes at QF 1); False writes the standard tables.
+        mozjpeg: also pass the file through mozjpeg's lossless optimizer (progressive scans,
+            same pixels, ~14 % fewer bytes at QF 1; needs ``jpegtext[mozjpeg]``).
 
     Returns:
         The JPEG file as bytes (:func:`encode_detailed` also says the quality chosen).
@@ -217,6 +223,7 @@ def encode(
     Raises:
         BudgetError: even the lowest quality of ``qualities`` does not fit ``max_bytes``; the
             message names the smallest size possible and what takes the space.
+        MissingDependencyError: ``mozjpeg=True`` without mozjpeg-lossless-optimization.
         ConfigError: invalid quality, quality range, budget, subsampling, caption type or
             captioner.
         InvalidImageError: the image cannot be read or is over the pixel limit.
@@ -235,6 +242,7 @@ def encode(
         max_bytes=max_bytes,
         qualities=qualities,
         optimize=optimize,
+        mozjpeg=mozjpeg,
     ).data
 
 

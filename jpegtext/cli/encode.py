@@ -178,6 +178,11 @@ def _parse_quality_range(text: str | None) -> tuple[int, int] | None:
     show_default=True,
     help="Huffman tables fitted to the image (same pixels, smaller file).",
 )
+@click.option(
+    "--mozjpeg",
+    is_flag=True,
+    help="Then mozjpeg's lossless optimizer (progressive, same pixels; jpegtext[mozjpeg]).",
+)
 @click.pass_context
 def encode(
     ctx: click.Context,
@@ -199,6 +204,7 @@ def encode(
     max_bpp: float | None,
     quality_range: str | None,
     optimize: bool,
+    mozjpeg: bool,
 ) -> None:
     """Compress images IN... to JPEG at quality -q with a caption stored in the file.
 
@@ -278,6 +284,7 @@ def encode(
         max_bpp=max_bpp,
         qualities=qualities,
         optimize=optimize,
+        mozjpeg=mozjpeg,
     )
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     if len(items) == 1:
@@ -345,6 +352,7 @@ class _Job:
     max_bpp: float | None = None
     qualities: tuple[int, int] | None = None
     optimize: bool = True
+    mozjpeg: bool = False
 
     @property
     def budgeted(self) -> bool:
@@ -380,6 +388,7 @@ class _Job:
             max_bytes=budget,
             qualities=self.qualities if budget is not None else None,
             optimize=self.optimize,
+            mozjpeg=self.mozjpeg,
         )
         write_output(out, result.data, force=self.force)
         info = inspect(result.data)

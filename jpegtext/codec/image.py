@@ -45,6 +45,7 @@ __all__ = [
     "default_max_pixels",
     "encode_jpeg",
     "encode_jpeg_within",
+    "highest_quality_within",
     "load_image",
     "read_metadata_description",
     "validate_quality",
@@ -312,6 +313,7 @@ def encode_jpeg(
     xmp: bool = False,
     keep_metadata: bool = True,
     optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> bytes:
     """Compress an RGB image to JPEG with an optional caption payload.
 
@@ -326,11 +328,16 @@ def encode_jpeg(
         optimize: fit the Huffman tables to the image (a second pass over the coefficients;
             decoded pixels are identical, the file is still baseline). False writes the
             standard tables of the JPEG specification's Annex K.
+        mozjpeg: then pass the file through mozjpeg's lossless optimizer
+            (``mozjpeg-lossless-optimization``, ``pip install 'jpegtext[mozjpeg]'``): a
+            progressive file with optimized scans, every marker kept, the same pixels and
+            quantisation tables, about 14 % smaller at QF 1 (``benchmarks/jpeg_size.py``).
 
     Returns:
         The JPEG stream.
 
     Raises:
+        MissingDependencyError: ``mozjpeg`` without its package.
         ConfigError: invalid quality or subsampling.
         PayloadError: the payload or its XMP mirror cannot be stored.
         InvalidImageError: the metadata cannot be written (e.g. EXIF over 64 KiB).
@@ -374,7 +381,25 @@ def encode_jpeg(
         # Several COM segments: Pillow writes only one, so splice them in after encoding.
         segments = walk_segments(data)
         data = splice_segments(data, segments, [segment_bytes(COM, d) for d in datas])
+    if mozjpeg:
+        data = _mozjpeg_lossless(data)
     return data
+
+
+def _mozjpeg_lossless(data: bytes) -> bytes:
+    """``data`` through mozjpeg's lossless transcoder, every marker segment copied."""
+    try:
+        import mozjpeg_lossless_optimization as moz
+    except ImportError:
+        from jpegtext.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "mozjpeg=True needs mozjpeg-lossless-optimization (pip install 'jpegtext[mozjpeg]')"
+        ) from None
+    try:
+        return bytes(moz.optimize(data, copy=moz.COPY_MARKERS.ALL))
+    except ValueError as exc:
+        raise InvalidImageError(f"mozjpeg could not optimize the file: {exc}") from None
 
 
 def _space_report(data: bytes) -> str:
@@ -400,6 +425,54 @@ def _space_report(data: bytes) -> str:
     return ", ".join([*shown, f"image {rest:,}"])
 
 
+def highest_quality_within(
+    encode: Callable[[int], bytes], max_bytes: int, lo: int, hi: int
+) -> tuple[bytes, int] | None:
+    """The highest quality in ``lo..hi`` whose ``encode(quality)`` is at most ``max_bytes``.
+
+    A bisection over the real encoder keeps a quality that fits and one above it that does not,
+    so the result always fits. File sizes are not strictly monotonic in the quality, so the
+    three qualities above the one that did not fit are tried too, and the search goes on from
+    the highest of them that fits. Each quality is encoded at most once.
+
+    Args:
+        encode: quality -> the complete file.
+        max_bytes: the budget.
+        lo, hi: the inclusive quality range (any integers, e.g. 0..100 for WebP).
+
+    Returns:
+        (the file, its quality), or None when even ``lo`` is over the budget.
+    """
+    files: dict[int, bytes] = {}
+
+    def fits(q: int) -> bool:
+        if q not in files:
+            files[q] = encode(q)
+        return len(files[q]) <= max_bytes
+
+    if not fits(lo):
+        return None
+    best, top = lo, hi
+    while best < top:
+        if fits(top):
+            best = top
+            break
+        a, b = best, top  # a fits, b does not
+        while b - a > 1:
+            m = (a + b) // 2
+            if fits(m):
+                a = m
+            else:
+                b = m
+        best = a
+        above = [q for q in range(b + 1, min(hi, b + 3) + 1) if fits(q)]
+        if not above:
+            break
+        best = max(above)
+        top = hi
+    return files[best], best
+
+
 def encode_jpeg_within(
     image: Image.Image,
     max_bytes: int,
@@ -410,13 +483,12 @@ def encode_jpeg_within(
     xmp: bool = False,
     keep_metadata: bool = True,
     optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> tuple[bytes, int]:
     """The highest-quality JPEG of ``image`` whose complete file is at most ``max_bytes``.
 
-    The search runs the real encoder (caption payload and kept metadata included): a bisection
-    over ``qualities`` keeps a quality that fits and one above it that does not, so the result
-    always fits; file sizes are not strictly monotonic in the quality, so the three qualities
-    above the one that did not fit are tried too, and the search goes on from any that fits.
+    The search (:func:`highest_quality_within`) runs the real encoder, caption payload and kept
+    metadata included, so the file returned is never over the budget.
 
     Args:
         image: an RGB image.
@@ -424,7 +496,7 @@ def encode_jpeg_within(
         qualities: the (lowest, highest) quality to consider, inclusive.
         payload_for: the payload to store at a given quality (the payload records it), or None
             for no caption.
-        subsampling, xmp, keep_metadata, optimize: as for :func:`encode_jpeg`.
+        subsampling, xmp, keep_metadata, optimize, mozjpeg: as for :func:`encode_jpeg`.
 
     Returns:
         (the JPEG stream, its quality).
@@ -441,57 +513,29 @@ def encode_jpeg_within(
     lo, hi = (validate_quality(q) for q in qualities)
     if lo > hi:
         raise ConfigError(f"Invalid quality range {lo}-{hi}: the lowest is above the highest")
-    sizes: dict[int, bytes] = {}
 
-    def encoded(q: int) -> bytes:
-        if q not in sizes:
-            payload = payload_for(q) if payload_for is not None else None
-            sizes[q] = encode_jpeg(
-                image,
-                q,
-                subsampling=subsampling,
-                payload=payload,
-                xmp=xmp,
-                keep_metadata=keep_metadata,
-                optimize=optimize,
-            )
-        return sizes[q]
+    def encode(q: int) -> bytes:
+        payload = payload_for(q) if payload_for is not None else None
+        return encode_jpeg(
+            image,
+            q,
+            subsampling=subsampling,
+            payload=payload,
+            xmp=xmp,
+            keep_metadata=keep_metadata,
+            optimize=optimize,
+            mozjpeg=mozjpeg,
+        )
 
-    def fits(q: int) -> bool:
-        return len(encoded(q)) <= max_bytes
-
-    if not fits(lo):
-        smallest = encoded(lo)
+    found = highest_quality_within(encode, int(max_bytes), lo, hi)
+    if found is None:
+        smallest = encode(lo)
         raise BudgetError(
             f"the budget of {max_bytes:,} bytes is too small: the smallest file, at QF {lo}, is "
             f"{len(smallest):,} bytes ({_space_report(smallest)})"
         )
-    best = lo
-    top = hi
-    while best < top:
-        if fits(top):
-            best = top
-            break
-        # best fits, top does not: bisect between them.
-        a, b = best, top
-        while b - a > 1:
-            m = (a + b) // 2
-            if fits(m):
-                a = m
-            else:
-                b = m
-        best = a
-        # Sizes dip now and then: look a little above the first quality that failed.
-        above = [q for q in range(b + 1, min(hi, b + 3) + 1) if fits(q)]
-        if not above:
-            break
-        best = max(above)
-        top = hi if best < hi else best
-    data = encoded(best)
-    assert len(data) <= max_bytes
-    logger.debug("budget %d bytes: QF %d, %d bytes (%d encodes)", max_bytes, best, len(data),
-                 len(sizes))
-    return data, best
+    logger.debug("budget %d bytes: QF %d, %d bytes", max_bytes, found[1], len(found[0]))
+    return found
 
 
 def read_metadata_description(src: ImageSource, *, max_pixels: int | None = None) -> str | None:
