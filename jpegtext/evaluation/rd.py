@@ -208,6 +208,7 @@ def plot_rd(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FormatStrFormatter
     except ImportError as exc:
         from jpegtext.errors import MissingDependencyError
 
@@ -229,8 +230,11 @@ def plot_rd(
                                 fontsize=7, color=line.get_color())
         ax.set_xlabel("bits per pixel (whole file)")
         ax.set_ylabel(label + (" ↑" if higher else " ↓"))
-        ax.grid(alpha=0.3)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
