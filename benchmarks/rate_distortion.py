@@ -49,6 +49,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                     help="default: jpeg, the default model, webp, avif, arcnn, dncnn3")
     ap.add_argument("--capbytes-qualities", type=int, nargs="+", default=[1, 5, 10])
     ap.add_argument("--stage", choices=("all", "rd", "capbytes", "report"), default="all")
+    ap.add_argument("--part", default=None,
+                    help="run the rd stage in --runs/<dataset>+PART (e.g. a slow method at a "
+                    "few QFs, run beside the main run); the report merges every part")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("JPEGTEXT_SHARED",
                                                                        "../shared")))
@@ -149,12 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     methods = args.methods or ["jpeg", model, "webp", "avif", "arcnn", "dncnn3"]
     cap_methods = [model, f"{model}:nocap", f"{model}:capbytes"]
     rd_dir = args.runs / args.dataset
+    run_dir = rd_dir if args.part is None else args.runs / f"{args.dataset}+{args.part}"
     cap_dir = args.runs / f"{args.dataset}_capbytes"
     results = args.results or (args.runs / "results" if args.limit else Path("benchmarks/results"))
     if args.stage in ("all", "rd"):
         print(f"rate-distortion run: {args.dataset}, QF {args.qualities}, {methods}",
               file=sys.stderr)
-        run_evaluation(_config(args, rd_dir, args.qualities, methods),
+        run_evaluation(_config(args, run_dir, args.qualities, methods),
                        progress=_progress(not args.no_progress))
     if args.stage in ("all", "capbytes"):
         print(f"caption-bytes run: {args.dataset}, QF {args.capbytes_qualities}", file=sys.stderr)
@@ -165,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     results.mkdir(parents=True, exist_ok=True)
     report: dict = {"dataset": args.dataset, "default_model": model}
     md: list[str] = []
-    recs = _records(rd_dir / "results.jsonl")
+    parts = [rd_dir, *sorted(args.runs.glob(f"{args.dataset}+*"))]
+    recs = [r for d in parts for r in _records(d / "results.jsonl")]
     if recs:
         names = [m for m in methods if any(r["method"] == m for r in recs)]
         moz = _mozjpeg_records(args, rd_dir, recs, model)
@@ -177,26 +182,36 @@ def main(argv: list[str] | None = None) -> int:
         pts = rd_points(recs, qs, names)
         bd = bd_rates(pts, "jpeg")
         bd_model = bd_rates({k: v for k, v in pts.items() if k != "jpeg"}, model)
-        run = json.loads((rd_dir / "run.json").read_text())
+        low = {m: {q: c for q, c in rows.items() if q <= 10} for m, rows in pts.items()}
+        bd_model_low = bd_rates({k: v for k, v in low.items() if k != "jpeg"}, model)
+        commands = [c["command"] for d in parts if (d / "run.json").is_file()
+                    for c in json.loads((d / "run.json").read_text()).get("commands", [])]
         complete = all(c["n"] == n_images for rows in pts.values() for c in rows.values())
         report["rd"] = {
             "images": n_images,
             "qualities": qs,
             "methods": names,
-            "complete": complete and all(q in pts.get(m, {}) for m in names for q in qs),
+            # every (method, QF) cell present has all images; which QFs each method has:
+            "complete_cells": complete,
+            "qualities_by_method": {m: sorted(rows) for m, rows in pts.items()},
             "points": {m: {str(q): c for q, c in rows.items()} for m, rows in pts.items()},
             "bd_rate_vs_jpeg": bd,
             f"bd_rate_vs_{model}": bd_model,
-            "commands": [c["command"] for c in run.get("commands", [])],
+            f"bd_rate_vs_{model}_qf_1_10": bd_model_low,
+            "commands": commands,
         }
         md.append(rd_markdown(pts, bd, title=f"{args.dataset}: equal bytes ({n_images} images)"))
         md.append(f"\nBD-rate against `{model}` (negative = the method needs fewer bytes than "
                   "jpegtext for the same quality):\n")
-        md.append("| method | PSNR RGB | PSNR-Y | LPIPS |\n|---|---|---|---|")
+        md.append("| method | PSNR RGB | PSNR-Y | LPIPS | PSNR RGB, QF 1-10 | PSNR-Y, QF 1-10 | "
+                  "LPIPS, QF 1-10 |\n|---|---|---|---|---|---|---|")
         for m, row in bd_model.items():
+            both = [row, bd_model_low.get(m, {})]
             md.append(f"| {m} | " + " | ".join(
-                "n/a" if row.get(k) is None else f"{row[k]:+.1f} %"
-                for k in ("psnr_rgb", "psnr_y", "lpips")) + " |")
+                "n/a" if r.get(k) is None else f"{r[k]:+.1f} %"
+                for r in both for k in ("psnr_rgb", "psnr_y", "lpips")) + " |")
+        md.append("\n(QF 1-10: the curves' points from the QF 1-10 files only, the range the "
+                  "TGJAR scheme is for.)")
         plot_rd(pts, results / f"rd_{args.dataset}.png",
                 title=f"{args.dataset} ({n_images} images): jpegtext vs WebP / AVIF at equal bytes",
                 metrics=("psnr_rgb", "lpips", "niqe"))

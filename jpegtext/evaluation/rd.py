@@ -163,6 +163,7 @@ def rd_markdown(
     )
     lines += ["", "| QF | bytes | " + " | ".join(methods) + " |",
               "|---" * (len(methods) + 2) + "|"]
+    most = max((c["n"] for rows in points.values() for c in rows.values()), default=0)
     for q in qfs:
         ref = points.get(anchor, {}).get(q) or next(
             (rows[q] for rows in points.values() if q in rows), {}
@@ -178,6 +179,12 @@ def rd_markdown(
             if c.get("coded_quality") is not None:
                 text += f" ({_fmt(c['bytes'], 0)} B, q {_fmt(c['coded_quality'], 1)}"
                 text += f", {c['over_budget']} over)" if c.get("over_budget") else ")"
+            elif c.get("bytes") is not None and ref.get("bytes") and (
+                abs(c["bytes"] - ref["bytes"]) > 0.5
+            ):
+                text += f" ({_fmt(c['bytes'], 0)} B)"  # same pixels, other bytes (mozjpeg)
+            if c["n"] < most:
+                text += f" [{c['n']} of {most} images]"
             cells.append(text)
         lines.append(f"| {q} | {_fmt(ref.get('bytes'), 0)} | " + " | ".join(cells) + " |")
     lines += ["", f"Bjøntegaard delta rate against `{anchor}` (negative = fewer bytes for the "
