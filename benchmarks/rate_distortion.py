@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"dataset": args.dataset, "default_model": model}
     md: list[str] = []
     parts = [rd_dir, *sorted(args.runs.glob(f"{args.dataset}+*"))]
-    recs = [r for d in parts for r in _records(d / "results.jsonl")]
+    # only the asked QFs: a folder can hold results of an earlier, stopped run at other QFs
+    recs = [r for d in parts for r in _records(d / "results.jsonl")
+            if int(r["quality"]) in args.qualities]
     if recs:
         names = [m for m in methods if any(r["method"] == m for r in recs)]
         moz = _mozjpeg_records(args, rd_dir, recs, model)
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         plot_rd(pts, results / f"rd_{args.dataset}.png",
                 title=f"{args.dataset} ({n_images} images): jpegtext vs WebP / AVIF at equal bytes",
                 metrics=("psnr_rgb", "lpips", "niqe"))
-    cap = _records(cap_dir / "results.jsonl")
+    cap = [r for r in _records(cap_dir / "results.jsonl")
+           if int(r["quality"]) in args.capbytes_qualities]
     if cap:
         qs = sorted({int(r["quality"]) for r in cap})
         pts = rd_points(cap, qs, cap_methods)

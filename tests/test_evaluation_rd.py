@@ -28,6 +28,8 @@ def test_bd_rate_of_known_shifts():
     # a better curve at the same rates needs fewer bytes
     assert bd_rate(RATES, PSNR, RATES, [p + 1.0 for p in PSNR]) < -10
     assert bd_rate(RATES[:3], PSNR[:3], RATES[:3], PSNR[:3]) is None  # under 4 points
+    # a repeated point counts once: 4 given, 3 distinct
+    assert bd_rate(RATES, PSNR, RATES[:1] + RATES[:3], PSNR[:1] + PSNR[:3]) is None
     assert bd_rate(RATES, PSNR, RATES, [p + 20 for p in PSNR]) is None  # no overlap
 
 

@@ -91,14 +91,20 @@ def bd_rate(
     (LPIPS, NIQE), pass ``higher_is_better=False``: the measure is negated first.
 
     Returns:
-        The delta rate in percent, or None when a curve has under 4 points or the curves'
-        quality ranges do not overlap.
+        The delta rate in percent, or None when a curve has under 4 distinct points or the
+        curves' quality ranges do not overlap.
     """
     r1, d1 = np.log10(np.asarray(rate_ref, float)), np.asarray(dist_ref, float)
     r2, d2 = np.log10(np.asarray(rate_test, float)), np.asarray(dist_test, float)
     if not higher_is_better:
         d1, d2 = -d1, -d2
-    if min(len(d1), len(d2)) < 4 or len(r1) != len(d1) or len(r2) != len(d2):
+    if len(r1) != len(d1) or len(r2) != len(d2):
+        return None
+    # Repeated points (e.g. a codec at its lowest quality for several budgets) count once.
+    d1, i1 = np.unique(d1, return_index=True)
+    d2, i2 = np.unique(d2, return_index=True)
+    r1, r2 = r1[i1], r2[i2]
+    if min(len(d1), len(d2)) < 4:
         return None
     lo, hi = max(d1.min(), d2.min()), min(d1.max(), d2.max())
     if not hi > lo:
