@@ -167,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # ------------------------------------------------------------------ report
     results.mkdir(parents=True, exist_ok=True)
-    report: dict = {"dataset": args.dataset, "default_model": model}
+    report: dict = {
+        "dataset": args.dataset,
+        "default_model": model,
+        "report_command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+    }
     md: list[str] = []
     parts = [rd_dir, *sorted(args.runs.glob(f"{args.dataset}+*"))]
     # only the asked QFs: a folder can hold results of an earlier, stopped run at other QFs
@@ -178,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         moz = _mozjpeg_records(args, rd_dir, recs, model)
         if moz:
             recs = recs + moz
-            names.insert(names.index(model) + 1, moz[0]["method"])
+            at = names.index(model) + 1 if model in names else len(names)
+            names.insert(at, moz[0]["method"])
         qs = sorted({int(r["quality"]) for r in recs})
         n_images = len({r["image"] for r in recs})
         pts = rd_points(recs, qs, names)
