@@ -22,6 +22,7 @@ from jpegtext.codec.image import (
     ImageSource,
     check_pixel_limit,
     encode_jpeg,
+    encode_jpeg_within,
     load_image,
     validate_quality,
 )
@@ -61,7 +62,7 @@ class EncodeResult:
         data: the JPEG file.
         caption: the caption stored in it.
         captioner: name of the captioner that wrote the caption; None when it was given.
-        quality: the JPEG quality used.
+        quality: the JPEG quality used (the one chosen for a ``max_bytes`` budget).
     """
 
     data: bytes
@@ -117,13 +118,24 @@ def encode_detailed(
     xmp: bool = False,
     keep_metadata: bool = True,
     max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    qualities: tuple[int, int] | None = None,
+    optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> EncodeResult:
     """Like :func:`encode`, but also says which caption and captioner were used.
 
     Returns:
         An :class:`EncodeResult` with the JPEG bytes, the stored caption and the captioner name.
     """
-    quality = validate_quality(quality)
+    if max_bytes is None:
+        if qualities is not None:
+            raise ConfigError("qualities=(lo, hi) is a search range: it needs max_bytes")
+        quality = validate_quality(quality)
+    elif qualities is None:
+        qualities = (1, 100)
+    elif not isinstance(qualities, (tuple, list)) or len(qualities) != 2:
+        raise ConfigError(f"qualities must be a (lowest, highest) pair, got {qualities!r}")
     if caption is not None and not isinstance(caption, str):
         raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
     clean = load_image(image, max_pixels=max_pixels)
@@ -135,14 +147,31 @@ def encode_detailed(
         logger.info("captioner %s: %r", name, caption)
     elif captioner is not None:
         logger.debug("a caption was given; the captioner %r is not used", captioner)
-    data = encode_jpeg(
-        clean,
-        quality,
-        subsampling=subsampling,
-        payload=Payload(caption, name, quality),
-        xmp=xmp,
-        keep_metadata=keep_metadata,
-    )
+    if max_bytes is not None:
+        text = caption
+        data, quality = encode_jpeg_within(
+            clean,
+            max_bytes,
+            qualities=(qualities[0], qualities[1]),
+            payload_for=lambda q: Payload(text, name, q),
+            subsampling=subsampling,
+            xmp=xmp,
+            keep_metadata=keep_metadata,
+            optimize=optimize,
+            mozjpeg=mozjpeg,
+        )
+        logger.info("budget %d bytes: QF %d, %d bytes", max_bytes, quality, len(data))
+    else:
+        data = encode_jpeg(
+            clean,
+            quality,
+            subsampling=subsampling,
+            payload=Payload(caption, name, quality),
+            xmp=xmp,
+            keep_metadata=keep_metadata,
+            optimize=optimize,
+            mozjpeg=mozjpeg,
+        )
     return EncodeResult(data=data, caption=caption, captioner=name, quality=quality)
 
 
@@ -156,13 +185,18 @@ def encode(
     xmp: bool = False,
     keep_metadata: bool = True,
     max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    qualities: tuple[int, int] | None = None,
+    optimize: bool = True,
+    mozjpeg: bool = False,
 ) -> bytes:
     """Compress an image to JPEG with a caption of the clean image stored inside.
 
     Args:
         image: a path, encoded image bytes, a ``PIL.Image``, or a uint8 numpy array (H, W, 3)
             RGB / (H, W) grayscale. EXIF orientation is applied first.
-        quality: JPEG quality 1..100 (the TGJAR scheme uses 1..10).
+        quality: JPEG quality 1..100 (the TGJAR scheme uses 1..10); ignored when
+            ``max_bytes`` is given.
         caption: the caption to store. Wins over ``captioner``.
         captioner: a captioner name (``jpegtext.captioner.get_captioner``) or object (attribute
             ``name``, ``__call__(images) -> list[str]``) that captions the clean image; when
@@ -173,12 +207,25 @@ def encode(
         keep_metadata: carry the source's ICC profile (RGB profiles only) and EXIF block.
         max_pixels: pixel limit for encoded inputs (decompression-bomb guard); default
             ``PIL.Image.MAX_IMAGE_PIXELS``.
+        max_bytes: a budget for the whole file (caption payload and kept metadata included):
+            the highest quality in ``qualities`` whose file is at most this many bytes is used
+            (:func:`jpegtext.codec.encode_jpeg_within`); the file is never larger.
+        qualities: the (lowest, highest) quality the ``max_bytes`` search may choose; default
+            (1, 100).
+        optimize: Huffman tables fitted to the image (default; same pixels, a baseline file
+            every decoder reads, ~half the bytes at QF 1); False writes the standard tables.
+        mozjpeg: also pass the file through mozjpeg's lossless optimizer (progressive scans,
+            same pixels, ~14 % fewer bytes at QF 1; needs ``jpegtext[mozjpeg]``).
 
     Returns:
-        The JPEG file as bytes.
+        The JPEG file as bytes (:func:`encode_detailed` also says the quality chosen).
 
     Raises:
-        ConfigError: invalid quality, subsampling, caption type or captioner.
+        BudgetError: even the lowest quality of ``qualities`` does not fit ``max_bytes``; the
+            message names the smallest size possible and what takes the space.
+        MissingDependencyError: ``mozjpeg=True`` without mozjpeg-lossless-optimization.
+        ConfigError: invalid quality, quality range, budget, subsampling, caption type or
+            captioner.
         InvalidImageError: the image cannot be read or is over the pixel limit.
         PayloadError: the caption cannot be stored (lone surrogates, over
             :data:`jpegtext.codec.MAX_CAPTION_BYTES`, or not XMP-safe with ``xmp=True``).
@@ -192,6 +239,10 @@ def encode(
         xmp=xmp,
         keep_metadata=keep_metadata,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        qualities=qualities,
+        optimize=optimize,
+        mozjpeg=mozjpeg,
     ).data
 
 

@@ -8,6 +8,7 @@ not know jpegtext. The CLI turns any of them into a one-line message and exit st
 from __future__ import annotations
 
 __all__ = [
+    "BudgetError",
     "ConfigError",
     "ExportError",
     "InsufficientMemoryError",
@@ -35,6 +36,10 @@ class InvalidJpegError(InvalidImageError):
 
 class PayloadError(JpegTextError, ValueError):
     """The caption payload cannot be written or read (too long, corrupt, wrong version)."""
+
+
+class BudgetError(JpegTextError, ValueError):
+    """A file cannot be made to fit the requested byte budget, even at the lowest quality."""
 
 
 class ConfigError(JpegTextError, ValueError):

@@ -167,7 +167,7 @@ def test_method_names() -> None:
     assert specs[0].caption_mode == "none"
     assert [s.name for s in parse_method_specs(["jpeg", "zoo", "zoo:nocap"], [])] == ["jpeg"]
     with pytest.raises(
-        ConfigError, match='unknown method "tgjar-huge"; known: jpeg, arcnn, dncnn3, m1'
+        ConfigError, match='unknown method "tgjar-huge"; known: jpeg, arcnn, dncnn3, webp, avif, waifu2x, realcugan, m1'
     ):
         parse_method_specs(["tgjar-huge"], ["m1"])
     with pytest.raises(ConfigError, match="takes no caption"):

@@ -90,6 +90,25 @@ def _read_caption_file(path: Path) -> _CaptionFile:
     return _CaptionFile(None, mapping)
 
 
+def _parse_quality_range(text: str | None) -> tuple[int, int] | None:
+    """``"LO-HI"`` (or one quality ``"Q"``) as (lo, hi) in 1..100."""
+    if text is None:
+        return None
+    lo_s, sep, hi_s = text.strip().partition("-")
+    try:
+        lo = int(lo_s)
+        hi = int(hi_s) if sep else lo
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a range LO-HI such as 1-10", param_hint="--qualities"
+        ) from None
+    if not (1 <= lo <= hi <= 100):
+        raise click.BadParameter(
+            f"{text!r}: need 1 <= LO <= HI <= 100", param_hint="--qualities"
+        )
+    return lo, hi
+
+
 @click.command("encode")
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option(
@@ -134,6 +153,33 @@ def _read_caption_file(path: Path) -> _CaptionFile:
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @max_pixels_option()
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    help="Byte budget per file: the highest quality whose whole file fits (overrides -q).",
+)
+@click.option(
+    "--max-bpp",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Budget in bits per pixel (bytes = bpp x width x height / 8, per file).",
+)
+@click.option(
+    "--qualities",
+    "quality_range",
+    metavar="LO-HI",
+    help="Quality range a --max-bytes/--max-bpp search may choose from [default: 1-100].",
+)
+@click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Huffman tables fitted to the image (same pixels, smaller file).",
+)
+@click.option(
+    "--mozjpeg",
+    is_flag=True,
+    help="Then mozjpeg's lossless optimizer (progressive, same pixels; jpegtext[mozjpeg]).",
+)
 @click.pass_context
 def encode(
     ctx: click.Context,
@@ -151,6 +197,11 @@ def encode(
     force: bool,
     recursive: bool,
     max_pixels: int | None,
+    max_bytes: int | None,
+    max_bpp: float | None,
+    quality_range: str | None,
+    optimize: bool,
+    mozjpeg: bool,
 ) -> None:
     """Compress images IN... to JPEG at quality -q with a caption stored in the file.
 
@@ -160,6 +211,11 @@ def encode(
     caption source is given). Existing outputs are kept unless --force; files are written
     atomically. When one input of a batch fails, the error is reported, the others are still
     encoded, and the command exits with status 1 at the end.
+
+    With --max-bytes N (or --max-bpp X) each file gets the highest quality (within
+    --qualities LO-HI) whose complete file, caption and kept metadata included, is at most the
+    budget; the chosen QF is reported. If even the lowest quality does not fit, that input
+    fails with the smallest size possible and what takes the space, and nothing is written.
     """
     sources = [
         caption is not None,
@@ -171,6 +227,11 @@ def encode(
         raise click.UsageError(
             "give only one of --caption, --caption-file, --captioner, --caption-from-metadata"
         )
+    if max_bytes is not None and max_bpp is not None:
+        raise click.UsageError("give only one of --max-bytes, --max-bpp")
+    qualities = _parse_quality_range(quality_range)
+    if qualities is not None and max_bytes is None and max_bpp is None:
+        raise click.UsageError("--qualities is the search range of --max-bytes/--max-bpp")
     items = expand_inputs(inputs, recursive=recursive)
     outputs = plan_outputs(items, output, out_dir, suffix=".jpg")
 
@@ -218,6 +279,11 @@ def encode(
         captioner=model,
         from_metadata=caption_from_metadata,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        max_bpp=max_bpp,
+        qualities=qualities,
+        optimize=optimize,
+        mozjpeg=mozjpeg,
     )
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     if len(items) == 1:
@@ -250,16 +316,22 @@ def _run_batch(
     from jpegtext.errors import JpegTextError
 
     failures: list[str] = []
+    reports: list[str] = []
     with click.progressbar(
         list(zip(items, outputs, captions, strict=True)), label="Encoding", file=sys.stderr
     ) as bar:
         for item, out, text in bar:
             try:
-                job.run(item, out, text)
+                report = job.run(item, out, text)
             except (JpegTextError, OSError, MemoryError) as exc:
                 if debug:
                     raise
                 failures.append(f"Error: {item.label}: {_one_line(exc)}")
+            else:
+                if job.budgeted:
+                    reports.append(report)  # each file's chosen QF
+    for line in reports:
+        click.echo(line, err=True)
     for line in failures:
         click.echo(line, err=True)
     return failures
@@ -275,6 +347,16 @@ class _Job:
     captioner: Callable[..., Any] | None
     from_metadata: bool
     max_pixels: int | None
+    max_bytes: int | None = None
+    max_bpp: float | None = None
+    qualities: tuple[int, int] | None = None
+    optimize: bool = True
+    mozjpeg: bool = False
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether the quality is chosen per file from a byte budget."""
+        return self.max_bytes is not None or self.max_bpp is not None
 
     def run(self, item: InputItem, out: str, caption: str | None) -> str:
         """Encode one input to ``out``; returns a one-line report."""
@@ -291,6 +373,9 @@ class _Job:
                 raise InvalidImageError(
                     f"{item.label} has no XMP dc:description or EXIF ImageDescription"
                 )
+        budget = self.max_bytes
+        if self.max_bpp is not None:
+            budget = int(self.max_bpp * image.width * image.height / 8)
         result = encode_detailed(
             image,
             self.quality,
@@ -299,13 +384,18 @@ class _Job:
             subsampling=self.subsampling,
             xmp=self.xmp,
             keep_metadata=self.keep_metadata,
+            max_bytes=budget,
+            qualities=self.qualities if budget is not None else None,
+            optimize=self.optimize,
+            mozjpeg=self.mozjpeg,
         )
         info = inspect(result.data, max_pixels=self.max_pixels)  # checked before writing
         write_output(out, result.data, force=self.force)
         who = f" by {result.captioner}" if result.captioner else ""
         shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
+        fit = "" if budget is None else f" (the highest that fits {budget:,} bytes)"
         return (
             f"{item.label} -> {'<stdout>' if out == '-' else out}: {info.total_bytes:,} bytes "
-            f"at QF {self.quality}; caption{who} {json.dumps(shown, ensure_ascii=False)} "
+            f"at QF {result.quality}{fit}; caption{who} {json.dumps(shown, ensure_ascii=False)} "
             f"= {info.caption_bytes:,} bytes ({100 * info.caption_share:.2f}%)"
         )

@@ -106,8 +106,10 @@ class _ListOptionsCommand(click.Command):
     "--methods",
     multiple=True,
     help="jpeg, arcnn, dncnn3, a zoo model or .safetensors file (append +x2 or +x8 for "
-    "geometric self-ensemble, then :nocap for an empty caption or :wrongcap for another "
-    "image's caption), zoo[+x8][:nocap|:wrongcap] for every zoo model.  [default: jpeg arcnn "
+    "geometric self-ensemble, then :nocap for an empty caption, :wrongcap for another "
+    "image's caption or :capbytes for no caption with its bytes given to the image), "
+    "zoo[+x8][:nocap|:wrongcap] for every zoo model; webp, avif (other codecs within the "
+    "jpegtext file's bytes); waifu2x, realcugan (jpegtext[peers]).  [default: jpeg arcnn "
     "dncnn3 and every zoo model with and without caption]",
 )
 @click.option(

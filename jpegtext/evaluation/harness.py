@@ -324,6 +324,7 @@ def _fingerprint(cfg: EvaluationConfig) -> dict[str, Any]:
         "split": cfg.split,
         "crop_border": cfg.crop_border,
         "subsampling": SUBSAMPLING,
+        "huffman": "optimized",  # bpp: encode_jpeg's default since the Huffman tables are fitted
         "lpips_trunk_sha256": _sha256(Path(lpips)) if lpips else None,
         "niqe_params_sha256": _sha256(Path(niqe)) if niqe else None,
         "wrongcap_seed": cfg.wrongcap_seed,
@@ -576,7 +577,7 @@ def run_evaluation(
     fid_dir = out / "fid_features"
 
     def caption_for(spec: MethodSpec, image_id: str) -> str:
-        if spec.kind != "tgjar" or spec.caption_mode == "nocap":
+        if spec.kind != "tgjar" or spec.caption_mode in ("nocap", "capbytes"):
             return ""
         if spec.caption_mode == "wrongcap":
             return captions[wrong_of[image_id]]
@@ -645,7 +646,12 @@ def run_evaluation(
                 method = loader.get(spec)
                 caption = caption_for(spec, im.id)
                 t0 = time.perf_counter()
-                restored = method.restore(shared, caption, q)
+                coded = _equal_bytes(spec, method, clean, data, q)
+                if coded is None:
+                    restored = method.restore(shared, caption, q)
+                    coded = {"bytes": len(data)}
+                else:
+                    restored = coded.pop("decoded")
                 elapsed = time.perf_counter() - t0
                 if restored.shape != clean.shape or restored.dtype != np.uint8:
                     raise ConfigError(
@@ -667,8 +673,8 @@ def run_evaluation(
                         else None,
                         "width": w,
                         "height": h,
-                        "bytes": len(data),
-                        "bpp": len(data) * 8.0 / (h * w),
+                        **coded,
+                        "bpp": coded["bytes"] * 8.0 / (h * w),
                         **metrics(clean, restored),
                         "restore_s": elapsed,
                         "weights_sha256": weights[spec.name],
@@ -734,6 +740,25 @@ def run_evaluation(
     if fid_note:
         notes.append(fid_note)
     kinds = {s.kind for s in specs}
+    if "codec" in kinds:
+        over = sum(1 for r in requested if r.get("fits") is False)
+        notes.append(
+            "webp / avif: the clean image encoded by Pillow (WebP method 6, AVIF defaults) at the "
+            "highest quality whose file is at most the jpegtext file's bytes; their bpp is their "
+            "own file's"
+            + (f"; {over} results over the budget even at quality 0 (kept at quality 0)."
+               if over else ".")
+        )
+    if any(s.caption_mode == "capbytes" for s in specs):
+        notes.append(
+            ":capbytes: no caption, the image re-encoded at the highest QF (>= the row's) whose "
+            "file fits the captioned file's bytes, restored with an empty caption."
+        )
+    if "peer" in kinds:
+        notes.append(
+            "waifu2x (upconv_7_photo; CUNet fails on the CPU) / realcugan (se): x2 with noise "
+            "level 3 on the CPU (ncnn), then a 2x2 box average back to the input size."
+        )
     if kinds & {"arcnn", "dncnn3"}:
         notes.append(
             "arcnn and dncnn3 (official weights) restore the BT.601 luma and keep the decoded "
@@ -821,6 +846,33 @@ def run_evaluation(
             atomic_write_bytes(path, buf, force=True)
             files[f"figure_q{q}"] = path
     return EvaluationOutput(summary, markdown, files, computed, skipped)
+
+
+def _equal_bytes(
+    spec: MethodSpec, method: Any, clean: np.ndarray, data: bytes, q: int
+) -> dict[str, Any] | None:
+    """The equal-bytes methods: another codec, or the caption's bytes given to the image.
+
+    Returns None for a method that restores the evaluated JPEG; else the decoded (and, for
+    ``:capbytes``, restored) image under ``"decoded"`` with ``bytes``, ``coded_quality`` (the
+    quality the budget bought) and ``fits`` (False when even the lowest quality is over).
+    """
+    from PIL import Image
+
+    from jpegtext.codec import decode_jpeg
+    from jpegtext.codec.image import encode_jpeg_within
+
+    if spec.kind == "codec":
+        decoded, nbytes, quality, fits = method.compress(clean, len(data))
+        return {"decoded": decoded, "bytes": nbytes, "coded_quality": quality, "fits": fits}
+    if spec.kind == "tgjar" and spec.caption_mode == "capbytes":
+        # No caption: the same bytes buy at least QF q, often more.
+        alt, quality = encode_jpeg_within(
+            Image.fromarray(clean), len(data), qualities=(q, 100), subsampling=SUBSAMPLING
+        )
+        restored = method.restore(np.array(decode_jpeg(alt)), "", quality)
+        return {"decoded": restored, "bytes": len(alt), "coded_quality": quality, "fits": True}
+    return None
 
 
 def _device_name(device: str | None) -> str:

