@@ -77,4 +77,6 @@ for name in flowers256-test coco_mini-val kodak live1; do
   [[ -f "$RESULTS/ablation_$name.json" ]] && SUMMARIES+=("$RESULTS/ablation_$name.json")
 done
 "$PYTHON" -m jpegtext.evaluation "${SUMMARIES[@]}" -o "$RESULTS/ablation_table3.md"
-echo "wrote $RESULTS/ablation_table3.md and ablation_*.md/.json" >&2
+[[ "$RESULTS" == benchmarks/results ]] && "$PYTHON" benchmarks/ablation_table.py \
+  --text "$T" --twin "$(basename "$TWIN" .safetensors)" >/dev/null
+echo "wrote $RESULTS/ablation_table3.md (+ _compact.md) and ablation_*.md/.json" >&2
