@@ -125,7 +125,9 @@ def decode_detailed(
     elif quality not in restorer.config.qualities:
         log.warning("the file's quality %d is outside the model's trained qualities %s",
                     quality, list(restorer.config.qualities))
-    lost = restorer.lost_words(text) if hasattr(restorer, "lost_words") else []
+    # only worth tokenizing again when someone reads it (-v)
+    lost = restorer.lost_words(text) if log.isEnabledFor(logging.INFO) \
+        and hasattr(restorer, "lost_words") else []
     if lost:
         log.info("the model cannot read %d of the caption's words: %s", len(lost),
                  " ".join(lost))

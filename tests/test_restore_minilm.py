@@ -111,13 +111,13 @@ def test_model_file_keeps_projections_and_records_the_backbone(tmp_path: Path) -
     meta = json.loads(path.read_bytes()[8:8 + header_len])["__metadata__"]
     backbone = json.loads(meta["text_backbone"])
     assert backbone["hf_id"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert backbone["sha256"] == modelfile.file_sha256(enc.backbone_file)
+    assert backbone["sha256"] == modelfile.file_sha256(load_minilm().folder / "model.safetensors")
 
 
 def test_model_file_refuses_another_backbone(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path, enc = _tiny(tmp_path)
-    monkeypatch.setitem(modelfile._BACKBONE_SHA, enc.backbone_file, "0" * 64)
+    monkeypatch.setattr(load_minilm(), "weights_sha256", "0" * 64)
     with pytest.raises(WeightsError, match="MiniLM weights sha256"):
         modelfile.load_model_file(path)
 

@@ -13,6 +13,7 @@ become ``[UNK]``, which the encoder still reads).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -174,14 +175,16 @@ class MiniLM:
     """
 
     def __init__(self, folder: Path) -> None:
-        from safetensors.torch import load_file
+        from safetensors.torch import load
         from tokenizers import Tokenizer
 
         self.folder = folder
         cfg = _BertConfig.read(folder / "config.json")
         self.backbone = MiniLMBackbone(cfg).eval().requires_grad_(False)
         weights = folder / "model.safetensors"
-        self.backbone.load_checkpoint(load_file(str(weights)), weights)
+        data = weights.read_bytes()  # read once: hashed here, checked against model files
+        self.weights_sha256 = hashlib.sha256(data).hexdigest()
+        self.backbone.load_checkpoint(load(data), weights)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()

@@ -89,20 +89,14 @@ def _has_text_weights(config: TextEncoderConfig) -> bool:
     return config.kind == "bilstm" or config.proj_dim > 0
 
 
-_BACKBONE_SHA: dict[str, str] = {}
-
-
-def _text_backbone(config: TextEncoderConfig, text_encoder: nn.Module | None) -> str:
+def _text_backbone(config: TextEncoderConfig, text_encoder: nn.Module) -> str:
     """JSON recipe of a frozen pretrained text backbone (MiniLM), or "null" for the bi-LSTM."""
     if config.kind != "minilm":
         return "null"
-    from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE, minilm_dir
+    from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE
 
-    file = getattr(text_encoder, "backbone_file", None) or str(minilm_dir() / "model.safetensors")
-    if file not in _BACKBONE_SHA:
-        _BACKBONE_SHA[file] = file_sha256(file)
     return json.dumps({"hf_id": MINILM_HF_ID, "package": MINILM_PACKAGE,
-                       "file": "model.safetensors", "sha256": _BACKBONE_SHA[file]},
+                       "file": "model.safetensors", "sha256": text_encoder.backbone_sha256},
                       sort_keys=True)
 
 
@@ -113,7 +107,7 @@ def _check_backbone(meta: dict[str, str], config: TextEncoderConfig, text_encode
     if config.kind != "minilm" or recorded == "null":
         return
     want = json.loads(recorded).get("sha256")
-    have = json.loads(_text_backbone(config, text_encoder))["sha256"]
+    have = text_encoder.backbone_sha256
     if want != have:
         raise WeightsError(
             f"{path}: trained with MiniLM weights sha256 {want[:12]}..., but the installed "

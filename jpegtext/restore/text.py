@@ -234,9 +234,9 @@ class MiniLMTextEncoder(nn.Module):
         return self.config.feature_dim
 
     @property
-    def backbone_file(self) -> str:
-        """Path of the backbone weights (recorded, with its sha256, in model files)."""
-        return str(self._minilm.folder / "model.safetensors")
+    def backbone_sha256(self) -> str:
+        """sha256 of the backbone's weights file (recorded in model files, checked on load)."""
+        return self._minilm.weights_sha256
 
     def lost_words(self, caption: str) -> list[str]:
         """Words of ``caption`` the encoder does not read: those past ``max_words``, and words
