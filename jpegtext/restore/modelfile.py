@@ -30,6 +30,7 @@ from jpegtext._io import atomic_write_bytes
 from jpegtext.errors import ConfigError, WeightsError
 from jpegtext.restore.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
 from jpegtext.restore.generator import TGJARGenerator
+from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE, load_minilm
 from jpegtext.restore.text import Vocabulary, build_text_encoder
 
 __all__ = [
@@ -93,11 +94,15 @@ def _text_backbone(config: TextEncoderConfig, text_encoder: nn.Module) -> str:
     """JSON recipe of a frozen pretrained text backbone (MiniLM), or "null" for the bi-LSTM."""
     if config.kind != "minilm":
         return "null"
-    from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE
-
     return json.dumps({"hf_id": MINILM_HF_ID, "package": MINILM_PACKAGE,
-                       "file": "model.safetensors", "sha256": text_encoder.backbone_sha256},
+                       "file": "model.safetensors", "sha256": _backbone_sha256(text_encoder)},
                       sort_keys=True)
+
+
+def _backbone_sha256(text_encoder: nn.Module) -> str:
+    """The encoder's backbone hash, else that of the installed package's MiniLM (loaded once)."""
+    sha = getattr(text_encoder, "backbone_sha256", None)
+    return sha if isinstance(sha, str) else load_minilm().weights_sha256
 
 
 def _check_backbone(meta: dict[str, str], config: TextEncoderConfig, text_encoder: nn.Module,
@@ -107,7 +112,7 @@ def _check_backbone(meta: dict[str, str], config: TextEncoderConfig, text_encode
     if config.kind != "minilm" or recorded == "null":
         return
     want = json.loads(recorded).get("sha256")
-    have = text_encoder.backbone_sha256
+    have = _backbone_sha256(text_encoder)
     if want != have:
         raise WeightsError(
             f"{path}: trained with MiniLM weights sha256 {want[:12]}..., but the installed "
