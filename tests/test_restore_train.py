@@ -284,3 +284,32 @@ def test_text_lr_scale_speeds_up_only_the_text_reading_layers(tiny_data: Path,
     assert not any(n.startswith(("head.", "tail.", "mid.")) for n in text)
     trainer.fit()  # the schedule keeps the ratio
     assert [g["lr"] for g in trainer.opt["g"].param_groups] == [1e-3, 4e-3]
+
+
+def test_chroma_drop_greys_the_input_only_and_repeats(tiny_data: Path) -> None:
+    """chroma_drop takes colour from the JPEG input (never from the target), luma kept."""
+    from jpegtext.restore.config import DataConfig
+    from jpegtext.restore.data import CaptionedImageDataset, desaturate, read_records
+
+    img = Image.fromarray(np.array([[COLOURS["red"], COLOURS["blue"]]] * 2, np.uint8))
+    grey = np.asarray(desaturate(img, 0.0)).astype(int)
+    assert np.abs(grey - grey[:, :, :1]).max() <= 1  # R = G = B
+    same = np.asarray(desaturate(img, 1.0)).astype(int)
+    assert np.abs(same - np.asarray(img).astype(int)).max() <= 2
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"})
+    base = {"crop": 32, "scale_min": 0.7, "qualities": [10], "caption_dropout": 0.0}
+    plain = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1)
+    dropped = CaptionedImageDataset(
+        recs, DataConfig.from_dict({**base, "chroma_drop": 1.0, "chroma_keep": 0.0}), seed=1)
+
+    def spread(x: torch.Tensor) -> float:  # mean distance of the channels from their mean
+        return float((x - x.mean(dim=0, keepdim=True)).abs().mean())
+
+    for i in range(3):
+        a, b = plain[i], dropped[i]
+        assert torch.equal(a["clean"], b["clean"]) and a["caption"] == b["caption"]
+        assert spread(b["jpeg"]) < 0.01 < spread(a["jpeg"])
+        assert torch.equal(b["jpeg"], dropped[i]["jpeg"])  # the same sample every time
+    with pytest.raises(ConfigError, match="chroma_drop"):
+        DataConfig.from_dict({**base, "chroma_drop": 1.5})

@@ -278,6 +278,10 @@ class DataConfig(_Config):
         val_limit: number of validation images used (first N, fixed order).
         caption_dropout: chance of an empty caption for a training sample, so that the model
             also restores without text (and the text ablation's "empty" column is in-domain).
+        chroma_drop: chance that a training sample's JPEG input loses most of its colour (its
+            chroma scaled towards grey by a factor drawn from [0, ``chroma_keep``]), so the
+            colour must come from the caption (the clean target keeps its colour).
+        chroma_keep: the largest chroma factor of a ``chroma_drop`` sample.
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -290,6 +294,8 @@ class DataConfig(_Config):
     human_caption_min_cover: float = 0.8
     val_limit: int = 32
     caption_dropout: float = 0.1
+    chroma_drop: float = 0.0
+    chroma_keep: float = 0.5
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -298,6 +304,8 @@ class DataConfig(_Config):
         _check(all(1 <= q <= 100 for q in self.qualities), f'Invalid qualities "{self.qualities}"')
         _check(self.subsampling in ("4:2:0", "4:4:4"), f'Invalid subsampling "{self.subsampling}"')
         _check(0 <= self.caption_dropout < 1, f'Invalid caption_dropout "{self.caption_dropout}"')
+        _check(0 <= self.chroma_drop <= 1, f'Invalid chroma_drop "{self.chroma_drop}"')
+        _check(0 <= self.chroma_keep <= 1, f'Invalid chroma_keep "{self.chroma_keep}"')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

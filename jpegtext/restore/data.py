@@ -29,7 +29,8 @@ from torch.utils.data import Dataset
 from jpegtext.errors import ConfigError
 from jpegtext.restore.config import DataConfig
 
-__all__ = ["CaptionedImageDataset", "ImageRecord", "jpeg_degrade", "read_records", "to_tensor"]
+__all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
+           "to_tensor"]
 
 _IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -118,6 +119,15 @@ def jpeg_degrade(image: Image.Image, quality: int, subsampling: str = "4:2:0") -
         return im.convert("RGB")
 
 
+def desaturate(image: Image.Image, keep: float) -> Image.Image:
+    """``image`` with its chroma scaled towards grey by ``keep`` (0 = grey, 1 = unchanged), in
+    BT.601 YCbCr as JPEG stores it; the luma is untouched."""
+    ycc = np.asarray(image.convert("YCbCr"), dtype=np.float32).copy()
+    ycc[:, :, 1:] = 128.0 + keep * (ycc[:, :, 1:] - 128.0)
+    out = Image.fromarray(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), mode="YCbCr")
+    return out.convert("RGB")
+
+
 def to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
     """(3, H, W) float tensor in [0, 1] from an RGB PIL image or (H, W, 3) uint8 array."""
     arr = np.asarray(image, dtype=np.uint8)
@@ -189,6 +199,10 @@ class CaptionedImageDataset(Dataset):
             cover = 1.0
         caption = self._pick_caption(rec, image, cover, rng)
         jpeg = jpeg_degrade(image, quality, self.config.subsampling)
+        if self.train and self.config.chroma_drop > 0:
+            u_drop, u_keep = rng.random(), rng.random()
+            if u_drop < self.config.chroma_drop:
+                jpeg = desaturate(jpeg, u_keep * self.config.chroma_keep)
         return {
             "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
