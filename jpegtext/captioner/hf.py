@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from jpegtext._device import resolve_device
 from jpegtext.captioner.base import MAX_CAPTION_WORDS, as_rgb, truncate_words
 from jpegtext.errors import (
     ConfigError,
@@ -229,7 +230,7 @@ class HFCaptioner:
         self.batch_size = batch_size
         self.max_words = max_words
         self.cache_dir = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
-        self.device = _resolve_device(torch, device)
+        self.device = resolve_device(device)
         self.dtype = _resolve_dtype(torch, dtype, self.device)
         local = Path(model).expanduser()
         self.is_local = local.is_dir()
@@ -398,18 +399,6 @@ def _import(module: str) -> Any:
         raise MissingDependencyError(
             f"HFCaptioner needs the {module} package: pip install {module}"
         ) from exc
-
-
-def _resolve_device(torch: Any, device: Any) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f'Invalid device "{device}": {exc}') from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f'Invalid device "{device}": CUDA is not available on this machine')
-    return resolved
 
 
 def _resolve_dtype(torch: Any, dtype: Any, device: torch.device) -> torch.dtype:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import linalg
 
+from jpegtext._device import resolve_device
 from jpegtext.errors import InvalidImageError, MissingWeightsError, WeightsError
 
 if TYPE_CHECKING:
@@ -149,9 +150,7 @@ class InceptionFeatures:
         except RuntimeError as exc:
             raise WeightsError(f"{p} is not a torchvision Inception-v3 state dict: {exc}") from exc
         model.fc = torch.nn.Identity()
-        self.device = torch.device(
-            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = resolve_device(device)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)

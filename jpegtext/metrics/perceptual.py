@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError, InvalidImageError, MissingWeightsError, WeightsError
 
 __all__ = ["ENV_LPIPS_TRUNK", "LPIPSMetric", "load_lpips", "lpips_distance"]
@@ -53,12 +54,6 @@ _TV_WEIGHTS = {
     "vgg": ("VGG16_Weights", "IMAGENET1K_V1"),
     "squeeze": ("SqueezeNet1_1_Weights", "IMAGENET1K_V1"),
 }
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _offline() -> bool:
@@ -181,7 +176,7 @@ class LPIPSMetric(nn.Module):
         self.net_name = net
         self.model = model
         self.model.requires_grad_(False)
-        self.to(_resolve_device(device))
+        self.to(resolve_device(device))
         self.eval()
 
     @property

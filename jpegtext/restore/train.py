@@ -13,7 +13,6 @@ shard of each global batch and only rank 0 logs, validates and writes files.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
@@ -30,6 +29,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError
 from jpegtext.restore.config import TrainConfig
 from jpegtext.restore.data import CaptionedImageDataset, collate, read_records
@@ -48,8 +48,7 @@ class _Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        dev = torch.device(device) if device else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        dev = resolve_device(device)
         if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda", local if self.world > 1 else 0)
         self.device = dev
@@ -677,5 +676,4 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
                  progress: bool = True) -> dict[str, Any]:
     """Build a :class:`Trainer` and run it; returns the last validation metrics."""
     trainer = Trainer(config, run_dir, device=device, progress=progress)
-    with contextlib.ExitStack():
-        return trainer.fit(resume=resume)
+    return trainer.fit(resume=resume)
