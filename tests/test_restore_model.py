@@ -152,6 +152,19 @@ def test_text_encoder_masks_and_empty_caption() -> None:
     assert f.sentence[0].abs().max() > 0
 
 
+def test_text_encoders_follow_the_text_encoder_protocol() -> None:
+    from jpegtext.restore.text import MiniLMTextEncoder, TextEncoder
+
+    text = BiLSTMTextEncoder(VOCAB, TINY_TEXT)
+    assert isinstance(text, TextEncoder)
+    assert text.lost_words("a red zzz barn") == ["zzz"]
+    assert text.feature_dim == 16
+    # the MiniLM class is checked without its 90 MB backbone: the protocol is about methods
+    assert all(callable(getattr(MiniLMTextEncoder, m)) for m in ("encode", "lost_words"))
+    assert isinstance(MiniLMTextEncoder.feature_dim, property)
+    assert not isinstance(torch.nn.Linear(2, 2), TextEncoder)  # no encode/lost_words
+
+
 def test_discriminator_patch_logits() -> None:
     d = PatchDiscriminator()
     assert d(torch.rand(2, 3, 64, 64)).shape == (2, 1, 8, 8)

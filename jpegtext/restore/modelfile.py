@@ -31,7 +31,12 @@ from jpegtext.errors import ConfigError, WeightsError
 from jpegtext.restore.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
 from jpegtext.restore.generator import TGJARGenerator
 from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE, load_minilm
-from jpegtext.restore.text import Vocabulary, build_text_encoder
+from jpegtext.restore.text import (
+    BiLSTMTextEncoder,
+    MiniLMTextEncoder,
+    Vocabulary,
+    build_text_encoder,
+)
 
 __all__ = [
     "DAMSM_FORMAT",
@@ -138,7 +143,7 @@ class LoadedModel:
     """A restoration model read from a file: modules in eval mode on the CPU."""
 
     generator: TGJARGenerator
-    text_encoder: nn.Module
+    text_encoder: BiLSTMTextEncoder | MiniLMTextEncoder
     config: ModelConfig
     vocab: Vocabulary | None
     info: dict[str, Any] = field(default_factory=dict)
@@ -225,7 +230,8 @@ def save_damsm_file(
 
 def load_damsm_file(
     path: str | os.PathLike[str], trunk_state: dict[str, torch.Tensor] | None
-) -> tuple[nn.Module, nn.Module, Vocabulary | None, dict[str, Any]]:
+) -> tuple[BiLSTMTextEncoder | MiniLMTextEncoder, nn.Module, Vocabulary | None,
+           dict[str, Any]]:
     """Read stage-1 encoders: (text encoder, image encoder, vocab, info), in eval mode."""
     from jpegtext.restore.image_encoder import DAMSMImageEncoder
 

@@ -1,8 +1,8 @@
 """Caption tokenizer, vocabulary and the text encoders (bi-LSTM of the paper, or MiniLM).
 
-Both encoders share one interface: ``encoder.encode(captions, device)`` returns
-:class:`TextFeatures` with word features ``(B, D, T)``, a padding mask ``(B, T)`` (True = padding)
-and a sentence feature ``(B, D)``. An empty caption gives all-padding words and a zero sentence,
+Both encoders follow the :class:`TextEncoder` protocol: ``encoder.encode(captions, device)``
+returns :class:`TextFeatures` with word features ``(B, D, T)``, a padding mask ``(B, T)`` (True =
+padding) and a sentence feature ``(B, D)``; ``lost_words(caption)`` names what it cannot read. An empty caption gives all-padding words and a zero sentence,
 so the generator's behaviour without text is defined (the paper's text ablation).
 """
 
@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from jpegtext.restore.config import TextEncoderConfig
 __all__ = [
     "BiLSTMTextEncoder",
     "MiniLMTextEncoder",
+    "TextEncoder",
     "TextFeatures",
     "Vocabulary",
     "build_text_encoder",
@@ -57,6 +59,41 @@ class TextFeatures:
 
     def index(self, idx: torch.Tensor | slice) -> TextFeatures:
         return TextFeatures(self.words[idx], self.mask[idx], self.sentence[idx])
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What the generator's trainers and the :class:`~jpegtext.restore.inference.Restorer` need
+    from a text encoder (both encoders here are ``nn.Module``\\ s that follow it)."""
+
+    @property
+    def feature_dim(self) -> int:
+        """Size D of the word and sentence features."""
+        ...
+
+    def encode(self, captions: Sequence[str], device: torch.device | str = "cpu") -> TextFeatures:
+        """Features of a batch of captions on ``device``."""
+        ...
+
+    def lost_words(self, caption: str) -> list[str]:
+        """Words of ``caption`` the encoder cannot read, in order ([] when it reads them all)."""
+        ...
+
+    def to(self, *args: object, **kwargs: object) -> TextEncoder:
+        """Move the weights (``nn.Module.to``)."""
+        ...
+
+    def eval(self) -> TextEncoder:
+        """Inference mode (``nn.Module.eval``)."""
+        ...
+
+    def train(self, mode: bool = True) -> TextEncoder:
+        """Training mode (``nn.Module.train``)."""
+        ...
+
+    def requires_grad_(self, requires_grad: bool = True) -> TextEncoder:
+        """Freeze or unfreeze the weights (``nn.Module.requires_grad_``)."""
+        ...
 
 
 class Vocabulary:
@@ -292,7 +329,8 @@ class MiniLMTextEncoder(nn.Module):
         return TextFeatures(words.transpose(1, 2).contiguous(), mask, sentence)
 
 
-def build_text_encoder(config: TextEncoderConfig, vocab: Vocabulary | None) -> nn.Module:
+def build_text_encoder(config: TextEncoderConfig,
+                       vocab: Vocabulary | None) -> BiLSTMTextEncoder | MiniLMTextEncoder:
     """The text encoder a config asks for (``vocab`` is required for the bi-LSTM)."""
     if config.kind == "bilstm":
         if vocab is None:
