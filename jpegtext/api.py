@@ -19,7 +19,6 @@ from PIL import Image
 
 from jpegtext.codec.image import (
     ImageSource,
-    check_pixel_limit,
     encode_jpeg,
     encode_jpeg_within,
     load_image,

@@ -45,10 +45,11 @@ class JpegFile:
         quality: the quality estimate from the tables (``kind`` "exact" / "estimated" / None).
         icc_profile: the ICC profile from the APP2 chunks, or None (none, or chunks missing).
         orientation: the EXIF orientation 1..8 (1 when absent or unreadable).
+        max_pixels: the pixel limit the decode in :meth:`pixels` applies (None = Pillow's).
     """
 
-    data: bytes
-    layout: JpegLayout
+    data: bytes = field(repr=False)
+    layout: JpegLayout = field(repr=False)
     payload: FoundPayload | None
     payload_error: str | None
     quality: QualityEstimate
