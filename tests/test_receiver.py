@@ -224,3 +224,13 @@ def test_evaluate_equals_encode_then_decode(model_path: Path, tmp_path: Path) ->
         assert row["caption"] == ("" if nocap else captions[name])
         saved = out / "images" / f"q{q}" / _safe(row["method"]) / f"{_safe(name)}.png"
         assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), by_hand)
+
+
+def test_lost_words_are_reported(restorer: Any, caplog: pytest.LogCaptureFixture) -> None:
+    data = jpegtext.encode(make_sample_image(64, 64, seed=1), 1, caption="a red zebra barn")
+    res = Receiver(restorer, report_lost_words=True).receive(data)
+    assert res.lost_words == ("zebra",)
+    assert Receiver(restorer, report_lost_words=False).receive(data).lost_words is None
+    with caplog.at_level(logging.INFO, logger="jpegtext.receiver"):
+        res = Receiver(restorer).receive(data)  # None: looked for when -v (INFO) is on
+    assert res.lost_words == ("zebra",) and "cannot read 1 of the caption's words" in caplog.text
