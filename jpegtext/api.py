@@ -13,22 +13,19 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
 from jpegtext.codec.image import (
     ImageSource,
-    check_pixel_limit,
     encode_jpeg,
     encode_jpeg_within,
     load_image,
     validate_quality,
 )
-from jpegtext.codec.markers import parse_jpeg
-from jpegtext.codec.payload import Payload, find_payload
-from jpegtext.codec.quality import estimate_quality
+from jpegtext.codec.jpegfile import JpegFile, parse_file
+from jpegtext.codec.payload import Payload
 from jpegtext.errors import ConfigError
 
 __all__ = [
@@ -40,6 +37,7 @@ __all__ = [
     "inspect",
     "read_caption",
     "resolve_captioner",
+    "summarize",
 ]
 
 logger = logging.getLogger(__name__)
@@ -246,33 +244,26 @@ def encode(
     ).data
 
 
-def _read_jpeg_source(data: bytes | bytearray | memoryview | str | os.PathLike) -> bytes:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    if isinstance(data, (str, os.PathLike)):
-        return Path(data).read_bytes()
-    raise ConfigError(
-        f"expected the JPEG file as bytes or a path, not {type(data).__name__}: a decoded image "
-        "has lost the caption and the quantisation tables (pass the file's bytes)"
-    )
-
-
-def read_caption(data: bytes | bytearray | memoryview | str | os.PathLike) -> str | None:
+def read_caption(
+    data: bytes | bytearray | memoryview | str | os.PathLike | JpegFile,
+) -> str | None:
     """The caption stored in a JPEG file, or None when it has none.
 
     The COM payload is read first; a file that lost its COM segments but kept jpegtext's XMP
     mirror gives the mirrored caption.
 
     Args:
-        data: the JPEG bytes, or a path (``str`` is always a path).
+        data: the JPEG bytes, a path (``str`` is always a path), or a parsed
+            :class:`~jpegtext.codec.jpegfile.JpegFile`.
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.
         PayloadError: the payload is corrupt or incomplete (never a changed caption).
         OSError: a path cannot be read.
     """
-    found = find_payload(parse_jpeg(_read_jpeg_source(data)).segments)
-    return None if found is None else found.payload.caption
+    if isinstance(data, JpegFile):
+        return data.caption
+    return parse_file(data, check_size=False).caption  # headers only: no size limit applies
 
 
 @dataclass(frozen=True)
@@ -284,7 +275,8 @@ class JpegInfo:
         captioner: the captioner recorded in the payload (None for a given caption or none).
         caption_source: ``"com"``, ``"xmp"`` (only the XMP mirror survived) or None.
         payload_quality: the quality recorded in the payload, or None.
-        estimated_quality: the IJG quality read from the tables, or None if not standard.
+        estimated_quality: the IJG quality read from the tables: exact for libjpeg's tables,
+            else the nearest IJG quality (see ``quality_kind``); None when unknown (CMYK).
         standard_tables: whether the tables are IJG tables of some quality.
         quality_mismatch: the payload records a quality that the tables do not show (the file
             was re-encoded on the way).
@@ -300,6 +292,8 @@ class JpegInfo:
             False for version 1 files, which cannot be checked; None without a caption.
         warnings: problems found while reading that did not stop it (e.g. an XMP mirror that
             disagrees with the COM payload).
+        quality_kind: ``"exact"`` (libjpeg's tables), ``"estimated"`` (the nearest IJG quality
+            to other tables) or None (unknown).
     """
 
     caption: str | None
@@ -319,6 +313,7 @@ class JpegInfo:
     payload_version: int | None = None
     caption_verified: bool | None = None
     warnings: tuple[str, ...] = ()
+    quality_kind: str | None = None
 
     @property
     def quality(self) -> int | None:
@@ -341,12 +336,15 @@ class JpegInfo:
 
 
 def inspect(
-    data: bytes | bytearray | memoryview | str | os.PathLike, *, max_pixels: int | None = None
+    data: bytes | bytearray | memoryview | str | os.PathLike | JpegFile,
+    *,
+    max_pixels: int | None = None,
 ) -> JpegInfo:
     """Caption, quality and sizes of a JPEG file, from its headers only (no pixel decoding).
 
     Args:
-        data: the JPEG bytes, or a path.
+        data: the JPEG bytes, a path, or a parsed :class:`~jpegtext.codec.jpegfile.JpegFile`
+            (summarised as it is: ``max_pixels`` was checked when it was parsed).
         max_pixels: refuse frames that declare more pixels (decompression-bomb guard, as for
             decoding); default ``PIL.Image.MAX_IMAGE_PIXELS``.
 
@@ -356,31 +354,35 @@ def inspect(
         PayloadError: the payload is corrupt or incomplete.
         OSError: a path cannot be read.
     """
-    raw = _read_jpeg_source(data)
-    layout = parse_jpeg(raw)
-    frame = layout.frame
-    check_pixel_limit(frame.width, frame.height, max_pixels, "the JPEG")
-    estimate = estimate_quality(layout.qtables, frame)
-    found = find_payload(layout.segments)
+    file = data if isinstance(data, JpegFile) else parse_file(data, max_pixels=max_pixels)
+    return summarize(file)
+
+
+def summarize(file: JpegFile) -> JpegInfo:
+    """The :class:`JpegInfo` of a parsed file (a payload read past counts as none)."""
+    frame = file.layout.frame
+    found = file.payload
     payload = found.payload if found is not None else None
     caption_bytes = found.size if found is not None else 0
     payload_q = payload.quality if payload is not None else None
+    total = len(file.data)
     return JpegInfo(
         caption=payload.caption if payload is not None else None,
         captioner=payload.captioner if payload is not None else None,
         caption_source=found.source if found is not None else None,
         payload_quality=payload_q,
-        estimated_quality=estimate.quality,
-        standard_tables=estimate.standard_tables,
-        quality_mismatch=payload_q is not None and payload_q != estimate.quality,
+        estimated_quality=file.quality.quality,
+        standard_tables=file.quality.standard_tables,
+        quality_mismatch=payload_q is not None and payload_q != file.quality.quality,
         width=frame.width,
         height=frame.height,
         subsampling=frame.subsampling,
-        total_bytes=len(raw),
+        total_bytes=total,
         caption_bytes=caption_bytes,
-        image_bytes=len(raw) - caption_bytes,
+        image_bytes=total - caption_bytes,
         payload_segments=len(found.segments) if found is not None else 0,
         payload_version=found.version if found is not None else None,
         caption_verified=found.verified if found is not None else None,
         warnings=found.warnings if found is not None else (),
+        quality_kind=file.quality.kind,
     )

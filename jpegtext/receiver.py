@@ -1,9 +1,15 @@
 """The receiver side of jpegtext: read the caption, restore the image, write a lossless PNG.
 
-``decode`` takes a JPEG (bytes or path), reads the caption stored in it (or uses the caller's
-caption: the paper's text-controllable restoration), and restores the pixels with a TGJAR model
-from the zoo. The JPEG quality comes from the file's quantisation tables (exact for the IJG
-tables every libjpeg uses), else from the payload's record.
+One pipeline, :class:`Receiver`, serves ``jpegtext.decode``, ``jpegtext decode``, the service and
+the evaluation harness. It takes a parsed :class:`~jpegtext.codec.jpegfile.JpegFile` (the file is
+walked once and opened with Pillow once) and resolves in one place:
+
+- the caption: the caller's override, else the payload's, else none (logged);
+- the JPEG quality: the quantisation tables' (exact for libjpeg's tables, else the nearest IJG
+  quality, "estimated"), else the payload's record (CMYK), else the model's middle quality (a
+  warning). When the payload records another quality than the tables show, the tables win and a
+  warning names both;
+- the words of the caption the model's text encoder cannot read (reported with ``-v``).
 
 Restorers are cached per (model, device, precision, tile settings), so repeated calls load the
 weights once; the cache and the restorers are safe to use from several threads.
@@ -16,13 +22,17 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jpegtext.errors import ConfigError
 
-__all__ = ["DecodeResult", "check_input", "decode", "decode_detailed", "encode_png",
+if TYPE_CHECKING:
+    from jpegtext.codec.jpegfile import JpegFile
+    from jpegtext.restore.inference import Restorer
+
+__all__ = ["DecodeResult", "Receiver", "check_input", "decode", "decode_detailed", "encode_png",
            "get_restorer"]
 
 log = logging.getLogger(__name__)
@@ -31,22 +41,29 @@ _OUTPUT_TYPES = ("pil", "np", "pt")
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _CACHE_LOCK = threading.Lock()
 
-
 @dataclass(frozen=True)
 class DecodeResult:
-    """What :func:`decode_detailed` produced.
+    """What :meth:`Receiver.receive` (and :func:`decode_detailed`) produced.
 
     Attributes:
         image: (H, W, 3) uint8 RGB restored image.
         caption: the caption that guided the restoration ("" = none).
         caption_source: ``"override"`` (given by the caller), ``"payload"`` (stored in the
             file) or ``"none"``.
-        quality: the JPEG quality given to the model.
+        quality: the JPEG quality given to the model (None: unknown, the model's middle
+            quality was used).
         model: the model's name.
         icc_profile: the JPEG's ICC profile (kept for the output), or None.
         grayscale: the image is grayscale (three equal channels; written as a gray PNG).
         warnings: what went wrong without stopping the restoration (a damaged payload that
-            was overridden, an unknown quality, ...); each is also logged.
+            was overridden, an unknown quality, a payload quality the tables contradict, ...);
+            each is also logged.
+        quality_source: where ``quality`` came from: ``"tables"``, ``"payload"`` (the tables
+            say nothing: CMYK) or ``"default"`` (unknown).
+        quality_kind: for ``"tables"``: ``"exact"`` (libjpeg's tables) or ``"estimated"`` (the
+            nearest IJG quality to other tables); else None.
+        lost_words: the caption's words the model's text encoder cannot read, or None when
+            not looked for (only with ``report_lost_words``, or INFO logging, as ``-v``).
     """
 
     image: np.ndarray
@@ -57,6 +74,9 @@ class DecodeResult:
     icc_profile: bytes | None = None
     grayscale: bool = False
     warnings: tuple[str, ...] = ()
+    quality_source: str = "tables"
+    quality_kind: str | None = None
+    lost_words: tuple[str, ...] | None = None
 
 
 def get_restorer(model: str | os.PathLike[str] | None = None, *,
@@ -77,8 +97,173 @@ def get_restorer(model: str | os.PathLike[str] | None = None, *,
     return restorer
 
 
+def check_input(data: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile, *,
+                caption: str | None = None, ignore_payload: bool = False,
+                max_pixels: int | None = None, log_warnings: bool = True
+                ) -> tuple[JpegFile, list[str]]:
+    """Parse and check a receiver input before any model is loaded.
+
+    The stream, its size and its payload are checked; a damaged payload is an error unless a
+    ``caption`` overrides it or ``ignore_payload`` is set (then it is a warning, logged unless
+    ``log_warnings`` is False, and the file counts as holding no payload).
+
+    Returns:
+        (the parsed file, the warnings so far).
+
+    Raises:
+        InvalidJpegError, InvalidImageError: not a complete JPEG, or over the pixel limit.
+        PayloadError: a damaged payload without ``caption`` or ``ignore_payload``.
+        ConfigError: ``caption`` is not a str, or ``data`` is not bytes, a path or a JpegFile.
+    """
+    from jpegtext.codec.jpegfile import JpegFile, parse_file
+    from jpegtext.errors import PayloadError
+
+    if caption is not None and not isinstance(caption, str):
+        raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
+    file = data if isinstance(data, JpegFile) else parse_file(
+        data, max_pixels=max_pixels, payload_errors="keep")
+    warnings: list[str] = []
+    if file.payload_error is not None:
+        if caption is None and not ignore_payload:
+            raise PayloadError(f"{file.payload_error} (restore anyway with --caption TEXT or "
+                               "--ignore-payload)")
+        warnings.append(f"ignoring the damaged caption payload: {file.payload_error}")
+        if log_warnings:
+            log.warning("%s", warnings[-1])
+    if file.payload is not None:
+        warnings.extend(file.payload.warnings)
+    return file, warnings
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    caption: str
+    caption_source: str
+    quality: int | None
+    quality_source: str
+    quality_kind: str | None
+
+
+class Receiver:
+    """The receiver pipeline around a loaded restorer: file -> caption, QF -> restored image.
+
+    Args:
+        restorer: a loaded :class:`~jpegtext.restore.inference.Restorer` (or any object with
+            ``name``, ``config.qualities`` and ``restore(image, caption, quality, ensemble=)``).
+        ensemble: geometric self-ensemble of every call (None = the restorer's setting).
+        report_lost_words: look for the caption's words the text encoder cannot read (an extra
+            tokenisation); None = only when INFO logging is on (``-v``).
+    """
+
+    def __init__(self, restorer: Restorer, *, ensemble: int | None = None,
+                 report_lost_words: bool | None = None) -> None:
+        if not (hasattr(restorer, "restore") and hasattr(restorer, "name")):
+            raise ConfigError(f"a Receiver needs a loaded Restorer, not {type(restorer).__name__}")
+        self.restorer = restorer
+        self.ensemble = ensemble
+        self.report_lost_words = report_lost_words
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return str(self.restorer.name)
+
+    def resolve(self, file: JpegFile, *, caption: str | None = None,
+                ignore_payload: bool = False, warnings: list[str] | None = None) -> _Resolved:
+        """The caption and the quality the model will be given, and where they come from.
+
+        Warnings (a payload quality the tables contradict, an unknown quality) are appended to
+        ``warnings`` and logged.
+        """
+        warnings = [] if warnings is None else warnings
+        if caption is not None:
+            text, source = caption, "override"
+        elif file.caption is not None and not ignore_payload:
+            text, source = file.caption, "payload"
+        else:
+            text, source = "", "none"
+            if not ignore_payload:
+                log.warning("the file holds no caption: restoring without text")
+        tables, stored = file.quality, file.payload_quality
+        qualities = list(self.restorer.config.qualities)
+        if tables.quality is not None:
+            quality, qsource, kind = tables.quality, "tables", tables.kind
+            if stored is not None and stored != quality:
+                warnings.append(
+                    f"the payload records QF {stored} but the quantisation tables are QF "
+                    f"{quality} ({kind}): restoring as QF {quality}, the tables' (the file was "
+                    "re-encoded after the caption was stored?)")
+                log.warning("%s", warnings[-1])
+            elif kind == "estimated":
+                log.info("non-IJG quantisation tables: restoring as QF %d, the nearest IJG "
+                         "quality", quality)
+        elif stored is not None:
+            quality, qsource, kind = stored, "payload", None
+            log.info("the tables give no quality (%s): restoring as QF %d, the payload's",
+                     file.layout.frame.subsampling, stored)
+        else:
+            quality, qsource, kind = None, "default", None
+            qs = sorted(qualities)
+            warnings.append(
+                f"the file's JPEG quality is unknown (no quality from its tables"
+                f"{', CMYK' if file.layout.frame.subsampling == 'other' else ''}, none in a "
+                f"payload): restoring as QF {qs[len(qs) // 2]}, the middle of the model's "
+                "trained qualities")
+            log.warning("%s", warnings[-1])
+        if quality is not None and quality not in qualities:
+            log.warning("the file's quality %d is outside the model's trained qualities %s",
+                        quality, qualities)
+        return _Resolved(text, source, quality, qsource, kind)
+
+    def receive(
+        self,
+        data: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile,
+        *,
+        caption: str | None = None,
+        ignore_payload: bool = False,
+        max_pixels: int | None = None,
+        ensemble: int | None = None,
+        grayscale: bool | None = None,
+    ) -> DecodeResult:
+        """Restore one JPEG file; see :func:`decode` for the arguments.
+
+        Args:
+            data: the JPEG bytes, a path, or a parsed
+                :class:`~jpegtext.codec.jpegfile.JpegFile` (its pixels decoded at most once).
+
+        Returns:
+            The restored image, with the caption and quality used and where they came from.
+        """
+        file, warnings = check_input(data, caption=caption, ignore_payload=ignore_payload,
+                                     max_pixels=max_pixels)
+        use = self.resolve(file, caption=caption, ignore_payload=ignore_payload,
+                           warnings=warnings)
+        look = self.report_lost_words
+        if look is None:
+            # only worth tokenizing again when someone reads it (-v)
+            look = log.isEnabledFor(logging.INFO)
+        lost: tuple[str, ...] | None = None
+        if look and hasattr(self.restorer, "lost_words"):
+            lost = tuple(self.restorer.lost_words(use.caption))
+            if lost:
+                log.info("the model cannot read %d of the caption's words: %s", len(lost),
+                         " ".join(lost))
+        pixels = file.pixels()  # writable and C-contiguous: the restorer does not copy it
+        restored = self.restorer.restore(pixels, use.caption, use.quality,
+                                         ensemble=self.ensemble if ensemble is None
+                                         else ensemble)
+        _check_output(pixels, restored, self.name)
+        gray = file.grayscale if grayscale is None else bool(grayscale)
+        if gray:
+            restored = _to_gray(restored)
+        return DecodeResult(restored, use.caption, use.caption_source, use.quality, self.name,
+                            file.icc_profile, grayscale=gray, warnings=tuple(warnings),
+                            quality_source=use.quality_source, quality_kind=use.quality_kind,
+                            lost_words=lost)
+
+
 def decode_detailed(
-    data: bytes | bytearray | memoryview | str | os.PathLike[str],
+    data: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile,
     *,
     model: str | os.PathLike[str] | Any | None = None,
     caption: str | None = None,
@@ -93,88 +278,22 @@ def decode_detailed(
 ) -> DecodeResult:
     """Restore a JPEG file; see :func:`decode` for the arguments.
 
-    Returns:
-        A :class:`DecodeResult` with the image and where its caption came from.
-    """
-    from jpegtext.codec import decode_jpeg
+    A thin wrapper: the input is checked before the model loads, then a :class:`Receiver`
+    around the (cached) restorer restores it.
 
-    raw, info, warnings = check_input(data, caption=caption, ignore_payload=ignore_payload,
-                                      max_pixels=max_pixels)
-    if caption is not None:
-        text, source = caption, "override"
-    elif info.caption is not None and not ignore_payload:
-        text, source = info.caption, "payload"
-    else:
-        text, source = "", "none"
-        if not ignore_payload:
-            log.warning("the file holds no caption: restoring without text")
-    pixels = decode_jpeg(raw, max_pixels=max_pixels)
+    Returns:
+        A :class:`DecodeResult` with the image and where its caption and quality came from.
+    """
+    file, _ = check_input(data, caption=caption, ignore_payload=ignore_payload,
+                          max_pixels=max_pixels, log_warnings=False)  # before any model loads
     if hasattr(model, "restore") and hasattr(model, "name"):
         restorer = model  # an already loaded Restorer
     else:
         restorer = get_restorer(model, device=device, precision=precision, tile=tile,
                                 tile_overlap=tile_overlap)
-    quality = info.quality
-    if quality is None:
-        qs = sorted(restorer.config.qualities)
-        warnings.append(
-            f"the file's JPEG quality is unknown (non-standard quantisation tables"
-            f"{', CMYK' if info.subsampling == 'other' else ''}): restoring as QF "
-            f"{qs[len(qs) // 2]}, the middle of the model's trained qualities")
-        log.warning("%s", warnings[-1])
-    elif quality not in restorer.config.qualities:
-        log.warning("the file's quality %d is outside the model's trained qualities %s",
-                    quality, list(restorer.config.qualities))
-    # only worth tokenizing again when someone reads it (-v)
-    lost = restorer.lost_words(text) if log.isEnabledFor(logging.INFO) \
-        and hasattr(restorer, "lost_words") else []
-    if lost:
-        log.info("the model cannot read %d of the caption's words: %s", len(lost),
-                 " ".join(lost))
-    restored = restorer.restore(np.asarray(pixels), text, quality, ensemble=ensemble)
-    _check_output(np.asarray(pixels), restored, restorer.name)
-    gray = info.subsampling == "gray" if grayscale is None else bool(grayscale)
-    if gray:
-        restored = _to_gray(restored)
-    return DecodeResult(restored, text, source, quality, restorer.name, _icc_profile(raw),
-                        grayscale=gray, warnings=tuple(warnings))
-
-
-def check_input(data: bytes | bytearray | memoryview | str | os.PathLike[str], *,
-                caption: str | None = None, ignore_payload: bool = False,
-                max_pixels: int | None = None) -> tuple[bytes, Any, list[str]]:
-    """Read and check a receiver input before any model is loaded.
-
-    The stream, its size and its payload are checked; a damaged payload is an error unless a
-    ``caption`` overrides it or ``ignore_payload`` is set (then it is a warning).
-
-    Returns:
-        (the JPEG bytes, its :class:`~jpegtext.api.JpegInfo`, the warnings so far).
-
-    Raises:
-        InvalidJpegError, InvalidImageError: not a complete JPEG, or over the pixel limit.
-        PayloadError: a damaged payload without ``caption`` or ``ignore_payload``.
-        ConfigError: ``caption`` is not a str, or ``data`` is not bytes or a path.
-    """
-    from jpegtext.api import _read_jpeg_source, inspect
-    from jpegtext.codec import strip_caption
-    from jpegtext.errors import PayloadError
-
-    if caption is not None and not isinstance(caption, str):
-        raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
-    raw = _read_jpeg_source(data)
-    warnings: list[str] = []
-    try:
-        info = inspect(raw, max_pixels=max_pixels)  # validates the stream before decoding
-    except PayloadError as exc:
-        if caption is None and not ignore_payload:
-            raise PayloadError(f"{exc} (restore anyway with --caption TEXT or "
-                               "--ignore-payload)") from None
-        warnings.append(f"ignoring the damaged caption payload: {exc}")
-        log.warning("%s", warnings[-1])
-        info = inspect(strip_caption(raw), max_pixels=max_pixels)
-    warnings.extend(info.warnings)
-    return raw, info, warnings
+    return Receiver(restorer).receive(file, caption=caption, ignore_payload=ignore_payload,
+                                      max_pixels=max_pixels, ensemble=ensemble,
+                                      grayscale=grayscale)
 
 
 def _check_output(pixels: np.ndarray, restored: np.ndarray, name: str) -> None:
@@ -279,14 +398,3 @@ def encode_png(result: DecodeResult) -> bytes:
     image.save(buf, format="PNG", pnginfo=meta,
                                        icc_profile=result.icc_profile or None, compress_level=6)
     return buf.getvalue()
-
-
-def _icc_profile(raw: bytes) -> bytes | None:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(raw)) as im:
-            icc = im.info.get("icc_profile")
-    except OSError:
-        return None
-    return icc or None

@@ -215,8 +215,16 @@ def test_quality_mismatch_after_re_encoding():
     custom = io.BytesIO()
     im.save(custom, "JPEG", qtables=[[3] * 64, [4] * 64])
     info = inspect(custom.getvalue())
-    assert not info.standard_tables and info.estimated_quality is None
-    assert info.quality == 5 and info.quality_mismatch
+    # other tables: the nearest IJG quality, estimated (flat steps of 3-4 are near QF 98)
+    assert not info.standard_tables and info.quality_kind == "estimated"
+    assert info.estimated_quality == info.quality and 96 <= info.quality <= 100
+    assert info.quality_mismatch
+    # CMYK: the tables say nothing, the payload's record is the quality
+    cmyk = io.BytesIO()
+    im.convert("CMYK").save(cmyk, "JPEG", quality=30)
+    info = inspect(embed_caption(cmyk.getvalue(), "stored at 5", quality=5))
+    assert (info.estimated_quality, info.quality_kind, info.quality) == (None, None, 5)
+    assert info.quality_mismatch
 
 
 def test_file_without_caption():

@@ -17,6 +17,7 @@ from PIL import Image
 
 from jpegtext.api import encode
 from jpegtext.cli import main
+from jpegtext.codec import embed_caption
 from jpegtext.codec.markers import COM, parse_jpeg, walk_segments
 
 CAPTION_15_WORDS = (
@@ -50,7 +51,7 @@ def test_text_output(tmp_path: Path):
     # Escaped: the caption stays on one line and cannot send control characters to a terminal.
     assert '  caption:    "a red barn\\nbeside a pond"' in out
     assert "captioner:  (given by the user)" in out
-    assert "quality:    1 (estimated from standard IJG tables; stored in payload: 1)" in out
+    assert "quality:    1 (exact: standard IJG tables; stored in payload: 1)" in out
     assert "size:       96x64, 4:2:0" in out
     caption_bytes = next(s.size for s in walk_segments(data) if s.marker == COM)
     image_bytes = len(data) - caption_bytes
@@ -91,21 +92,26 @@ def test_mismatch_warning_and_non_standard_tables(tmp_path: Path):
     result = run("info", "re.jpg")
     assert result.exit_code == 0
     assert (
-        "quality:    40 (estimated from standard IJG tables; stored in payload: 5)" in result.stdout
+        "quality:    40 (exact: standard IJG tables; stored in payload: 5)" in result.stdout
     )
     assert "warning:    the payload says QF 5" in result.stdout
     custom = io.BytesIO()
     im.save(custom, "JPEG", qtables=[[5] * 64, [6] * 64])
     (tmp_path / "custom.jpg").write_bytes(custom.getvalue())
     result = run("info", "custom.jpg")
-    assert "quality:    unknown (non-standard tables; stored in payload: 5)" in result.stdout
-    assert "warning" in result.stdout
+    assert ("quality:    95 (estimated: the nearest IJG quality to non-IJG tables; stored in "
+            "payload: 5)") in result.stdout
+    assert "warning:    the payload says QF 5 but the tables are QF 95 (estimated)" in result.stdout
     row = json.loads(run("info", "--json", "custom.jpg").stdout)
-    assert (row["standard_tables"], row["estimated_quality"], row["quality_mismatch"]) == (
-        False,
-        None,
-        True,
-    )
+    assert (row["standard_tables"], row["estimated_quality"], row["quality_kind"],
+            row["quality_mismatch"]) == (False, 95, "estimated", True)
+    cmyk = io.BytesIO()
+    im.convert("CMYK").save(cmyk, "JPEG", quality=20)
+    (tmp_path / "cmyk.jpg").write_bytes(embed_caption(cmyk.getvalue(), "c", quality=5))
+    result = run("info", "cmyk.jpg")
+    assert "quality:    unknown (CMYK: no IJG quality applies; stored in payload: 5)" \
+        in result.stdout
+    assert "the tables do not show a quality" in result.stdout
 
 
 def test_file_without_caption_and_long_caption(tmp_path: Path):

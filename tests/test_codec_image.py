@@ -251,12 +251,13 @@ def test_oversized_exif_is_a_typed_error():
     assert encode_jpeg(im, 5, keep_metadata=False)
 
 
-def test_decode_jpeg_gray_and_read_only():
+def test_decode_jpeg_gray_and_writable():
     gray = _save(Image.fromarray(_photo()[:, :, 0]), quality=90)
     arr = decode_jpeg(gray)
     assert arr.shape == (64, 96, 3)
     assert np.array_equal(arr[..., 0], arr[..., 1])
-    assert not arr.flags.writeable
+    # writable and C-contiguous: the restorer uses it without a copy
+    assert arr.flags.writeable and arr.flags.c_contiguous
     ref = np.asarray(Image.open(io.BytesIO(SMALL_JPEG)).convert("RGB"))
     assert np.array_equal(decode_jpeg(SMALL_JPEG), ref)
 

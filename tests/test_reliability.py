@@ -283,14 +283,23 @@ def test_5_unknown_quality_is_warned_about(photo: Image.Image, model_path: Path,
     import io
 
     buf = io.BytesIO()
-    photo.save(buf, format="JPEG", qtables=[[7] * 64, [9] * 64])
+    # CMYK: libjpeg's tables say nothing of it, and the payload records no quality
+    photo.convert("CMYK").save(buf, format="JPEG", quality=5)
     data = embed_caption(buf.getvalue(), "x", quality=None)
     from jpegtext.receiver import decode_detailed
 
     with caplog.at_level(logging.WARNING):
         res = decode_detailed(data, model=str(model_path), device="cpu")
     assert res.quality is None and any("quality is unknown" in w for w in res.warnings)
+    assert res.quality_source == "default" and "CMYK" in res.warnings[0]
     assert "quality is unknown" in caplog.text
+    # other tables than IJG's are no longer unknown: the nearest IJG quality, estimated
+    buf = io.BytesIO()
+    photo.save(buf, format="JPEG", qtables=[[7] * 64, [9] * 64])
+    res = decode_detailed(embed_caption(buf.getvalue(), "x", quality=None),
+                          model=str(model_path), device="cpu")
+    assert (res.quality_source, res.quality_kind) == ("tables", "estimated")
+    assert res.quality is not None and not res.warnings
 
 
 # 6. A damaged payload could not be restored even with --caption; no repair command.

@@ -108,8 +108,8 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
     checked = []
     for item, out in jobs:
         try:
-            raw, _, _ = check_input(_read(item), caption=caption, ignore_payload=ignore_payload,
-                                    max_pixels=max_pixels)
+            file, _ = check_input(_read(item), caption=caption, ignore_payload=ignore_payload,
+                                  max_pixels=max_pixels, log_warnings=False)
         except (JpegTextError, OSError, MemoryError) as exc:
             if debug:
                 raise
@@ -117,7 +117,10 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
                 raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
             early.append(f"Error: {item.label}: {_one_line(exc)}")
             continue
-        checked.append((item, out, raw if item.path is None else None))
+        # one input, or stdin: keep the parsed file (restored without a second parse); a
+        # folder's files are read again when their turn comes (not all held in memory)
+        keep = item.path is None or len(jobs) == 1
+        checked.append((item, out, file if keep else None))
     if early and not checked:
         for line in early:
             click.echo(line, err=True)
@@ -130,9 +133,9 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
         raise click.BadParameter(str(exc)) from None
     tag = f"[rank {rank}/{world}] " if world > 1 else ""
     if len(jobs) == 1 and world == 1:
-        item, out, raw = checked[0]
+        item, out, file = checked[0]
         try:
-            click.echo(_restore_one(restorer, item, out, raw, **options), err=True)
+            click.echo(_restore_one(restorer, item, out, file, **options), err=True)
         except (JpegTextError, OSError, MemoryError) as exc:
             if debug:
                 raise
@@ -140,9 +143,9 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
         return
     failures = early
     with click.progressbar(checked, label=f"{tag}Restoring", file=sys.stderr) as bar:
-        for item, out, raw in bar:
+        for item, out, file in bar:
             try:
-                line = _restore_one(restorer, item, out, raw, **options)
+                line = _restore_one(restorer, item, out, file, **options)
                 if world > 1:
                     click.echo(f"\n{tag}{line}", err=True)
             except (JpegTextError, OSError, MemoryError) as exc:
@@ -164,17 +167,18 @@ def _read(item: object) -> bytes:
     return read_bytes("-" if item.path is None else item.path)  # type: ignore[attr-defined]
 
 
-def _restore_one(restorer: object, item: object, out: str, raw: bytes | None, *,
+def _restore_one(restorer: object, item: object, out: str, file: object | None, *,
                  caption: str | None, ignore_payload: bool, max_pixels: int | None,
                  gray: bool | None, ensemble: int, force: bool) -> str:
     from jpegtext._io import write_output
     from jpegtext.receiver import decode_detailed, encode_png
 
-    data = raw if raw is not None else _read(item)
+    data = file if file is not None else _read(item)
     result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble,
                              ignore_payload=ignore_payload, grayscale=gray,
                              max_pixels=max_pixels)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
-    return (f"{item.label} -> {out}: QF {result.quality}, model {result.model}, "  # type: ignore[attr-defined]
+    qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")
+    return (f"{item.label} -> {out}: {qf}, model {result.model}, "  # type: ignore[attr-defined]
             f"caption ({result.caption_source}): {shown!r}")

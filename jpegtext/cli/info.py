@@ -39,16 +39,21 @@ def format_info(label: str, info: Any) -> str:
             )
     for text in info.warnings:
         lines.append(f"  warning:    {text}")
-    if info.standard_tables:
-        quality = f"{info.estimated_quality} (estimated from standard IJG tables"
+    if info.quality_kind == "exact":
+        quality = f"{info.estimated_quality} (exact: standard IJG tables"
+    elif info.quality_kind == "estimated":
+        quality = f"{info.estimated_quality} (estimated: the nearest IJG quality to non-IJG tables"
     else:
-        quality = "unknown (non-standard tables"
+        why = "CMYK" if info.subsampling == "other" else "no luminance table"
+        quality = f"unknown ({why}: no IJG quality applies"
     stored = info.payload_quality if info.payload_quality is not None else "none"
     lines.append(f"  quality:    {quality}; stored in payload: {stored})")
     if info.quality_mismatch:
+        shown = "do not show a quality" if info.estimated_quality is None else \
+            f"are QF {info.estimated_quality} ({info.quality_kind})"
         lines.append(
-            f"  warning:    the payload says QF {info.payload_quality} but the tables do not "
-            "match it: the file was re-encoded after the caption was stored"
+            f"  warning:    the payload says QF {info.payload_quality} but the tables {shown}: "
+            "the file was re-encoded after the caption was stored"
         )
     lines.append(f"  size:       {info.width}x{info.height}, {info.subsampling}")
     lines.append(

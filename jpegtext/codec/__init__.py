@@ -19,6 +19,7 @@ from jpegtext.codec.image import (
     read_metadata_description,
     validate_quality,
 )
+from jpegtext.codec.jpegfile import JpegFile, parse_file
 from jpegtext.codec.markers import (
     FrameHeader,
     JpegLayout,
@@ -49,6 +50,7 @@ __all__ = [
     "FoundPayload",
     "FrameHeader",
     "ImageSource",
+    "JpegFile",
     "JpegLayout",
     "Payload",
     "QualityEstimate",
@@ -64,6 +66,7 @@ __all__ = [
     "find_payload",
     "ijg_tables",
     "load_image",
+    "parse_file",
     "parse_jpeg",
     "read_metadata_description",
     "read_payload",

@@ -132,6 +132,12 @@ def _open(data: bytes, formats: Sequence[str], max_pixels: int | None) -> Image.
         check_pixel_limit(layout.frame.width, layout.frame.height, max_pixels, "the JPEG")
     elif not data:
         raise InvalidImageError("not an image: the data is empty")
+    return _decode_with_pillow(data, formats, max_pixels)
+
+
+def _decode_with_pillow(data: bytes, formats: Sequence[str], max_pixels: int | None
+                        ) -> Image.Image:
+    """Open and fully decode ``data`` with one ``Image.open`` (the stream already checked)."""
     pillow_limit = Image.MAX_IMAGE_PIXELS
     raised = max_pixels is not None and pillow_limit is not None and max_pixels > pillow_limit
     # With a limit above Pillow's, Pillow's own warning is noise. catch_warnings() changes
@@ -275,27 +281,26 @@ def decode_jpeg(
 ) -> np.ndarray:
     """Decode a JPEG to an RGB array, honouring its EXIF orientation.
 
+    A shortcut for ``parse_file(data).pixels()`` (:mod:`jpegtext.codec.jpegfile`): the stream is
+    walked once and opened with Pillow once; a damaged caption payload does not stop it.
+
     Args:
         data: the JPEG stream, or a path to a JPEG file.
         max_pixels: refuse frames larger than this before decoding; default
             :func:`default_max_pixels`.
 
     Returns:
-        (H, W, 3) uint8 RGB in [0, 255] (grayscale files give three equal channels; H, W after
-        the orientation is applied). Like ``np.asarray(pil_image)`` the array is read-only, which
-        saves a copy of every frame; convert it (``arr.astype(np.float32)``) or ``.copy()`` it
-        before writing to it.
+        (H, W, 3) uint8 RGB in [0, 255], C-contiguous and writable (grayscale files give three
+        equal channels; H, W after the orientation is applied).
 
     Raises:
         InvalidJpegError: the data is not a complete, decodable JPEG.
         InvalidImageError: the frame is over the pixel limit.
         OSError: a path cannot be read.
     """
-    raw = _read_source(data)
-    if raw[:2] != b"\xff\xd8":
-        walk_segments(raw)  # raises InvalidJpegError naming what the data looks like
-    im = _to_rgb(_apply_orientation(_open(raw, ("JPEG",), max_pixels)))
-    return np.asarray(im)
+    from jpegtext.codec.jpegfile import parse_file
+
+    return parse_file(_read_source(data), max_pixels=max_pixels, payload_errors="keep").pixels()
 
 
 @dataclass(frozen=True)

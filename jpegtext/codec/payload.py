@@ -460,7 +460,9 @@ def embed_caption(
     """
     layout = parse_jpeg(jpeg)
     if quality is None:
-        quality = estimate_quality(layout.qtables, layout.frame).quality
+        found = estimate_quality(layout.qtables, layout.frame)
+        # only an exact quality is a record; a fitted one stays the reader's estimate
+        quality = found.quality if found.kind == "exact" else None
     datas = build_payload_data(Payload(caption, captioner, quality))
     new = [segment_bytes(COM, d) for d in datas]
     if xmp:

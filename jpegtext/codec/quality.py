@@ -3,8 +3,11 @@
 libjpeg (and so Pillow, OpenCV and most tools built on it) derives its tables from the two
 example tables of ITU-T T.81 annex K, scaled by the IJG quality formula and clamped to 1..255
 (baseline). Every quality 1..100 gives a different luminance table, so a file whose tables match
-one of them was written at exactly that quality. Other encoders (mozjpeg, cameras, Photoshop)
-use their own tables: for those we say "non-standard tables" instead of guessing.
+one of them was written at exactly that quality ("exact"). Other encoders (mozjpeg, cameras,
+Photoshop, hand-written DQTs) use their own tables: for those the nearest IJG quality is fitted by
+least squares on the log steps of every table in use ("estimated"); a log step is how a table's
+coarseness is felt, so a table twice as coarse everywhere is one quality scale away whatever its
+shape. CMYK/YCCK files (four components) stay unknown: libjpeg's tables say nothing of them.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
+
+import numpy as np
 
 from jpegtext.codec.markers import FrameHeader
 
-__all__ = ["QualityEstimate", "estimate_quality", "ijg_tables"]
+__all__ = ["QualityEstimate", "QualityKind", "estimate_quality", "ijg_tables"]
+
+#: How a quality was found: equal to libjpeg's tables, or fitted to other tables.
+QualityKind = Literal["exact", "estimated"]
 
 # ITU-T T.81 annex K, tables K.1 and K.2, in natural (row-major) order.
 _LUMA_BASE = (
@@ -54,12 +63,16 @@ class QualityEstimate:
     """Result of :func:`estimate_quality`.
 
     Attributes:
-        quality: the exact IJG quality 1..100, or None when the tables are not IJG tables.
+        quality: the IJG quality 1..100 (exact, or the nearest fitted one), or None when unknown
+            (CMYK, no luminance table).
         standard_tables: whether the tables are the scaled annex K tables of some quality.
+        kind: ``"exact"`` (the tables are libjpeg's at ``quality``), ``"estimated"`` (the nearest
+            IJG quality to other tables) or None (unknown).
     """
 
     quality: int | None
     standard_tables: bool
+    kind: QualityKind | None = None
 
 
 def _scale(base: Sequence[int], quality: int) -> tuple[int, ...]:
@@ -96,10 +109,36 @@ def _luma_index() -> dict[tuple[int, ...], int]:
     return index
 
 
+@lru_cache(maxsize=1)
+def _log_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(100, 64) log steps of libjpeg's luminance and chrominance tables at qualities 1..100."""
+    tables = _all_tables()
+    luma = np.log(np.array([tables[q][0] for q in range(1, 101)], dtype=np.float64))
+    chroma = np.log(np.array([tables[q][1] for q in range(1, 101)], dtype=np.float64))
+    return luma, chroma
+
+
+def _fit_quality(luma: Sequence[int], chromas: Sequence[Sequence[int]]) -> int:
+    """The IJG quality whose tables are nearest to the given ones in log steps (least squares).
+
+    Steps are clamped to 1..255 first, as a baseline encoder would store them, so a 16-bit table
+    coarser than any IJG table gives quality 1 rather than an error. Ties go to the lower quality.
+    """
+    ref_luma, ref_chroma = _log_tables()
+
+    def logs(table: Sequence[int]) -> np.ndarray:
+        return np.log(np.clip(np.asarray(table, dtype=np.float64), 1, 255))
+
+    cost = ((ref_luma - logs(luma)) ** 2).sum(axis=1)
+    for table in chromas:
+        cost += ((ref_chroma - logs(table)) ** 2).sum(axis=1)
+    return int(np.argmin(cost)) + 1
+
+
 def estimate_quality(
     qtables: Mapping[int, Sequence[int]], frame: FrameHeader | None = None
 ) -> QualityEstimate:
-    """Recognise the IJG quality of a file from its quantisation tables.
+    """The IJG quality of a file from its quantisation tables: exact, else the nearest one.
 
     Args:
         qtables: tables by id, 64 values each in zig-zag (file) order, as returned by
@@ -109,24 +148,26 @@ def estimate_quality(
             luminance and table 1 (if present) as chrominance.
 
     Returns:
-        The exact quality when the luminance table and every chrominance table equal libjpeg's
-        tables for one quality; otherwise ``QualityEstimate(None, False)``.
+        ``QualityEstimate(q, True, "exact")`` when the luminance table and every chrominance
+        table equal libjpeg's tables for quality ``q``; ``QualityEstimate(q, False,
+        "estimated")`` with the least-squares nearest quality for any other tables;
+        ``QualityEstimate(None, False)`` for CMYK/YCCK or without a luminance table.
     """
     if frame is not None and frame.components:
         luma_id = frame.components[0].tq
-        chroma_ids = {c.tq for c in frame.components[1:]}
+        chroma_ids = sorted({c.tq for c in frame.components[1:]})
         if len(frame.components) > 3:  # CMYK/YCCK: libjpeg's tables do not apply as such
             return QualityEstimate(None, False)
     else:
         luma_id = 0
-        chroma_ids = {1} if 1 in qtables else set()
+        chroma_ids = [1] if 1 in qtables else []
     luma = qtables.get(luma_id)
-    if luma is None:
+    if luma is None or len(luma) != 64:
         return QualityEstimate(None, False)
+    chromas = [qtables[tid] for tid in chroma_ids if len(qtables.get(tid, ())) == 64]
     quality = _luma_index().get(tuple(luma))
-    if quality is None:
-        return QualityEstimate(None, False)
-    chroma_table = _all_tables()[quality][1]
-    if any(tuple(qtables.get(tid, ())) != chroma_table for tid in chroma_ids):
-        return QualityEstimate(None, False)
-    return QualityEstimate(quality, True)
+    if quality is not None and len(chromas) == len(chroma_ids):
+        chroma_table = _all_tables()[quality][1]
+        if all(tuple(t) == chroma_table for t in chromas):
+            return QualityEstimate(quality, True, "exact")
+    return QualityEstimate(_fit_quality(luma, chromas), False, "estimated")

@@ -3,6 +3,9 @@
 For every clean image, every JPEG quality and every method: the clean image is captioned (once,
 as the sender does), compressed with the product's encoder (Pillow 4:2:0, the caption payload in
 a COM segment), decoded once, restored by each method and scored against the clean image.
+The text-guided models restore the file through the same receiver as ``jpegtext decode``
+(:class:`jpegtext.receiver.Receiver`): caption and quality are read from the file, and only
+``:nocap`` / ``:wrongcap`` override the caption.
 
 Metrics per image (see :mod:`jpegtext.metrics` for the conventions): ``psnr_rgb`` and
 ``psnr_y`` (BT.601 luma as MATLAB ``rgb2ycbcr``), ``ssim_y``, ``psnrb_y``, ``lpips`` (AlexNet,
@@ -544,7 +547,7 @@ def run_evaluation(
     from PIL import Image
 
     from jpegtext._io import atomic_write_bytes
-    from jpegtext.codec import Payload, decode_jpeg, encode_jpeg, load_image
+    from jpegtext.codec import Payload, encode_jpeg, load_image, parse_file
     from jpegtext.restore.inference import resolve_device
 
     started = time.perf_counter()
@@ -576,12 +579,13 @@ def run_evaluation(
     img_dir = out / "images"
     fid_dir = out / "fid_features"
 
-    def caption_for(spec: MethodSpec, image_id: str) -> str:
-        if spec.kind != "tgjar" or spec.caption_mode in ("nocap", "capbytes"):
+    def override_for(spec: MethodSpec, image_id: str) -> str | None:
+        """The caption a text-guided model is given instead of the file's, or None."""
+        if spec.caption_mode == "nocap":
             return ""
         if spec.caption_mode == "wrongcap":
             return captions[wrong_of[image_id]]
-        return captions[image_id]
+        return None  # the file's own caption (none in a :capbytes file)
 
     def png_path(q: int, spec: MethodSpec, image_id: str) -> Path:
         return img_dir / f"q{q}" / _safe(spec.name) / f"{_safe(image_id)}.png"
@@ -634,9 +638,9 @@ def run_evaluation(
                 continue
             payload = Payload(captions[im.id], None, q)
             data = encode_jpeg(Image.fromarray(clean), q, subsampling=SUBSAMPLING, payload=payload)
-            jpeg_rgb = np.array(decode_jpeg(data))
-            shared = jpeg_rgb.view()
-            shared.flags.writeable = False  # one decode serves every method: none may edit it
+            jfile = parse_file(data)  # one parse and one decode serve every method
+            shared = jfile.pixels().view()
+            shared.flags.writeable = False  # none may edit it (the receiver only reads it)
             if cfg.save_images or im.id in figure_ids:
                 jpath = img_dir / f"q{q}" / "jpeg_files" / f"{_safe(im.id)}.jpg"
                 if not jpath.is_file():
@@ -644,10 +648,15 @@ def run_evaluation(
             for spec in todo:
                 score, save = plan[(im.id, q, spec.name)]
                 method = loader.get(spec)
-                caption = caption_for(spec, im.id)
+                caption = ""
                 t0 = time.perf_counter()
                 coded = _equal_bytes(spec, method, clean, data, q)
-                if coded is None:
+                if coded is None and spec.kind == "tgjar":
+                    # the product's path: the receiver reads caption and QF from the file
+                    received = method.receive(jfile, caption=override_for(spec, im.id))
+                    restored, caption = received.image, received.caption
+                    coded = {"bytes": len(data)}
+                elif coded is None:
                     restored = method.restore(shared, caption, q)
                     coded = {"bytes": len(data)}
                 else:
@@ -770,7 +779,8 @@ def run_evaluation(
         notes.append("DnCNN-3 was trained for QF 5-99: QF below 5 is outside its training.")
     notes.append(
         f"JPEG: the product's encoder (Pillow, {SUBSAMPLING}) with the caption payload in a COM "
-        "segment; bpp counts the whole file. PSNR on RGB; PSNR-Y, SSIM-Y (Gaussian 11x11, no "
+        "segment; bpp counts the whole file. Text-guided models restore the file through the "
+        "same receiver as `jpegtext decode` (caption and QF read from the file). PSNR on RGB; PSNR-Y, SSIM-Y (Gaussian 11x11, no "
         "downsampling) and PSNR-B-Y on BT.601 luma (MATLAB rgb2ycbcr); LPIPS AlexNet v0.1; NIQE "
         f"as the MATLAB release; crop border {cfg.crop_border} px."
     )
@@ -859,7 +869,6 @@ def _equal_bytes(
     """
     from PIL import Image
 
-    from jpegtext.codec import decode_jpeg
     from jpegtext.codec.image import encode_jpeg_within
 
     if spec.kind == "codec":
@@ -870,7 +879,8 @@ def _equal_bytes(
         alt, quality = encode_jpeg_within(
             Image.fromarray(clean), len(data), qualities=(q, 100), subsampling=SUBSAMPLING
         )
-        restored = method.restore(np.array(decode_jpeg(alt)), "", quality)
+        # no caption in the file: the receiver restores it with none, at its tables' QF
+        restored = method.receive(alt).image
         return {"decoded": restored, "bytes": len(alt), "coded_quality": quality, "fits": True}
     return None
 

@@ -269,15 +269,30 @@ class TGJARMethod:
 
     def __init__(self, name: str, restorer: Any, sha256: str | None = None,
                  ensemble: int = 1) -> None:
+        from jpegtext.receiver import Receiver
+
         self.name = name
         self.restorer = restorer
         self.sha256 = sha256
         self.ensemble = ensemble
+        self.receiver = Receiver(restorer, ensemble=ensemble)
 
     def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
-        """See :meth:`Method.restore`."""
+        """See :meth:`Method.restore` (pixels, caption and QF given around the file)."""
         return self.restorer.restore(np.asarray(jpeg_rgb), caption, int(quality),
                                      ensemble=self.ensemble)
+
+    def receive(self, file: Any, caption: str | None = None) -> Any:
+        """Restore a JPEG file as ``jpegtext decode`` does: caption and QF read from the file.
+
+        Args:
+            file: a parsed :class:`~jpegtext.codec.jpegfile.JpegFile` (or its bytes).
+            caption: an override (``:nocap`` = "", ``:wrongcap`` = another image's), else None.
+
+        Returns:
+            The :class:`~jpegtext.receiver.DecodeResult`.
+        """
+        return self.receiver.receive(file, caption=caption)
 
 
 class CodecMethod:

@@ -329,16 +329,21 @@ def _parse_multipart(ctype: str, body: bytes, limit: int) -> tuple[bytes, dict[s
     return (files[0] if files else b""), fields
 
 
-def _probe(data: bytes, max_pixels: int, *, jpeg_only: bool) -> None:
+def _probe(data: bytes, max_pixels: int, *, jpeg_only: bool) -> Any:
     """Cheap checks (headers only) before a job takes a pool slot, so that a bad input gets its
     4xx at once, even while the service is busy.
+
+    Returns:
+        The parsed :class:`~jpegtext.codec.jpegfile.JpegFile` of a JPEG, None for another image.
 
     Raises:
         InvalidImageError, InvalidJpegError, PayloadError: as the library would.
     """
     if jpeg_only or data[:2] == b"\xff\xd8":
-        jpegtext.inspect(data, max_pixels=max_pixels)  # the stream, its size and its payload
-        return
+        from jpegtext.codec.jpegfile import parse_file
+
+        # the stream, its size and its payload; the parsed file is what the restorer reads
+        return parse_file(data, max_pixels=max_pixels)
     from PIL import Image
 
     from jpegtext.codec.image import ACCEPTED_FORMATS, check_pixel_limit
@@ -353,6 +358,7 @@ def _probe(data: bytes, max_pixels: int, *, jpeg_only: bool) -> None:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InvalidImageError(f"cannot read the image: {exc}") from None
+    return None
 
 
 def _option_int(options: dict[str, str], name: str, default: int | None = None,
@@ -415,11 +421,11 @@ async def _restore(service: _Service, request: Request) -> Response:
     caption = options.get("caption")  # present (even empty) = the caller's text wins
     ensemble = _option_int(options, "ensemble", 1, _ENSEMBLES)
     max_pixels = service.config.max_pixels
-    await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
+    file = await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
 
     def job() -> tuple[Any, bytes, float]:
         start = time.perf_counter()
-        result = decode_detailed(data, model=service.restorer, caption=caption,
+        result = decode_detailed(file, model=service.restorer, caption=caption,
                                  max_pixels=max_pixels, ensemble=ensemble)
         return result, encode_png(result), time.perf_counter() - start
 
