@@ -548,7 +548,7 @@ def run_evaluation(
 
     from jpegtext._io import atomic_write_bytes
     from jpegtext.codec import Payload, encode_jpeg, load_image, parse_file
-    from jpegtext.restore.inference import resolve_device
+    from jpegtext._device import resolve_device
 
     started = time.perf_counter()
     resolve_device(cfg.device)  # a bad or absent device fails here, before any work
@@ -888,11 +888,12 @@ def _equal_bytes(
 def _device_name(device: str | None) -> str:
     import torch
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"{device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    from jpegtext._device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"{dev} ({torch.cuda.get_device_name(dev)})"
+    return f"{dev} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
