@@ -546,9 +546,9 @@ def run_evaluation(
     """
     from PIL import Image
 
+    from jpegtext._device import resolve_device
     from jpegtext._io import atomic_write_bytes
     from jpegtext.codec import Payload, encode_jpeg, load_image, parse_file
-    from jpegtext._device import resolve_device
 
     started = time.perf_counter()
     resolve_device(cfg.device)  # a bad or absent device fails here, before any work
