@@ -40,7 +40,7 @@ _GRID = 8
 _MCU = 16  # the 4:2:0 chroma block grid, in luma pixels
 #: tile sides (cores, without the halo) the automatic choice picks from: the largest whose
 #: crop fits the memory budget, at least the smallest
-AUTO_TILES = (128, 256, 384, 512, 768, 1024, 1536, 2048)
+AUTO_TILES = (128, 256, 384, 512, 640, 768, 1024, 1536, 2048)
 #: geometric self-ensemble sizes: 1 = off, 2 = + mirror, 8 = every flip and transposition
 ENSEMBLES = (1, 2, 8)
 
@@ -80,7 +80,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 #: CPU activation budget of one pass (the crop of one tile): with the tiling's whole-image
 #: feature maps, a 12 MP restore of the small model stays under 2 GB RSS
-_CPU_BUDGET = 3 << 29
+_CPU_BUDGET = 1 << 30
 
 
 def _available_memory(device: torch.device) -> int:
@@ -296,6 +296,13 @@ class Restorer:
         big_h, big_w = xp.shape[2], xp.shape[3]
         halo, grid = self.tile_overlap, gen.downsampling_factor
         scales = (2, 4, 8)
+        wd = self.config.generator.widths
+        need = big_h * big_w * 4 * (wd[1] / 4 + wd[2] / 16 + wd[3] / 64)
+        avail = _available_memory(torch.device("cpu"))
+        if need > avail:
+            raise InsufficientMemoryError(
+                f"tiling a {w}x{h} image keeps {need / 2 ** 30:.1f} GiB of feature maps, more "
+                f"than the {avail / 2 ** 30:.1f} GiB free in RAM")
         maps: list[torch.Tensor] = []
         for t in tiles(big_h, big_w, tile, halo, grid):
             ys, xs = t.crop()
