@@ -198,3 +198,15 @@ def test_zoo_registry_rules_and_sha256(tmp_path: Path, model_file: Path,
     (tmp_path / "test-tiny.safetensors").write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="does not match"):
         zoo.load_restorer("test-tiny", device="cpu")
+
+
+def test_automatic_tile_comes_from_the_ladder(model_file: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext.restore import inference
+
+    r = Restorer(load_model_file(model_file), device="cpu")
+    monkeypatch.setattr(inference, "_CPU_BUDGET", int(r.bytes_per_pixel() * 600 ** 2))
+    assert r._tile_for(100, 100) == 0
+    assert r._tile_for(3000, 4000) == 512  # (512 + 2 * 32)^2 fits 600^2, (640 + 64)^2 does not
+    monkeypatch.setattr(inference, "_CPU_BUDGET", 1)
+    assert r._tile_for(3000, 4000) == inference.AUTO_TILES[0] == 384  # the agreement floor

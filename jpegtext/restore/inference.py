@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 _GRID = 8
 _MCU = 16  # the 4:2:0 chroma block grid, in luma pixels
 #: tile sides (cores, without the halo) the automatic choice picks from: the largest whose
-#: crop fits the memory budget, at least the smallest
-AUTO_TILES = (128, 256, 384, 512, 640, 768, 1024, 1536, 2048)
+#: crop fits the memory budget, at least the smallest. The floor is 384 px because smaller
+#: tiles with the default 32 px halo miss the agreement bar on Kodak (max 10 levels at 128 and
+#: 256 px, ``benchmarks/results/tiling_agreement_128_2048.json``); ``--tile`` can still ask.
+AUTO_TILES = (384, 512, 640, 768, 1024, 1536, 2048)
 #: geometric self-ensemble sizes: 1 = off, 2 = + mirror, 8 = every flip and transposition
 ENSEMBLES = (1, 2, 8)
 
