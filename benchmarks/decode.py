@@ -2,7 +2,11 @@
 
 Each (config, size) case runs in a fresh subprocess, so that the peak RSS it reports is its own.
 The weights do not change the speed, so configs without a shipped model use random weights of
-the same shape. Prints a table and writes JSON.
+the same shape. One run reports, per config, the 768x512 (untiled) and 4000x3000 (tiled: 12 MP)
+MP/s, their ratio against the 80 % target and the 12 MP peak RSS against 2 GB, with a profile of
+where a tiled restore's time goes (encoder pass, full-resolution skips, decoder pass, the rest:
+padding, copies, conversion). The machine's load average goes into the JSON. Prints a table and
+writes JSON.
 
     python benchmarks/decode.py                      # CPU, small + base, 768x512 and 4000x3000
     python benchmarks/decode.py --device cuda --precision fp16 --repeats 10
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -62,6 +67,27 @@ def _case(config: str, size: str, device: str, precision: str, repeats: int, til
     img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     caption = "blue sky at the top, green trees in the middle, red barn at the bottom"
     restorer.restore(img, caption, 1)  # warm-up (allocations, cuDNN autotune)
+    parts = {"encode": 0.0, "full_skip": 0.0, "decode": 0.0}
+    gen = restorer.generator
+
+    def _timed(name: str):  # noqa: ANN202 - wraps one generator stage, sums its seconds
+        inner = getattr(gen, name)
+
+        def wrapper(*a: object, **k: object) -> object:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            res = inner(*a, **k)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            parts[name] += time.perf_counter() - t
+            return res
+        return wrapper
+
+    tile_used = restorer._tile_for(h, w)
+    if tile_used:  # the tiled path calls the stages one by one; time them
+        for name in parts:
+            setattr(gen, name, _timed(name))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -75,12 +101,18 @@ def _case(config: str, size: str, device: str, precision: str, repeats: int, til
     sec = float(np.median(times))
     out: dict[str, object] = {
         "config": config, "size": size, "device": device, "precision": precision,
-        "tile": restorer._tile_for(h, w), "seconds_median": round(sec, 4),
+        "tile": tile_used, "halo": restorer.tile_overlap if tile_used else 0,
+        "seconds_median": round(sec, 4),
         "seconds_all": [round(t, 4) for t in times],
         "megapixels_per_s": round(h * w / 1e6 / sec, 3),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "params": sum(p.numel() for p in model.generator.parameters()),
     }
+    if tile_used:
+        total = sum(times)
+        share = {k: round(v / total, 3) for k, v in parts.items()}
+        share["other"] = round(1 - sum(share.values()), 3)
+        out["profile_share"] = share
     if device.startswith("cuda"):
         out["cuda_max_allocated_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     return out
@@ -136,7 +168,7 @@ def _text_models(models: list[str], repeats: int, threads: int, out: Path) -> No
         print(f"{model}: start-up {row['startup_s']:.2f} s (import {row['import_s']:.2f}, load "
               f"{row['load_model_s']:.2f}, first caption {row['first_caption_s']:.3f}); "
               f"{row['seconds_per_image_768x512']:.3f} s per 768x512 image", flush=True)
-    result = {"machine": platform.platform(), "cpu_count": __import__("os").cpu_count(),
+    result = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
               "threads": threads, "rows": rows,
               "command": "python benchmarks/decode.py --text-models " + " ".join(models)}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +204,7 @@ def main() -> None:
                                args.threads)))
         return
     rows = []
+    load_before = list(os.getloadavg())
     for config in args.configs:
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--case", f"{config}:{size}", "--device",
@@ -189,8 +222,25 @@ def main() -> None:
             print(f"{config:6s} {size:10s} {row['device']:5s} {row['precision']:5s} "
                   f"tile={row['tile']:<5} {row['seconds_median']:8.3f} s  "
                   f"{row['megapixels_per_s']:7.3f} MP/s  peak {mem:.2f} GB", flush=True)
+    summary = {}
+    for config in args.configs:
+        by = {r["size"]: r for r in rows if r["config"] == config}
+        if "768x512" in by and "4000x3000" in by:
+            ratio = by["4000x3000"]["megapixels_per_s"] / by["768x512"]["megapixels_per_s"]
+            summary[config] = {
+                "untiled_768x512_mp_s": by["768x512"]["megapixels_per_s"],
+                "tiled_12mp_mp_s": by["4000x3000"]["megapixels_per_s"],
+                "tiled_over_untiled": round(ratio, 3), "target_ratio": 0.8,
+                "ratio_met": ratio >= 0.8,
+                "peak_rss_12mp_gb": by["4000x3000"]["peak_rss_gb"], "target_rss_gb": 2.0,
+                "rss_met": by["4000x3000"]["peak_rss_gb"] <= 2.0}
+            print(f"{config}: 12 MP tiled / 768x512 untiled = {ratio:.2f} (target >= 0.80), "
+                  f"12 MP peak RSS {by['4000x3000']['peak_rss_gb']:.2f} GB (target <= 2)")
     result = {"machine": platform.platform(), "processor": platform.processor(),
-              "cpu_count": __import__("os").cpu_count(), "rows": rows}
+              "cpu_count": os.cpu_count(), "threads": args.threads,
+              "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
+              "command": "python benchmarks/decode.py " + " ".join(sys.argv[1:]),
+              "summary": summary, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -13,8 +13,10 @@ from tiny_model import TINY_CONFIG, save_tiny_model
 
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
 from jpegtext.restore import zoo
-from jpegtext.restore.inference import Restorer, plan_tiles
+from jpegtext.restore.generator import TGJARGenerator
+from jpegtext.restore.inference import Restorer
 from jpegtext.restore.modelfile import load_model_file
+from jpegtext.restore.tiling import pad_to_multiple, tile_grid, tiles
 
 CFG = TINY_CONFIG
 
@@ -38,34 +40,68 @@ def test_model_file_round_trip(model_file: Path) -> None:
     assert m.info == {"note": "test"}
 
 
-def test_plan_tiles_is_grid_aligned_and_covers() -> None:
-    ph, pw = plan_tiles(1000, 517, 256, 32)
-    for plan in (ph, pw):
-        assert all(s % 8 == 0 for s in plan.starts)
-        assert plan.starts[0] == 0 and plan.end(plan.starts[-1]) == plan.size
-        assert plan.end(plan.starts[-1]) - plan.starts[-1] < plan.tile + 8
-        assert all(b - a <= plan.tile - 32 for a, b in zip(plan.starts, plan.starts[1:], strict=False))
+def test_tiles_are_grid_aligned_and_partition_the_image(model_file: Path) -> None:
+    cover = np.zeros((1000, 520), int)
+    for t in tiles(1000, 520, 256, 32, 8):
+        assert all(v % 8 == 0 for v in (t.y0, t.x0, t.cy0, t.cx0))
+        assert t.y1 - t.y0 <= 256 and t.x1 - t.x0 <= 256
+        assert t.cy0 == max(t.y0 - 32, 0) and t.cx1 == min(t.x1 + 32, 520)
+        cover[t.y0:t.y1, t.x0:t.x1] += 1
+    assert (cover == 1).all()
+    assert tile_grid(1000, 256, 8) == [0, 248, 496, 752, 1000]
     with pytest.raises(ConfigError, match="tile"):
-        plan_tiles(100, 100, 100, 8)
-    with pytest.raises(ConfigError, match="overlap"):
-        plan_tiles(100, 100, 64, 12)
+        Restorer(load_model_file(model_file), device="cpu", tile=100)
+
+
+def test_one_padding_rule() -> None:
+    x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).view(2, 3, 5, 6)
+    p = pad_to_multiple(x, 8)
+    assert p.shape == (2, 3, 8, 8) and torch.equal(p[:, :, :5, :6], x)
+    assert torch.equal(p[:, :, 5, :6], x[:, :, 3])  # reflect about the last row
+    assert pad_to_multiple(x, 1) is x
+    tiny = pad_to_multiple(x[:, :, :1, :2], 8)  # too small to reflect: edge replication
+    assert torch.equal(tiny[:, :, 7, 7], x[:, :, 0, 1])
+    assert TGJARGenerator(CFG.generator).downsampling_factor == 8
 
 
 def test_tiled_matches_untiled(model_file: Path) -> None:
     img = _image()
     full = Restorer(load_model_file(model_file), device="cpu", tile=0)
-    tiled = Restorer(load_model_file(model_file), device="cpu", tile=64, tile_overlap=16)
     a = full.restore(img, "red at the top", 1).astype(np.float64)
-    b = tiled.restore(img, "red at the top", 1).astype(np.float64)
     assert a.shape == img.shape
     assert np.abs(a - img).mean() > 1.0  # the model does change the image
-    # close everywhere (no seams): mean and max deviation in 8-bit levels
-    assert np.abs(a - b).mean() < 0.1
-    assert np.abs(a - b).max() <= 3
-    # the check can see seams: without overlap the tile borders show
+    # a halo past the theoretical receptive radius: the cores are the untiled result
+    radius = max(full.generator.receptive_radius())
+    exact = Restorer(load_model_file(model_file), device="cpu", tile=32,
+                     tile_overlap=radius + 8 - radius % 8)
+    b = exact.restore(img, "red at the top", 1).astype(np.float64)
+    assert np.abs(a - b).max() <= 1
+    # the default halo: close everywhere (no seams), mean and max deviation in 8-bit levels
+    tiled = Restorer(load_model_file(model_file), device="cpu", tile=64, tile_overlap=32)
+    b = tiled.restore(img, "red at the top", 1).astype(np.float64)
+    assert np.abs(a - b).mean() < 0.2
+    assert np.abs(a - b).max() <= 8
+    # the check can see seams: without a halo the tile borders show
     seams = Restorer(load_model_file(model_file), device="cpu", tile=64, tile_overlap=0)
     c = seams.restore(img, "red at the top", 1).astype(np.float64)
     assert np.abs(a - c).max() > 8
+
+
+def test_tiled_encoder_runs_once_per_tile(model_file: Path) -> None:
+    r = Restorer(load_model_file(model_file), device="cpu", tile=64, tile_overlap=16)
+    calls = {"down": 0, "head": 0}
+    hooks = [r.generator.down[2].register_forward_hook(
+                 lambda *_: calls.__setitem__("down", calls["down"] + 1)),
+             r.generator.head.register_forward_hook(
+                 lambda *_: calls.__setitem__("head", calls["head"] + 1))]
+    img = _image()
+    r.restore(img, "red", 1)
+    for hk in hooks:
+        hk.remove()
+    n = len(list(tiles(img.shape[0] + (-img.shape[0]) % 8, img.shape[1] + (-img.shape[1]) % 8,
+                       64, 16, 8)))
+    assert n > 1
+    assert calls == {"down": n, "head": 2 * n}  # deep encoder once; the cheap head twice
 
 
 def test_restore_is_deterministic_and_caption_matters(model_file: Path) -> None:
@@ -162,3 +198,15 @@ def test_zoo_registry_rules_and_sha256(tmp_path: Path, model_file: Path,
     (tmp_path / "test-tiny.safetensors").write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="does not match"):
         zoo.load_restorer("test-tiny", device="cpu")
+
+
+def test_automatic_tile_comes_from_the_ladder(model_file: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext.restore import inference
+
+    r = Restorer(load_model_file(model_file), device="cpu")
+    monkeypatch.setattr(inference, "_CPU_BUDGET", int(r.bytes_per_pixel() * 600 ** 2))
+    assert r._tile_for(100, 100) == 0
+    assert r._tile_for(3000, 4000) == 512  # (512 + 2 * 32)^2 fits 600^2, (640 + 64)^2 does not
+    monkeypatch.setattr(inference, "_CPU_BUDGET", 1)
+    assert r._tile_for(3000, 4000) == inference.AUTO_TILES[0] == 384  # the agreement floor

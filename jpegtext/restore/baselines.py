@@ -60,6 +60,7 @@ from torch import nn
 
 from jpegtext.errors import ConfigError, InvalidImageError, MissingWeightsError, WeightsError
 from jpegtext.metrics._image import rgb_to_ycbcr, ycbcr_to_rgb
+from jpegtext.restore.tiling import run_tiled
 
 __all__ = [
     "ARCNN_QUALITIES",
@@ -241,23 +242,12 @@ class DnCNNNet(nn.Module):
 def _tiled(
     fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, pad: int
 ) -> torch.Tensor:
-    """Apply a same-size fully convolutional ``fn`` tile by tile.
+    """Apply a same-size fully convolutional ``fn`` tile by tile (the shared tiler).
 
     Each tile is processed with ``pad`` pixels of real context on every side that has any, so
     with ``pad`` >= the network's receptive radius the result equals the untiled one.
     """
-    _, _, h, w = x.shape
-    out = torch.empty_like(x)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            bottom, right = min(top + tile, h), min(left + tile, w)
-            t0, l0 = max(top - pad, 0), max(left - pad, 0)
-            b0, r0 = min(bottom + pad, h), min(right + pad, w)
-            y = fn(x[:, :, t0:b0, l0:r0])
-            out[:, :, top:bottom, left:right] = y[
-                :, :, top - t0 : top - t0 + (bottom - top), left - l0 : left - l0 + (right - left)
-            ]
-    return out
+    return run_tiled(fn, x, tile, pad)
 
 
 class LumaRestorer(nn.Module):

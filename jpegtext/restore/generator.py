@@ -7,7 +7,8 @@ Layout for a 256x256 input with the base widths (32, 64, 128, 128)::
                                                                    │ res blocks, LFM@1/8 (words)
     out = x + tail(dec@1) ◄─up+skip── dec@1/2, LFM ◄─up+skip── dec@1/4, LFM ◄─up─┘
 
-Any H x W works: the input is padded (reflect) to a multiple of 8 and the output cropped back.
+Any H x W works: the input is padded (reflect) to a multiple of 8 (``downsampling_factor``, by
+:func:`jpegtext.restore.tiling.pad_to_multiple`) and the output cropped back.
 The JPEG quality, known exactly from the file's DQT, can be fed as an extra input plane.
 """
 
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from jpegtext.restore.config import GeneratorConfig
 from jpegtext.restore.fusion import GlobalFusion, LocalFusion
+from jpegtext.restore.tiling import pad_to_multiple
 
 __all__ = ["ResidualBlock", "TGJARGenerator"]
 
@@ -93,42 +94,71 @@ class TGJARGenerator(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def _encode(self, x: torch.Tensor, quality: torch.Tensor | None
-                ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """Pad, head and encoder: (features at 1/8, skips, padded input)."""
-        b, _, h, w = x.shape
-        m = self.config.multiple
-        ph, pw = (-h) % m, (-w) % m
-        inp = x
-        if ph or pw:
-            mode = "reflect" if (h > ph and w > pw) else "replicate"
-            inp = F.pad(x, (0, pw, 0, ph), mode=mode)
+    @property
+    def downsampling_factor(self) -> int:
+        """The multiple the input sides need (three stride-2 stages: 8); inputs are padded to
+        it by :func:`jpegtext.restore.tiling.pad_to_multiple`."""
+        return self.config.multiple
+
+    def receptive_radius(self) -> tuple[int, int]:
+        """Theoretical receptive radii in input pixels: (encoder, after the encoder).
+
+        The first is how far a 1/8 feature of :meth:`encode` sees; the second how far an output
+        pixel sees into the encoder's maps (GFM fuse, mid blocks, LFMs, decoder). Tiled
+        inference sizes its halo from them.
+        """
+        cfg = self.config
+        enc = 1 + 2 * cfg.enc_blocks[0]  # head conv + full-resolution blocks
+        for i in range(3):  # 4x4 stride-2 down conv, then the blocks at the next scale
+            enc += 2 * 2 ** i + 2 * cfg.enc_blocks[i + 1] * 2 ** (i + 1)
+        lfm = 2 if self.lfm is not None else 0
+        dec = 8 * (int(self.gfm is not None) + 2 * cfg.mid_blocks)
+        for i, s in enumerate((8, 4, 2)):  # LFM, up conv (at s), merge + blocks (at s/2)
+            dec += lfm * s + s + (s // 2) * (1 + 2 * cfg.dec_blocks[i])
+        return enc, dec + 1  # + tail
+
+    def full_skip(self, inp: torch.Tensor, quality: torch.Tensor | None) -> torch.Tensor:
+        """Head and full-resolution blocks (the first skip) of a padded input."""
         if self.config.qf_input:
             if quality is None:
                 raise ValueError("this generator needs the JPEG quality (qf_input=True)")
+            b = inp.shape[0]
             plane = (quality.to(inp.dtype).view(b, 1, 1, 1) / 100.0).expand(
                 b, 1, inp.shape[2], inp.shape[3])
-            feat = self.head(torch.cat([inp, plane], dim=1))
-        else:
-            feat = self.head(inp)
-        skips = []
-        for i in range(3):
-            feat = self.enc[i](feat)
-            skips.append(feat)
-            feat = self.down[i](feat)
-        return self.enc[3](feat), skips, inp
+            inp = torch.cat([inp, plane], dim=1)
+        return self.enc[0](self.head(inp))
 
-    def global_pool_map(self, x: torch.Tensor, quality: torch.Tensor | None = None
-                        ) -> torch.Tensor | None:
-        """The GFM's pre-pooling map (B, C, ceil(H/8), ceil(W/8)); None without a GFM.
+    def encode(self, inp: torch.Tensor, quality: torch.Tensor | None
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Head and encoder of an input already padded to :attr:`downsampling_factor`.
 
-        Tiled inference averages it over the whole image and passes the result as ``pooled``
-        to :meth:`forward`, so that every tile sees the global feature of the full image.
+        Returns:
+            (features at 1/8, skips at 1, 1/2 and 1/4).
         """
-        if self.gfm is None:
-            return None
-        feat, _, _ = self._encode(x, quality)
-        return self.gfm.pool_map(feat)
+        feat = self.full_skip(inp, quality)
+        skips = [feat]
+        for i in range(1, 3):
+            feat = self.enc[i](self.down[i - 1](feat))
+            skips.append(feat)
+        return self.enc[3](self.down[2](feat)), skips
+
+    def decode(self, inp: torch.Tensor, feat: torch.Tensor, skips: list[torch.Tensor],
+               words: torch.Tensor, mask: torch.Tensor, sentence: torch.Tensor,
+               pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """GFM, mid blocks, LFMs and decoder: ``inp`` + the predicted residual.
+
+        ``pooled``: the whole-image GFM feature (the mean of ``gfm.pool_map``) when ``feat`` is a
+        crop of the image's features; None = pool ``feat``.
+        """
+        if self.gfm is not None:
+            feat = self.gfm(feat, sentence, pooled)
+        feat = self.mid(feat)
+        for i in range(3):
+            if self.lfm is not None:
+                feat = self.lfm[i](feat, words, mask)
+            feat = self.up[i](feat, skips[2 - i])
+            feat = self.dec[i](feat)
+        return inp + self.tail(feat)
 
     def forward(
         self,
@@ -147,21 +177,12 @@ class TGJARGenerator(nn.Module):
             mask: (B, T) bool, True = padding word.
             sentence: (B, D) sentence features.
             quality: (B,) JPEG quality 1-100 (required when ``config.qf_input``).
-            pooled: (B, C) whole-image GFM feature when ``x`` is a tile (see
-                :meth:`global_pool_map`); None = pool ``x``.
+            pooled: (B, C) whole-image GFM feature when ``x`` is a tile; None = pool ``x``.
 
         Returns:
             (B, 3, H, W) float, ``x`` + predicted residual (not clamped: clamp for display).
         """
         h, w = x.shape[2], x.shape[3]
-        feat, skips, inp = self._encode(x, quality)
-        if self.gfm is not None:
-            feat = self.gfm(feat, sentence, pooled)
-        feat = self.mid(feat)
-        for i in range(3):
-            if self.lfm is not None:
-                feat = self.lfm[i](feat, words, mask)
-            feat = self.up[i](feat, skips[2 - i])
-            feat = self.dec[i](feat)
-        out = inp + self.tail(feat)
-        return out[:, :, :h, :w]
+        inp = pad_to_multiple(x, self.downsampling_factor)
+        feat, skips = self.encode(inp, quality)
+        return self.decode(inp, feat, skips, words, mask, sentence, pooled)[:, :, :h, :w]

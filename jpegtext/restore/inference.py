@@ -1,9 +1,17 @@
 """Inference: the reusable, thread-safe :class:`Restorer`, with tiling for large images.
 
-Tiles are aligned to the 8x8 JPEG grid (origins and sizes are multiples of 8) and overlap; each
-tile's output is blended with a weight that ramps linearly to zero across the overlap, so there
-are no seams. The GFM's global feature is computed over the *whole* image in a first pass and
-given to every tile, so tiled and untiled outputs agree closely.
+Tiling (:mod:`jpegtext.restore.tiling`) runs the generator's encoder and its decoder once each
+per tile, never the encoder twice. The image is padded once to the generator's
+``downsampling_factor`` (as an untiled pass pads it) and split into grid-aligned cores, each run
+with ``tile_overlap`` pixels of real context (a halo) on every side that has any:
+
+1. encoder pass: each tile's 1/2, 1/4 and 1/8 feature maps are computed and their cores kept in
+   whole-image maps (a small share of the image's pixels x channels: 1/4, 1/16, 1/64); the GFM's
+   global feature is then pooled over exactly the cells an untiled pass pools;
+2. decoder pass: each tile recomputes only the full-resolution skip (head + first blocks) from
+   the pixels, takes its 1/2-1/8 maps, halo included, from the whole-image maps, runs GFM,
+   mid blocks, LFMs and decoder, and keeps its core. No blending: with a halo of the network's
+   effective receptive radius the cores equal the untiled result.
 
 Geometric self-ensemble (``ensemble=2`` or ``8``) averages the restorations of mirrored
 (x2) or mirrored and transposed (x8: the 8 symmetries of the square) copies, each mapped back;
@@ -14,10 +22,7 @@ copy keeps the 8x8 (and 4:2:0 16x16) JPEG grid where the model expects it.
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,13 +30,19 @@ import torch
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
 from jpegtext.restore.modelfile import LoadedModel
 from jpegtext.restore.text import TextFeatures
+from jpegtext.restore.tiling import pad_to_multiple, tiles
 
-__all__ = ["ENSEMBLES", "Restorer", "TilePlan", "plan_tiles", "resolve_device"]
+__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
 _GRID = 8
 _MCU = 16  # the 4:2:0 chroma block grid, in luma pixels
+#: tile sides (cores, without the halo) the automatic choice picks from: the largest whose
+#: crop fits the memory budget, at least the smallest. The floor is 384 px because smaller
+#: tiles with the default 32 px halo miss the agreement bar on Kodak (max 10 levels at 128 and
+#: 256 px, ``benchmarks/results/tiling_agreement_128_2048.json``); ``--tile`` can still ask.
+AUTO_TILES = (384, 512, 640, 768, 1024, 1536, 2048)
 #: geometric self-ensemble sizes: 1 = off, 2 = + mirror, 8 = every flip and transposition
 ENSEMBLES = (1, 2, 8)
 
@@ -69,72 +80,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-@dataclass(frozen=True)
-class TilePlan:
-    """Tile origins along one axis of length ``size`` (tile length ``tile``)."""
-
-    size: int
-    tile: int
-    starts: tuple[int, ...]
-
-    def end(self, start: int) -> int:
-        """End of the tile at ``start``; the last tile runs to the edge (up to 7 px longer,
-        because its start stays on the 8-pixel grid)."""
-        return self.size if start == self.starts[-1] else min(start + self.tile, self.size)
-
-
-def _starts(size: int, tile: int, overlap: int) -> tuple[int, ...]:
-    if size <= tile:
-        return (0,)
-    stride = tile - overlap
-    starts = list(range(0, size - tile, stride))
-    last = size - tile
-    last -= last % _GRID  # keep the grid alignment; the last tile may reach past the end
-    if not starts or starts[-1] != last:
-        starts.append(max(last, 0))
-    return tuple(sorted(set(starts)))
-
-
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> tuple[TilePlan, TilePlan]:
-    """Grid-aligned tile layout of an image.
-
-    Args:
-        height, width: image size.
-        tile: tile side, a multiple of 8.
-        overlap: overlap between neighbouring tiles, a multiple of 8 smaller than ``tile``.
-    """
-    if tile < 32 or tile % _GRID:
-        raise ConfigError(f'Invalid tile "{tile}", should be a multiple of 8 and >= 32')
-    if overlap < 0 or overlap % _GRID or overlap >= tile // 2:
-        raise ConfigError(f'Invalid tile overlap "{overlap}", should be a multiple of 8 in '
-                          f"[0, {tile // 2})")
-    return (TilePlan(height, tile, _starts(height, tile, overlap)),
-            TilePlan(width, tile, _starts(width, tile, overlap)))
-
-
-def _ramp(length: int, start: int, plan: TilePlan, overlap: int) -> torch.Tensor:
-    """1-D blending weight of a tile: ramps up/down across overlaps with neighbours."""
-    wgt = torch.ones(length)
-    if overlap <= 0:
-        return wgt
-    ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
-    if start > 0:  # a neighbour before
-        wgt[:overlap] = ramp
-    if start + length < plan.size:  # a neighbour after
-        wgt[-overlap:] = torch.minimum(wgt[-overlap:], ramp.flip(0))
-    return wgt
-
-
-def _ownership(plan: TilePlan) -> dict[int, tuple[int, int]]:
-    """Pixel range [lo, hi) each tile start owns; boundaries on the 8-pixel grid."""
-    starts = plan.starts
-    bounds = [0]
-    for k in range(1, len(starts)):
-        prev_end = plan.end(starts[k - 1])
-        mid = (starts[k] + prev_end) // 2
-        bounds.append(max(bounds[-1], mid - mid % _GRID))
-    bounds.append(plan.size)
-    return {s: (bounds[k], bounds[k + 1]) for k, s in enumerate(starts)}
+#: CPU activation budget of one pass (the crop of one tile): with the tiling's whole-image
+#: feature maps, a 12 MP restore of the small model stays under 2 GB RSS
+_CPU_BUDGET = 1 << 30
 
 
 def _available_memory(device: torch.device) -> int:
@@ -163,8 +111,10 @@ class Restorer:
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; half precisions only on CUDA; None =
             fp16 on CUDA, fp32 on CPU.
         tile: tile side (multiple of 8); None = automatic from the free memory; 0 = never tile.
-        tile_overlap: overlap of neighbouring tiles (multiple of 8).
-        tile_batch: tiles run together on GPU (CPU runs one at a time).
+        tile_overlap: the halo: pixels of real context each tile runs with on every side that
+            has any, cropped away (multiple of 8; it should reach the network's effective
+            receptive radius, see ``benchmarks/tiling_agreement.py``).
+        tile_batch: kept for compatibility; tiles run one at a time (their shapes differ).
         ensemble: geometric self-ensemble size (1 = off, 2, 8), each call's default; it costs
             that many passes.
         name: the model's name (for reports).
@@ -182,8 +132,11 @@ class Restorer:
             raise ConfigError(f'Invalid precision "{precision}", should be one of {list(dtypes)}')
         if precision != "fp32" and self.device.type != "cuda":
             raise ConfigError(f"{precision} runs on CUDA only; use fp32 on {self.device.type}")
-        if tile is not None and tile != 0:
-            plan_tiles(64, 64, tile, tile_overlap)  # validates both
+        if tile is not None and tile != 0 and (tile < 32 or tile % _GRID):
+            raise ConfigError(f'Invalid tile "{tile}", should be a multiple of 8 and >= 32')
+        if tile_overlap < 0 or tile_overlap % _GRID:
+            raise ConfigError(f'Invalid tile overlap "{tile_overlap}", should be a multiple of '
+                              "8 and >= 0")
         self.dtype = dtypes[precision]
         self.precision = precision
         self.tile = tile
@@ -265,8 +218,7 @@ class Restorer:
             return self._restore_once(x, text, q)
         h, w = x.shape[2], x.shape[3]
         with torch.inference_mode():
-            padded = torch.nn.functional.pad(x.float().cpu(), (0, -w % _MCU, 0, -h % _MCU),
-                                             mode="replicate")
+            padded = pad_to_multiple(x.float().cpu(), _MCU, mode="replicate")
             total = torch.zeros_like(padded)
             for sym in range(k):
                 out = self._restore_once(_symmetry(padded, sym).contiguous(), text, q)
@@ -312,22 +264,24 @@ class Restorer:
         return floats * elem * 1.5
 
     def _tile_for(self, h: int, w: int) -> int:
+        """Tile side (core) for an h x w image: 0 = untiled; else one of :data:`AUTO_TILES`
+        when automatic (the largest whose crop, halo included, fits the memory budget)."""
+        bpp = self.bytes_per_pixel()
         if self.tile is not None:
-            if self.tile and self.tile * self.tile * self.bytes_per_pixel() > \
+            if self.tile and (self.tile + 2 * self.tile_overlap) ** 2 * bpp > \
                     _available_memory(self.device):
                 raise InsufficientMemoryError(
                     f"tile {self.tile} needs about "
-                    f"{self.tile ** 2 * self.bytes_per_pixel() / 2 ** 30:.1f} GiB, more than is "
-                    f"free on {self.device}; use a smaller --tile")
+                    f"{(self.tile + 2 * self.tile_overlap) ** 2 * bpp / 2 ** 30:.1f} GiB, more "
+                    f"than is free on {self.device}; use a smaller --tile")
             return self.tile
         budget = _available_memory(self.device)
         if self.device.type == "cpu":
-            budget = min(budget, 3 << 29)  # 1.5 GiB: a 12 MP restore stays under ~3 GB RSS
-        if h * w * self.bytes_per_pixel() <= budget:
+            budget = min(budget, _CPU_BUDGET)
+        if h * w * bpp <= budget:
             return 0
-        side = int(math.sqrt(budget / self.bytes_per_pixel()))
-        side = max(64, side - side % _GRID)
-        return min(side, 2048)
+        fits = [t for t in AUTO_TILES if (t + 2 * self.tile_overlap) ** 2 * bpp <= budget]
+        return fits[-1] if fits else AUTO_TILES[0]
 
     def _run(self, x: torch.Tensor, text: TextFeatures, q: torch.Tensor,
              pooled: torch.Tensor | None) -> torch.Tensor:
@@ -337,59 +291,46 @@ class Restorer:
 
     def _run_tiled(self, x: torch.Tensor, text: TextFeatures, q: torch.Tensor,
                    tile: int) -> torch.Tensor:
-        _, _, h, w = x.shape
-        overlap = min(self.tile_overlap, tile // 2 - _GRID)
-        overlap -= overlap % _GRID
-        ph, pw = plan_tiles(h, w, tile, max(overlap, 0))
-        boxes = [(y, xx) for y in ph.starts for xx in pw.starts]
-        pooled = self._global_feature(x, q, boxes, tile, (ph, pw))
-        out = torch.zeros(3, h, w)
-        weight = torch.zeros(1, h, w)
-        batch = self.tile_batch if self.device.type == "cuda" else 1
-        for i in range(0, len(boxes), batch):
-            group = boxes[i:i + batch]
-            crops = [x[0, :, y:ph.end(y), xx:pw.end(xx)] for y, xx in group]
-            same = all(c.shape == crops[0].shape for c in crops)
-            results: Sequence[torch.Tensor]
-            if same:
-                tiles = torch.stack(crops).to(self.device, self.dtype)
-                pb = None if pooled is None else pooled.expand(len(group), -1)
-                results = self._run(tiles, text, q, pb).float().cpu()
-            else:
-                results = [self._run(c[None].to(self.device, self.dtype), text, q, pooled)
-                           .float().cpu()[0] for c in crops]
-            for (y, xx), res in zip(group, results, strict=True):
-                th, tw = res.shape[1], res.shape[2]
-                wy = _ramp(th, y, ph, overlap)
-                wx = _ramp(tw, xx, pw, overlap)
-                wgt = (wy[:, None] * wx[None, :])[None]
-                out[:, y:y + th, xx:xx + tw] += res * wgt
-                weight[:, y:y + th, xx:xx + tw] += wgt
-        return out[None] / weight.clamp_min(1e-8)
-
-    def _global_feature(self, x: torch.Tensor, q: torch.Tensor, boxes: list[tuple[int, int]],
-                        tile: int, plans: tuple[TilePlan, TilePlan]) -> torch.Tensor | None:
-        """Mean of the GFM's pooling map over the whole image, assembled from tile cores.
-
-        Each 8x8 cell of the image is counted once, by the tile that owns it (overlaps are
-        split in the middle), so the mean runs over the same cells as an untiled pass.
-        """
-        if self.generator.gfm is None:
-            return None
-        own_y, own_x = _ownership(plans[0]), _ownership(plans[1])
-        total: torch.Tensor | None = None
-        count = 0
-        for y, xx in boxes:
-            crop = x[:, :, y:plans[0].end(y), xx:plans[1].end(xx)].to(self.device, self.dtype)
-            fmap = self.generator.global_pool_map(crop, q).float()  # (1, C, th/8, tw/8)
-            (y0, y1), (x0, x1) = own_y[y], own_x[xx]
-            part = fmap[:, :, (y0 - y) // _GRID:math.ceil((y1 - y) / _GRID),
-                        (x0 - xx) // _GRID:math.ceil((x1 - xx) / _GRID)]
-            s = part.sum(dim=(2, 3))
-            total = s if total is None else total + s
-            count += part.shape[2] * part.shape[3]
-        assert total is not None
-        return (total / max(count, 1)).to(self.dtype)
+        """Two passes over the tiles, the encoder in the first, the rest in the second."""
+        gen, dev, dt = self.generator, self.device, self.dtype
+        h, w = x.shape[2], x.shape[3]
+        xp = pad_to_multiple(x.float().cpu(), gen.downsampling_factor)
+        big_h, big_w = xp.shape[2], xp.shape[3]
+        halo, grid = self.tile_overlap, gen.downsampling_factor
+        scales = (2, 4, 8)
+        wd = self.config.generator.widths
+        need = big_h * big_w * 4 * (wd[1] / 4 + wd[2] / 16 + wd[3] / 64)
+        avail = _available_memory(torch.device("cpu"))
+        if need > avail:
+            raise InsufficientMemoryError(
+                f"tiling a {w}x{h} image keeps {need / 2 ** 30:.1f} GiB of feature maps, more "
+                f"than the {avail / 2 ** 30:.1f} GiB free in RAM")
+        maps: list[torch.Tensor] = []
+        for t in tiles(big_h, big_w, tile, halo, grid):
+            ys, xs = t.crop()
+            feat, skips = gen.encode(xp[:, :, ys, xs].to(dev, dt), q)
+            parts = (skips[1], skips[2], feat)
+            if not maps:
+                maps = [torch.empty(1, p.shape[1], big_h // s, big_w // s)
+                        for p, s in zip(parts, scales, strict=True)]
+            for m, p, s in zip(maps, parts, scales, strict=True):
+                cy, cx = t.core_in_crop(s)
+                my, mx = t.core(s)
+                m[:, :, my, mx] = p[:, :, cy, cx].float().cpu()
+        pooled = None
+        if gen.gfm is not None:  # the mean over the untiled cells, as an untiled pass takes it
+            pooled = gen.gfm.pool_map(maps[2].to(dev, dt)).float().mean(dim=(2, 3)).to(dt)
+        out = torch.empty(1, 3, big_h, big_w)
+        for t in tiles(big_h, big_w, tile, halo, grid):
+            ys, xs = t.crop()
+            inp = xp[:, :, ys, xs].to(dev, dt)
+            crops = [m[:, :, t.crop(s)[0], t.crop(s)[1]].to(dev, dt)
+                     for m, s in zip(maps, scales, strict=True)]
+            res = gen.decode(inp, crops[2], [gen.full_skip(inp, q), crops[0], crops[1]],
+                             text.words, text.mask, text.sentence, pooled)
+            cy, cx = t.core_in_crop()
+            out[:, :, t.y0:t.y1, t.x0:t.x1] = res[:, :, cy, cx].float().cpu()
+        return out[:, :, :h, :w]
 
     # ------------------------------------------------------------------ info
     def describe(self) -> dict[str, object]:
