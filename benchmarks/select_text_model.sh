@@ -5,13 +5,15 @@
 # built-in captioner. Writes benchmarks/results/selection_text_val_{human,builtin}.md/.json.
 #
 #   TEXT=runs/tgjar_text/model.safetensors benchmarks/select_text_model.sh
+#   TEXT=runs/r2/text-chroma.safetensors TAG=_r2 benchmarks/select_text_model.sh   # round 2
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 SHARED="${JPEGTEXT_SHARED:-../shared}"
 PYTHON="${PYTHON:-python}"
 TEXT="${TEXT:-examples/weights/tgjar-text-cpu.safetensors}"
-RUNS="runs/text_selection"
+TAG="${TAG:-}"
+RUNS="runs/text_selection$TAG"
 mkdir -p "$RUNS"
 "$PYTHON" benchmarks/first_captions.py "$SHARED/data/flowers256/captions.jsonl" \
   "$RUNS/flowers_first_caption.jsonl"
@@ -21,9 +23,9 @@ run() {  # run NAME [options...]
   "$PYTHON" -m jpegtext evaluate "$SHARED/data/flowers256" --manifest labels.jsonl --split val \
     --limit 100 --qualities 1 5 10 --metrics psnr lpips --weights-dir "$SHARED/weights" \
     --name "flowers256-val-$name" --out "$RUNS/$name" "$@" >/dev/null
-  cp "$RUNS/$name/table.md" "benchmarks/results/selection_text_val_$name.md"
-  cp "$RUNS/$name/summary.json" "benchmarks/results/selection_text_val_$name.json"
+  cp "$RUNS/$name/table.md" "benchmarks/results/selection_text_val_$name$TAG.md"
+  cp "$RUNS/$name/summary.json" "benchmarks/results/selection_text_val_$name$TAG.json"
 }
 run human --captions "$RUNS/flowers_first_caption.jsonl" --methods jpeg "$TEXT" "$TEXT:nocap"
 run builtin --captioner builtin --methods jpeg "$TEXT" tgjar-small-v4
-echo "wrote benchmarks/results/selection_text_val_{human,builtin}.md/.json" >&2
+echo "wrote benchmarks/results/selection_text_val_{human,builtin}$TAG.md/.json" >&2

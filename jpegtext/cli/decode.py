@@ -46,7 +46,7 @@ def _shard() -> tuple[int, int, int]:
 @click.option("--tile", type=click.IntRange(min=0), default=None,
               help="Tile side in pixels, multiple of 8 (default: from free memory; 0 = off).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Overlap of neighbouring tiles, multiple of 8.")
+              help="Halo: real context added on each side of a tile and cropped away, multiple of 8.")
 @click.option("--ensemble", type=click.Choice(["1", "2", "8"]), default="1", show_default=True,
               help="Geometric self-ensemble: average the restorations of 2 (mirror) or 8 (all "
                    "flips and transpositions) copies; that many times slower, higher PSNR.")
