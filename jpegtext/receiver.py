@@ -83,7 +83,7 @@ def get_restorer(model: str | os.PathLike[str] | None = None, *,
                  device: str | None = None, precision: str | None = None,
                  tile: int | None = None, tile_overlap: int = 32) -> Any:
     """A cached :class:`~jpegtext.restore.inference.Restorer` (loaded on first use)."""
-    from jpegtext.restore.inference import resolve_device
+    from jpegtext._device import resolve_device
     from jpegtext.restore.zoo import DEFAULT_MODEL, load_restorer
 
     dev = resolve_device(device)

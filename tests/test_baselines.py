@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.io import savemat
 
-from jpegtext.errors import ConfigError, InvalidImageError, MissingWeightsError, WeightsError
+from jpegtext.errors import InvalidImageError, MissingWeightsError, WeightsError
 from jpegtext.metrics import psnr, rgb_to_ycbcr
 from jpegtext.restore.baselines import (
     ENV_ARCNN_DIR,
@@ -23,10 +23,8 @@ from jpegtext.restore.baselines import (
     ARCNNNet,
     DnCNN3Restorer,
     DnCNNNet,
-    JPEGRestorer,
     choose_arcnn_quality,
     load_arcnn,
-    load_baseline,
     load_dncnn3,
 )
 
@@ -216,7 +214,7 @@ def test_quality_is_validated() -> None:
     with pytest.raises(ValueError, match='Invalid quality "0"'):
         choose_arcnn_quality(0, [10])
     with pytest.raises(ValueError, match="Invalid quality"):
-        JPEGRestorer(device="cpu").restore(np.zeros((8, 8, 3), np.uint8), 101)
+        choose_arcnn_quality(101, [10])
 
 
 def test_load_arcnn_from_folder_loads_what_is_needed(arcnn_dir: Path) -> None:
@@ -265,8 +263,6 @@ def test_greyscale_restore_and_jpeg_identity(tiny_dncnn: tuple) -> None:
     ref = _matconvnet_reference(kernels, biases, grey / 255.0) * 255.0
     assert out.shape == grey.shape
     assert np.abs(out.astype(np.float64) - np.clip(np.floor(ref + 0.5), 0, 255)).max() <= 1
-    img = _image(8, 8)
-    assert np.array_equal(JPEGRestorer(device="cpu").restore(img, 10), img)
 
 
 def test_tiling_gives_the_untiled_result(arcnn_dir: Path, tiny_dncnn: tuple) -> None:
@@ -303,8 +299,6 @@ def test_bad_inputs_and_missing_weights(
         load_arcnn(tmp_path / "empty")
     with pytest.raises(MissingWeightsError, match="not found"):
         load_dncnn3(tmp_path / "DnCNN3.mat")
-    with pytest.raises(ConfigError, match="known"):
-        load_baseline("fbcnn")
 
 
 def test_env_vars_supply_the_weights(
@@ -312,9 +306,8 @@ def test_env_vars_supply_the_weights(
 ) -> None:
     monkeypatch.setenv(ENV_ARCNN_DIR, str(arcnn_dir))
     monkeypatch.setenv(ENV_DNCNN3, str(tiny_dncnn[0]))
-    assert load_baseline("arcnn", device="cpu").qualities == (10, 20, 30, 40)
-    assert len(load_baseline("dncnn3", device="cpu").net.convs) == 3
-    assert load_baseline("jpeg", device="cpu").name == "jpeg"
+    assert load_arcnn(device="cpu").qualities == (10, 20, 30, 40)
+    assert len(load_dncnn3(device="cpu").net.convs) == 3
 
 
 # ------------------------------------------------------------------ real weights (slow tier)

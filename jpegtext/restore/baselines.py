@@ -58,7 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jpegtext.errors import ConfigError, InvalidImageError, MissingWeightsError, WeightsError
+from jpegtext._device import resolve_device
+from jpegtext.errors import InvalidImageError, MissingWeightsError, WeightsError
 from jpegtext.metrics._image import rgb_to_ycbcr, ycbcr_to_rgb
 from jpegtext.restore.tiling import run_tiled
 
@@ -70,11 +71,9 @@ __all__ = [
     "ARCNNRestorer",
     "DnCNN3Restorer",
     "DnCNNNet",
-    "JPEGRestorer",
     "LumaRestorer",
     "choose_arcnn_quality",
     "load_arcnn",
-    "load_baseline",
     "load_dncnn3",
 ]
 
@@ -83,12 +82,6 @@ logger = logging.getLogger(__name__)
 ENV_ARCNN_DIR = "JPEGTEXT_ARCNN_DIR"
 ENV_DNCNN3 = "JPEGTEXT_DNCNN3"
 ARCNN_QUALITIES = (10, 20, 30, 40)
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _check_quality(quality: int) -> int:
@@ -268,7 +261,7 @@ class LumaRestorer(nn.Module):
         if tile is not None and tile < 16:
             raise ValueError(f"tile must be >= 16 pixels or None, got {tile}")
         self.tile = tile
-        self._device = _resolve_device(device)
+        self._device = resolve_device(device)
 
     @property
     def device(self) -> torch.device:
@@ -330,21 +323,6 @@ class LumaRestorer(nn.Module):
             ycc[:, :, 0] = out
             result = ycbcr_to_rgb(ycc)
         return np.clip(np.floor(result + 0.5), 0, 255).astype(np.uint8)
-
-
-class JPEGRestorer(LumaRestorer):
-    """The "JPEG" row of a results table: returns the decoded image unchanged."""
-
-    name = "jpeg"
-
-    def restore_y(self, y: torch.Tensor, quality: int) -> torch.Tensor:  # noqa: D102
-        return y
-
-    def restore(self, image: np.ndarray, quality: int) -> np.ndarray:  # noqa: D102
-        _check_quality(quality)
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise InvalidImageError("restore takes a uint8 numpy array")
-        return image.copy()
 
 
 def choose_arcnn_quality(quality: int, available: tuple[int, ...] | list[int]) -> int:
@@ -518,32 +496,3 @@ def load_dncnn3(
     if not p.is_file():
         raise MissingWeightsError(f"DnCNN-3 weights not found: {p}")
     return DnCNN3Restorer(DnCNNNet.from_mat(p), device=device, tile=tile)
-
-
-_BUILDERS: dict[str, Callable[..., LumaRestorer]] = {
-    "jpeg": lambda path=None, **kw: JPEGRestorer(**kw),
-    "arcnn": lambda path=None, **kw: load_arcnn(path, **kw),
-    "dncnn3": lambda path=None, **kw: load_dncnn3(path, **kw),
-}
-
-
-def load_baseline(
-    name: str,
-    path: str | os.PathLike[str] | None = None,
-    *,
-    device: str | torch.device | None = None,
-    tile: int | None = None,
-) -> LumaRestorer:
-    """Build a baseline by name: ``"jpeg"``, ``"arcnn"`` or ``"dncnn3"``.
-
-    Args:
-        name: the baseline.
-        path: its weights (folder for AR-CNN, file for DnCNN-3); ``None`` reads the env var.
-        device: ``None`` picks CUDA when available.
-        tile: see :class:`LumaRestorer`.
-    """
-    try:
-        builder = _BUILDERS[name]
-    except KeyError:
-        raise ConfigError(f"unknown baseline {name!r}; known: {sorted(_BUILDERS)}") from None
-    return builder(path, device=device, tile=tile)

@@ -27,12 +27,13 @@ import threading
 import numpy as np
 import torch
 
+from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
 from jpegtext.restore.modelfile import LoadedModel
 from jpegtext.restore.text import TextFeatures
 from jpegtext.restore.tiling import pad_to_multiple, tiles
 
-__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "resolve_device"]
+__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,6 @@ def _symmetry(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
     if not inverse and k & 4:
         x = x.transpose(2, 3)
     return x
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` -> CUDA when available, else CPU; a CUDA request without CUDA is an error."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f'Invalid device "{device}", should be cpu, cuda or cuda:N') from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f'device "{device}" requested but CUDA is not available')
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f'Invalid device "{device}", should be cpu, cuda or cuda:N')
-    return dev
 
 
 #: CPU activation budget of one pass (the crop of one tile): with the tiling's whole-image
