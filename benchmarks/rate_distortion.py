@@ -140,6 +140,9 @@ def _mozjpeg_records(args: argparse.Namespace, rd_dir: Path, recs: list[dict],
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    from jpegtext.restore.zoo import use_checkout_weights
+
+    use_checkout_weights()  # models not in the package, by name from examples/weights/
     data = args.shared / DATASETS[args.dataset]
     if not data.is_dir() or not (args.shared / "weights/lpips").is_dir():
         print(f"skipped: {data} or {args.shared / 'weights'} is absent", file=sys.stderr)

@@ -25,6 +25,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"  # relative paths below, so the recorded commands read the same on every machine
+# the registered models that are not in the package (tgjar-small, -v2, -v3, the text models), by
+# name from the checkout's examples/weights/ (nothing copied into $JPEGTEXT_HOME)
+export JPEGTEXT_MODEL_PATH="${JPEGTEXT_MODEL_PATH:+$JPEGTEXT_MODEL_PATH:}$REPO/examples/weights"
 SHARED="${JPEGTEXT_SHARED:-../shared}"
 PYTHON="${PYTHON:-python}"
 RUNS="runs/paper_tables"

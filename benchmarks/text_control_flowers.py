@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
+    from jpegtext.restore.zoo import use_checkout_weights
+
+    use_checkout_weights()  # models not in the package, by name from examples/weights/
     if not (args.root / "captions.jsonl").is_file():
         print(f"no flowers256 captions under {args.root}", file=sys.stderr)
         return 1

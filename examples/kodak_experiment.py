@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure-images", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "kodak_experiment")
     args = parser.parse_args(argv)
+    from jpegtext.restore.zoo import use_checkout_weights
+
+    use_checkout_weights()  # models not in the package, by name from examples/weights/
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from jpegtext.evaluation import EvaluationConfig, run_evaluation

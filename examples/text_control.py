@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--tile-width", type=int, default=256)
     args = parser.parse_args(argv)
+    from jpegtext.restore.zoo import use_checkout_weights
+
+    use_checkout_weights()  # models not in the package, by name from examples/weights/
 
     from PIL import Image
 

@@ -49,3 +49,13 @@ def lpips_trunk() -> Path:
 @pytest.fixture
 def lpips_reference_dir() -> Path:
     return shared_path("data", "lpips_reference")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/*.json from the current model and decode path "
+        "(also JPEGTEXT_REGEN_GOLDEN=1)",
+    )

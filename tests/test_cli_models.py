@@ -44,6 +44,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(zoo, "PACKAGE_WEIGHTS", tmp_path / "package")
     cache = tmp_path / "cache"
     monkeypatch.setenv("JPEGTEXT_HOME", str(cache))
+    monkeypatch.delenv(zoo.MODEL_PATH_ENV, raising=False)
     return cache
 
 
@@ -108,19 +109,20 @@ def test_table_with_installed_missing_and_tampered(registry: Path, tmp_path: Pat
     assert default.startswith(f"* {zoo.DEFAULT_MODEL} ")
     assert default.split()[2:7] == ["small", "1-10", "bilstm", "4.0", "kB"]
     assert hashlib.sha256(WEIGHTS).hexdigest()[:12] in default
-    assert " cache " in default
+    assert " JPEGTEXT_HOME " in default
     assert default.endswith("live1/qf1: psnr 27.12, lpips 0.2345; kodak/qf1: psnr 28.5 (+1 more)")
     base = rows["tgjar-base"]
     assert base.split()[1:4] == ["base", "1,5,10", "minilm"]
-    assert "missing (downloadable)" in base and base.endswith(" -")
+    assert "not installed (downloadable)" in base and base.endswith(" -")
     assert " package " in rows["tgjar-tampered"]
     assert "* default model (jpegtext decode without --model)" in res.output
     assert f"cache folder: {registry}" in res.output
+    assert "to get tgjar-base: it is downloaded from https://example.invalid/b" in res.output
 
     res = run("--verify")
     assert res.exit_code == 1  # a mismatch is never silent
     assert "1 model file(s) do not match their registered sha256: tgjar-tampered" in res.output
-    assert "cache (sha256 ok)" in res.output
+    assert "JPEGTEXT_HOME (sha256 ok)" in res.output
     assert "package (SHA256 MISMATCH: refused)" in res.output
 
     res = run("--json", "--verify")
@@ -158,7 +160,9 @@ def test_models_does_not_import_torch(tmp_path: Path) -> None:
         "        assert exc.code == 0, exc.code\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
     )
-    env = {"JPEGTEXT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    # PYTHONPATH: this checkout's jpegtext, whatever the environment has installed
+    env = {"JPEGTEXT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -167,6 +171,6 @@ def test_models_does_not_import_torch(tmp_path: Path) -> None:
         env=env,
         check=True,
     )
-    assert "cache (sha256 ok)" in out.stdout
+    assert "JPEGTEXT_HOME (sha256 ok)" in out.stdout
     assert '"installed": "cache"' in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "False False"

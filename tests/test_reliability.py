@@ -201,7 +201,7 @@ def test_3_models_verify_exits_1_on_mismatch(tmp_path: Path,
     monkeypatch.setenv("JPEGTEXT_HOME", str(tmp_path / "cache"))
     (tmp_path / "package").mkdir()
     (tmp_path / "package" / "m.safetensors").write_bytes(b"tampered")
-    entry = next(iter(zoo.SHIPPED_MODELS))
+    entry = next(iter(zoo.REGISTERED_MODELS))
     fields = {**entry.to_dict(), "name": "m", "filename": "m.safetensors",
               "sha256": hashlib.sha256(b"original").hexdigest()}
     zoo.register_model(zoo.ModelEntry(**fields))

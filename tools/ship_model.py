@@ -1,11 +1,14 @@
-"""Copy a trained model into the package with its training facts in the header; print its hash.
+"""Copy a trained model into the repository with its training facts in the header; print its hash.
 
     python tools/ship_model.py runs/tgjar_small_cpu/best.safetensors tgjar-small \
         --card docs/models/tgjar-small.md
 
 The tensors are copied unchanged; the ``info`` metadata is rewritten from the run folder
 (config, data sources, steps, validation metrics of the chosen checkpoint). Put the printed
-filename and sha256 in a ``ModelEntry`` of ``jpegtext/restore/zoo.py`` (SHIPPED_MODELS).
+filename and sha256 in a ``ModelEntry`` of ``jpegtext/restore/zoo.py`` (REGISTERED_MODELS,
+with its ``repo_path``). The file goes to ``examples/weights/`` (found by name once installed
+into ``$JPEGTEXT_HOME``); ``--package`` puts it in the package instead, for a new default only
+(the wheel ships the default model alone).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 from jpegtext.restore.modelfile import file_sha256, load_model_file, save_model_file
 
 REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = REPO / "jpegtext" / "restore" / "weights"
+PACKAGE_WEIGHTS = REPO / "jpegtext" / "restore" / "weights"
+REPO_WEIGHTS = REPO / "examples" / "weights"
 
 
 def main() -> None:
@@ -26,6 +30,7 @@ def main() -> None:
     ap.add_argument("name", help="zoo name, e.g. tgjar-small")
     ap.add_argument("--card", default="", help="model card path (relative to the repo)")
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--package", action="store_true", help="ship it in the package (a new default)")
     args = ap.parse_args()
     run = args.model.resolve().parent
     loaded = load_model_file(args.model)
@@ -53,8 +58,9 @@ def main() -> None:
         "validation_at_selection": chosen,
         "card": args.card,
     }
-    WEIGHTS.mkdir(parents=True, exist_ok=True)
-    dest = WEIGHTS / f"{args.name}.safetensors"
+    folder = PACKAGE_WEIGHTS if args.package else REPO_WEIGHTS
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{args.name}.safetensors"
     save_model_file(dest, loaded.generator, loaded.text_encoder, loaded.config, loaded.vocab,
                     info, force=args.force)
     digest = file_sha256(dest)

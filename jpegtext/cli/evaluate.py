@@ -233,7 +233,7 @@ def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) 
 
     \b
     Examples:
-      jpegtext evaluate ../shared/data/kodak -q 1 -m jpeg arcnn tgjar-small \\
+      jpegtext evaluate ../shared/data/kodak -q 1 -m jpeg arcnn tgjar-small-v4 \\
           --weights-dir ../shared/weights --captioner builtin --out runs/kodak
       jpegtext evaluate ../shared/data/coco_mini --manifest captions.jsonl --split val \\
           -q 1 -m jpeg zoo zoo:nocap zoo:wrongcap --weights-dir ../shared/weights --out runs/coco

@@ -90,7 +90,7 @@ def export(
 
     \b
     Examples:
-      jpegtext export tgjar-small -o tgjar-small.onnx
+      jpegtext export tgjar-small-v4 -o tgjar-small-v4.onnx
       jpegtext export my.safetensors --format torch-export -o my.pt2
     """
     if fmt is None:

@@ -5,7 +5,6 @@ Reads the registry and the file system only: no torch import (``jpegtext models`
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,14 +13,6 @@ from typing import Any
 import click
 
 __all__ = ["model_rows", "models"]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _qualities(qs: Sequence[int]) -> str:
@@ -64,18 +55,16 @@ def model_rows(*, verify: bool = False) -> list[dict[str, Any]]:
 
     Returns:
         Entry fields (see :class:`~jpegtext.restore.zoo.ModelEntry`) plus ``installed``
-        (``"package"``, ``"cache"`` or ``"missing"``), ``path`` (or None), ``size_bytes`` (or
-        None), ``default`` (bool) and, with ``verify``, ``sha256_ok`` (bool or None).
+        (``"package"``, ``"cache"`` ($JPEGTEXT_HOME), ``"path"`` (a folder of
+        $JPEGTEXT_MODEL_PATH) or ``"missing"``), ``path`` (or None), ``size_bytes`` (or None),
+        ``default`` (bool), ``get`` (how to install it when missing, else None) and, with
+        ``verify``, ``sha256_ok`` (bool or None).
     """
     from jpegtext.restore import zoo
 
     rows = []
     for entry in zoo.list_models():
-        places = (
-            ("package", zoo.PACKAGE_WEIGHTS / entry.filename),
-            ("cache", zoo.cache_dir() / entry.filename),
-        )
-        where, path = next(((w, p) for w, p in places if p.is_file()), ("missing", None))
+        where, path = zoo.find_model_file(entry) or ("missing", None)
         row = entry.to_dict()
         row.update(
             {
@@ -83,18 +72,23 @@ def model_rows(*, verify: bool = False) -> list[dict[str, Any]]:
                 "path": None if path is None else str(path),
                 "size_bytes": None if path is None else path.stat().st_size,
                 "default": entry.name == zoo.DEFAULT_MODEL,
+                "get": zoo.how_to_get(entry) if path is None else None,
             }
         )
         if verify:
-            row["sha256_ok"] = None if path is None else _sha256(path) == entry.sha256
+            row["sha256_ok"] = None if path is None else zoo.file_sha256(path) == entry.sha256
         rows.append(row)
     return rows
 
 
+_PLACES = {"package": "package", "cache": "JPEGTEXT_HOME", "path": "JPEGTEXT_MODEL_PATH",
+           "missing": "not installed"}
+
+
 def _installed_cell(row: Mapping[str, Any]) -> str:
-    text = row["installed"]
-    if text == "missing" and row.get("url"):
-        text = "missing (downloadable)"
+    text = _PLACES[row["installed"]]
+    if text == "not installed" and row.get("url"):
+        text = "not installed (downloadable)"
     if row.get("sha256_ok") is True:
         text += " (sha256 ok)"
     elif row.get("sha256_ok") is False:
@@ -109,17 +103,39 @@ def _installed_cell(row: Mapping[str, Any]) -> str:
     is_flag=True,
     help="Hash the installed weight files and check them against the registry.",
 )
-def models(as_json: bool, verify: bool) -> None:
+@click.option(
+    "--install",
+    "install",
+    type=click.Path(exists=True, path_type=Path),
+    help="Copy a registered model file (checked against its sha256), or every registered "
+    "model file of a folder, into $JPEGTEXT_HOME, e.g. --install examples/weights.",
+)
+@click.option("--force", is_flag=True, help="With --install: replace a damaged installed file.")
+def models(as_json: bool, verify: bool, install: Path | None, force: bool) -> None:
     """List the registered restoration models and where their weights are.
 
-    INSTALLED is "package" (shipped inside jpegtext), "cache" ($JPEGTEXT_HOME, default
-    ~/.cache/jpegtext) or "missing". With --verify the exit status is 1 when any installed
-    file does not match its registered sha256. The default model (used by `jpegtext decode` without
-    --model) is marked with *. Any model file also works directly:
-    `jpegtext decode --model FILE.safetensors`.
+    INSTALLED is "package" (shipped inside jpegtext: the default model only),
+    "JPEGTEXT_HOME" (the home folder, default ~/.cache/jpegtext), "JPEGTEXT_MODEL_PATH" (an
+    extra folder named by that variable) or "not installed"; a line under the table says how to
+    get each model that is not installed (its file is in the jpegtext repository:
+    `jpegtext models --install examples/weights/NAME.safetensors`). With --verify the exit
+    status is 1 when any installed file does not match its registered sha256. The default model
+    (used by `jpegtext decode` without --model) is marked with *. Any model file also works
+    directly: `jpegtext decode --model FILE.safetensors`.
     """
+    from jpegtext.errors import JpegTextError
     from jpegtext.restore import zoo
 
+    if force and install is None:
+        raise click.BadParameter("--force only goes with --install", param_hint="--force")
+    if install is not None:
+        try:
+            done = zoo.install_model(install, force=force)
+        except JpegTextError as exc:
+            raise click.ClickException(str(exc)) from None
+        for entry, dest, status in done:
+            click.echo(f"{entry.name}: {status} ({dest})")
+        return
     rows = model_rows(verify=verify)
     if as_json:
         doc = {
@@ -164,6 +180,9 @@ def models(as_json: bool, verify: bool) -> None:
     click.echo("")
     if any(r["default"] for r in rows):
         click.echo("* default model (jpegtext decode without --model)")
+    missing = [r for r in rows if r["installed"] == "missing"]
+    for r in missing:
+        click.echo(f"to get {r['name']}: {r['get']}")
     click.echo(f"cache folder: {zoo.cache_dir()}")
     _fail_on_mismatch(rows)
 

@@ -10,8 +10,8 @@ on the command line:
 - ``<model>``: a zoo model (``jpegtext models``) or a ``.safetensors`` file, given the image's
   caption; ``<model>:nocap`` the same weights with an empty caption; ``<model>:wrongcap`` with
   the caption of another image of the dataset (the paper's text ablation, its Table 3);
-- ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every registered zoo model with that caption mode
-  (nothing while the zoo is empty);
+- ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every installed zoo model with that caption mode
+  (``jpegtext models``: the package ships the default only);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
   geometric self-ensemble (:mod:`jpegtext.restore.inference`), a method of its own in the tables;
 - ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
@@ -127,20 +127,29 @@ class MethodSpec:
         }
 
 
-def _zoo_names() -> list[str]:
-    from jpegtext.restore.zoo import list_models
+def _zoo_names(*, installed: bool = False) -> list[str]:
+    """Registered model names; ``installed``: only those whose file is found (the package ships
+    the default model only, the others are installed from the repository's examples/weights)."""
+    from jpegtext.restore.zoo import find_model_file, list_models
 
-    return [entry.name for entry in list_models()]
+    entries = list_models()
+    if installed:
+        missing = [e.name for e in entries if find_model_file(e) is None]
+        if missing:
+            logger.info("zoo models not installed, left out: %s (jpegtext models)",
+                        ", ".join(missing))
+        entries = [e for e in entries if e.name not in missing]
+    return [entry.name for entry in entries]
 
 
 def default_method_names(zoo_names: Sequence[str] | None = None) -> list[str]:
-    """``jpeg``, ``arcnn``, ``dncnn3`` and every zoo model with and without its caption.
+    """``jpeg``, ``arcnn``, ``dncnn3`` and every installed zoo model with and without its caption.
 
     Args:
-        zoo_names: the registered models; None reads the zoo.
+        zoo_names: the models; None reads the zoo (installed models only).
     """
     names = list(BASELINES)
-    for model in _zoo_names() if zoo_names is None else zoo_names:
+    for model in _zoo_names(installed=True) if zoo_names is None else zoo_names:
         names += [model, f"{model}:nocap"]
     return names
 
@@ -180,6 +189,8 @@ def parse_method_specs(
             baseline, or two different models that would share one name.
     """
     zoo = list(_zoo_names() if zoo_names is None else zoo_names)
+    # ``zoo`` expands to the models that are installed (any registered name may still be named)
+    zoo_all = list(_zoo_names(installed=True) if zoo_names is None else zoo_names)
     specs: list[MethodSpec] = []
     by_name: dict[str, MethodSpec] = {}
     for token in (t.strip() for raw in tokens for t in raw.split(",")):
@@ -198,9 +209,9 @@ def parse_method_specs(
             kind = "codec" if base in CODECS else "peer" if base in PEERS else base
             new.append(MethodSpec(base, kind))
         elif base == "zoo":
-            if not zoo and not quiet:
+            if not zoo_all and not quiet:
                 logger.warning("method %r: the model zoo is empty, nothing to add", token)
-            for model in zoo:
+            for model in zoo_all:
                 new.append(MethodSpec(model + suffix, "tgjar", model, mode, ens))
         elif base in zoo:
             new.append(MethodSpec(base + suffix, "tgjar", base, mode, ens))

@@ -1,15 +1,26 @@
 """The model zoo: an explicit registry of named, hash-pinned restoration weights.
 
-Each :class:`ModelEntry` names a ``.safetensors`` file and its full sha256. A file is looked for
-in the package (``jpegtext/restore/weights/``), then in the cache folder (``$JPEGTEXT_HOME``,
-default ``~/.cache/jpegtext``), then downloaded from the entry's URL when it has one. Its sha256
-is checked before it is read, so a damaged or tampered file is refused.
+Each :class:`ModelEntry` names a ``.safetensors`` file and its full sha256. The package ships the
+default model (:data:`DEFAULT_MODEL`) only, to keep the wheel small; the other registered models
+live in the jpegtext repository (``examples/weights/``, :attr:`ModelEntry.repo_path`) and are found
+by name once installed. A file is looked for in the package (``jpegtext/restore/weights/``), then
+in the home folder (``$JPEGTEXT_HOME``, default ``~/.cache/jpegtext``), then in each folder of
+``$JPEGTEXT_MODEL_PATH`` (optional, separated like ``PATH``: what the repository's benchmarks and
+tests point at ``examples/weights/``), then downloaded from the entry's URL when it has one. Its
+sha256 is checked before it is read, so a damaged or tampered file is refused.
+:func:`install_model` copies a file (checked against the registry) into the home folder:
+``jpegtext models --install examples/weights/tgjar-small-v3.safetensors``.
+
+Nothing here imports torch (``jpegtext models`` is instant) except :func:`load_restorer`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,18 +29,28 @@ from jpegtext.errors import ConfigError, MissingWeightsError, WeightsError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MODEL_PATH_ENV",
     "ModelEntry",
     "cache_dir",
+    "file_sha256",
+    "find_model_file",
     "get_model_entry",
+    "how_to_get",
+    "install_model",
     "list_models",
     "load_restorer",
     "register_model",
     "resolve_model_file",
+    "search_dirs",
+    "use_checkout_weights",
 ]
 
 log = logging.getLogger(__name__)
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+#: extra folders searched after ``$JPEGTEXT_HOME`` (``os.pathsep``-separated, like ``PATH``)
+MODEL_PATH_ENV = "JPEGTEXT_MODEL_PATH"
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,8 @@ class ModelEntry:
         metrics: held-out results (dataset/QF -> numbers), see the model card.
         card: path of the model card, relative to the repository root.
         url: where to download the file from, if anywhere.
+        repo_path: where the file is in the jpegtext repository, relative to its root (how to
+            get a model that is not shipped in the package).
     """
 
     name: str
@@ -61,18 +84,19 @@ class ModelEntry:
     metrics: dict[str, Any] = field(default_factory=dict)
     card: str = ""
     url: str | None = None
+    repo_path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "filename": self.filename, "sha256": self.sha256,
                 "description": self.description, "config": self.config,
                 "qualities": list(self.qualities), "text_encoder": self.text_encoder,
                 "training_data": self.training_data, "metrics": self.metrics,
-                "card": self.card, "url": self.url}
+                "card": self.card, "url": self.url, "repo_path": self.repo_path}
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
-#: the model ``decode`` uses when none is named (set where the shipped models are registered)
+#: the model ``decode`` uses when none is named; the only one shipped inside the package
 DEFAULT_MODEL = "tgjar-small-v4"
 
 
@@ -107,16 +131,144 @@ def cache_dir() -> Path:
     return Path(os.environ.get("JPEGTEXT_HOME") or Path.home() / ".cache" / "jpegtext")
 
 
-def _download(entry: ModelEntry, dest: Path) -> None:
-    import tempfile
-    import urllib.request
+def search_dirs() -> list[tuple[str, Path]]:
+    """Where model files are looked for, in order, each with its kind.
 
-    from jpegtext.restore.modelfile import file_sha256
+    Returns:
+        ``("package", jpegtext/restore/weights)``, ``("cache", $JPEGTEXT_HOME)``, then
+        ``("path", folder)`` for each folder of ``$JPEGTEXT_MODEL_PATH``.
+    """
+    dirs = [("package", PACKAGE_WEIGHTS), ("cache", cache_dir())]
+    extra = os.environ.get(MODEL_PATH_ENV, "")
+    dirs += [("path", Path(p)) for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def use_checkout_weights() -> Path | None:
+    """Add the repository's ``examples/weights/`` to ``$JPEGTEXT_MODEL_PATH`` when jpegtext runs
+    from a checkout (the repository's benchmarks and example scripts call this; installed
+    copies of jpegtext never look there by themselves).
+
+    Returns:
+        The folder added (or already there), or None when this is not a checkout.
+    """
+    folder = PACKAGE_WEIGHTS.parents[2] / "examples" / "weights"
+    if not (folder.is_dir() and (folder.parents[1] / "setup.cfg").is_file()):
+        return None
+    parts = [p for p in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p]
+    if str(folder) not in parts:
+        os.environ[MODEL_PATH_ENV] = os.pathsep.join([*parts, str(folder)])
+    return folder
+
+
+def find_model_file(entry: ModelEntry) -> tuple[str, Path] | None:
+    """The first ``(kind, path)`` of :func:`search_dirs` holding the entry's file, else None.
+
+    The file's hash is not checked here (see :func:`resolve_model_file`).
+    """
+    for kind, folder in search_dirs():
+        path = folder / entry.filename
+        if path.is_file():
+            return kind, path
+    return None
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def how_to_get(entry: ModelEntry) -> str:
+    """One line saying how to install a model that is not found (for messages and the table)."""
+    if entry.repo_path:
+        return (f"jpegtext models --install {entry.repo_path} (that file of the jpegtext "
+                f"repository; run from a clone), or copy it into {cache_dir()}")
+    if entry.url:
+        return f"it is downloaded from {entry.url} on first use"
+    return f"copy {entry.filename} into {cache_dir()}"
+
+
+def _looked_in() -> str:
+    return ", ".join(str(folder) for _, folder in search_dirs())
+
+
+def install_model(path: str | os.PathLike[str], *, force: bool = False
+                  ) -> list[tuple[ModelEntry, Path, str]]:
+    """Copy registered model files into ``$JPEGTEXT_HOME`` after checking their sha256.
+
+    Args:
+        path: a model file (recognised by its sha256, whatever its name), or a folder: every
+            registered model whose file name is in it is installed.
+        force: replace a file of the same name in the home folder that fails its check.
+
+    Returns:
+        ``(entry, destination, status)`` per model, status ``"installed"``,
+        ``"already installed"`` or ``"in package"`` (the package ships it: nothing copied).
+
+    Raises:
+        MissingWeightsError: ``path`` does not exist, or a folder holds no registered model.
+        WeightsError: a file is not a registered model (its sha256 matches no entry), or a
+            folder's file of a registered name fails its sha256 check, or a damaged file of the
+            same name is already in the home folder (without ``force``).
+    """
+    src = Path(path)
+    if src.is_dir():
+        pairs = [(e, src / e.filename) for e in list_models() if (src / e.filename).is_file()]
+        if not pairs:
+            raise MissingWeightsError(f"{src} holds no registered model file "
+                                      f"({', '.join(e.filename for e in list_models())})")
+        for entry, file in pairs:
+            if file_sha256(file) != entry.sha256:
+                raise WeightsError(f'{file}: sha256 does not match the registered one of model '
+                                   f'"{entry.name}": the file is damaged or was replaced')
+    elif src.is_file():
+        digest = file_sha256(src)
+        match = [e for e in list_models() if e.sha256 == digest]
+        if not match:
+            raise WeightsError(f"{src} (sha256 {digest[:16]}...) is not a registered model; use "
+                               f"it by path instead: jpegtext decode --model {src} ...")
+        pairs = [(match[0], src)]
+    else:
+        raise MissingWeightsError(f"{src}: no such file or folder")
+    done = []
+    for entry, file in pairs:
+        dest = cache_dir() / entry.filename
+        if (PACKAGE_WEIGHTS / entry.filename).is_file():
+            done.append((entry, PACKAGE_WEIGHTS / entry.filename, "in package"))
+            continue
+        if dest.is_file():
+            if file_sha256(dest) == entry.sha256:
+                done.append((entry, dest, "already installed"))
+                continue
+            if not force:
+                raise WeightsError(f"{dest} exists and fails the sha256 check of model "
+                                   f'"{entry.name}"; pass --force to replace it')
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+        os.close(fd)
+        try:
+            shutil.copyfile(file, tmp)
+            if file_sha256(tmp) != entry.sha256:  # the copy itself is checked too
+                raise WeightsError(f'copying {file} to {dest} changed its bytes')
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        done.append((entry, dest, "installed"))
+    return done
+
+
+def _download(entry: ModelEntry, dest: Path) -> None:
+    import urllib.request
 
     if entry.url is None:
         raise MissingWeightsError(
-            f'the weights of model "{entry.name}" ({entry.filename}) are not installed and '
-            f"have no download URL; put the file in {dest.parent} (or set JPEGTEXT_HOME)")
+            f'model "{entry.name}" is not installed (looked for {entry.filename} in '
+            f"{_looked_in()}); get it: {how_to_get(entry)}")
     if os.environ.get("JPEGTEXT_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
         raise MissingWeightsError(
             f'model "{entry.name}" is not cached and downloads are off (offline mode); copy '
@@ -140,15 +292,24 @@ def _download(entry: ModelEntry, dest: Path) -> None:
 
 
 def resolve_model_file(name: str) -> Path:
-    """Path of a registered model's verified weights file (package, cache, or download)."""
-    from jpegtext.restore.modelfile import file_sha256
+    """Path of a registered model's verified weights file.
 
+    Looked for in :func:`search_dirs` (package, ``$JPEGTEXT_HOME``, ``$JPEGTEXT_MODEL_PATH``),
+    else downloaded into ``$JPEGTEXT_HOME`` when the entry has a URL.
+
+    Raises:
+        ConfigError: ``name`` is not registered.
+        MissingWeightsError: the file is nowhere (the message says where it was looked for and
+            how to get it).
+        WeightsError: the file found fails its sha256 check.
+    """
     entry = get_model_entry(name)
-    candidates = [PACKAGE_WEIGHTS / entry.filename, cache_dir() / entry.filename]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        path = candidates[1]
+    found = find_model_file(entry)
+    if found is None:
+        path = cache_dir() / entry.filename
         _download(entry, path)
+    else:
+        path = found[1]
     digest = file_sha256(path)
     if digest != entry.sha256:
         raise WeightsError(
@@ -181,8 +342,10 @@ def load_restorer(model: str | os.PathLike[str] | None = None, **kwargs: Any):  
     return Restorer(load_model_file(path), name=name, **kwargs)
 
 
-#: models shipped inside the package; each has a model card under docs/models/
-SHIPPED_MODELS: tuple[ModelEntry, ...] = (
+#: the registered models; each has a model card under docs/models/. Only DEFAULT_MODEL ships in the
+#: package; the others are in the repository at their ``repo_path`` (install: ``jpegtext models
+#: --install PATH``)
+REGISTERED_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="tgjar-small",
         filename="tgjar-small.safetensors",
@@ -197,6 +360,7 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         metrics={"flowers256 val QF1-10 (selection)": "PSNR 25.86 dB (JPEG 23.92), "
                                                        "LPIPS 0.188 (JPEG 0.347)"},
         card="docs/models/tgjar-small.md",
+        repo_path="examples/weights/tgjar-small.safetensors",
     ),
     ModelEntry(
         name="tgjar-small-v2",
@@ -213,6 +377,7 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         metrics={"flowers256 val QF1-10 (selection)": "PSNR 26.03 dB (JPEG 23.92), "
                                                        "LPIPS 0.183 (JPEG 0.347)"},
         card="docs/models/tgjar-small-v2.md",
+        repo_path="examples/weights/tgjar-small-v2.safetensors",
     ),
     ModelEntry(
         name="tgjar-small-v3",
@@ -229,6 +394,7 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         metrics={"flowers256 val QF1-10 (selection)": "PSNR 26.07 dB (JPEG 23.92), "
                                                        "LPIPS 0.178 (JPEG 0.347)"},
         card="docs/models/tgjar-small-v3.md",
+        repo_path="examples/weights/tgjar-small-v3.safetensors",
     ),
     ModelEntry(
         name="tgjar-small-v4",
@@ -246,8 +412,39 @@ SHIPPED_MODELS: tuple[ModelEntry, ...] = (
         metrics={"flowers256 val QF1-10 (selection)": "PSNR 26.18 dB (JPEG 23.92), "
                                                        "LPIPS 0.180 (JPEG 0.347)"},
         card="docs/models/tgjar-small-v4.md",
+        repo_path="jpegtext/restore/weights/tgjar-small-v4.safetensors",
+    ),
+    ModelEntry(
+        name="tgjar-text-cpu",
+        filename="tgjar-text-cpu.safetensors",
+        sha256="0dddda9391bde02f03710b1b80b5dcde26ef51b8f04f641f6b03b6f5f68f0620",
+        description="tgjar-small-v4's generator fine-tuned 2,557 steps to read frozen "
+                    "all-MiniLM-L6-v2 (any English); needs pip install 'jpegtext[minilm]'",
+        config="small: widths 16/32/64/96, GFM + 3 LFMs, QF input",
+        qualities=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        text_encoder="minilm",
+        training_data="tgjar-small-v4, then flowers256 train (human captions) + flickr8k_sub "
+                      "train + coco_mini train + BSDS500 train (built-in captioner)",
+        metrics={"flowers256 val QF1 (selection)": "LPIPS 0.2553 true caption, 0.2550 empty "
+                                                    "(the pre-declared rule fails)"},
+        card="docs/models/tgjar-text-cpu.md",
+        repo_path="examples/weights/tgjar-text-cpu.safetensors",
+    ),
+    ModelEntry(
+        name="tgjar-text-twin-cpu",
+        filename="tgjar-text-twin-cpu.safetensors",
+        sha256="6fd25f28899b116258cb685805587e3efa53d7c575fd43dc776bf94079d06867",
+        description="the no-text twin of tgjar-text-cpu (same run, every caption empty): the "
+                    "paper's 'without text' row; needs pip install 'jpegtext[minilm]'",
+        config="small: widths 16/32/64/96, GFM + 3 LFMs, QF input",
+        qualities=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        text_encoder="minilm",
+        training_data="as tgjar-text-cpu, every caption replaced by the empty one",
+        metrics={},
+        card="docs/models/tgjar-text-cpu.md",
+        repo_path="examples/weights/tgjar-text-twin-cpu.safetensors",
     ),
 )
 
-for _entry in SHIPPED_MODELS:
+for _entry in REGISTERED_MODELS:
     register_model(_entry)
