@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from jpegtext.restore.baselines import LumaRestorer
+    from jpegtext.evaluation.baselines import LumaRestorer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from jpegtext.restore.baselines import JPEGRestorer, load_arcnn, load_dncnn3
+    from jpegtext.evaluation.baselines import JPEGRestorer, load_arcnn, load_dncnn3
 
     torch.set_num_threads(args.threads)
     methods = {

@@ -37,12 +37,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/damsm_retrieval.json")
     args = ap.parse_args()
 
-    from jpegtext.restore.config import DataConfig
-    from jpegtext.restore.data import CaptionedImageDataset, read_records
-    from jpegtext.restore.image_encoder import load_alexnet_trunk_state
-    from jpegtext.restore.modelfile import load_damsm_file
-    from jpegtext.restore.text import tokenize
-    from jpegtext.restore.train import retrieval_r1
+    from jpegtext.restore.networks.image_encoder import load_alexnet_trunk_state
+    from jpegtext.restore.networks.text import tokenize
+    from jpegtext.restore.runtime.modelfile import load_damsm_file
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, read_records
+    from jpegtext.restore.training.train import retrieval_r1
 
     text, image, vocab, info = load_damsm_file(args.damsm, load_alexnet_trunk_state(args.trunk))
     source = {"root": str(args.data), "manifest": "labels.jsonl", "split": "val",

@@ -48,11 +48,11 @@ def _case(config: str, size: str, device: str, precision: str, repeats: int, til
     import numpy as np
     import torch
 
-    from jpegtext.restore.config import GeneratorConfig, ModelConfig
-    from jpegtext.restore.generator import TGJARGenerator
-    from jpegtext.restore.inference import Restorer
-    from jpegtext.restore.modelfile import LoadedModel
-    from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
+    from jpegtext.restore.networks.config import GeneratorConfig, ModelConfig
+    from jpegtext.restore.networks.generator import TGJARGenerator
+    from jpegtext.restore.networks.text import BiLSTMTextEncoder, Vocabulary
+    from jpegtext.restore.runtime.inference import Restorer
+    from jpegtext.restore.runtime.modelfile import LoadedModel
 
     if threads:
         torch.set_num_threads(threads)
@@ -125,7 +125,7 @@ def _text_case(model: str, repeats: int, threads: int) -> dict[str, object]:
     import torch
 
     import jpegtext
-    from jpegtext.restore.zoo import load_restorer
+    from jpegtext.restore.runtime.zoo import load_restorer
 
     if threads:
         torch.set_num_threads(threads)

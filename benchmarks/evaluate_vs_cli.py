@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jpegtext.evaluation.harness import _safe
     from jpegtext.metrics import psnr
-    from jpegtext.restore.zoo import DEFAULT_MODEL
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL
 
     model = args.model or DEFAULT_MODEL
     missing = [n for n in args.images if not (args.data / f"{n}.png").is_file()]

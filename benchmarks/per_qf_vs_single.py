@@ -29,8 +29,8 @@ SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 
 
 def _train(name: str, qualities: tuple[int, ...], args: argparse.Namespace) -> Path:
-    from jpegtext.restore.config import load_yaml_config
-    from jpegtext.restore.train import run_training
+    from jpegtext.restore.training.config import load_yaml_config
+    from jpegtext.restore.training.train import run_training
 
     cfg = load_yaml_config(REPO / "examples/configs/tgjar_small_cpu.yaml")
     cfg = cfg.replace(

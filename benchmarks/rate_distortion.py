@@ -140,7 +140,7 @@ def _mozjpeg_records(args: argparse.Namespace, rd_dir: Path, recs: list[dict],
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
     data = args.shared / DATASETS[args.dataset]
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from jpegtext.evaluation import run_evaluation
     from jpegtext.evaluation.rd import bd_rates, plot_rd, rd_markdown, rd_points
-    from jpegtext.restore.zoo import DEFAULT_MODEL
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL
 
     model = DEFAULT_MODEL
     methods = args.methods or ["jpeg", model, "webp", "avif", "arcnn", "dncnn3"]

@@ -73,12 +73,12 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
 
 # shellcheck disable=SC2207  # method names hold no spaces
 PEERS=(--methods $("$PYTHON" -c 'from jpegtext.evaluation.methods import default_method_names
-from jpegtext.restore.zoo import DEFAULT_MODEL
+from jpegtext.restore.runtime.zoo import DEFAULT_MODEL
 print(*default_method_names(), DEFAULT_MODEL + "+x8")'))
 # The figures show the peers and the default model (with, without caption, self-ensemble) only:
 # with every zoo model they grow too wide to read.
 # shellcheck disable=SC2207
-SHOWN=(--figure-methods $("$PYTHON" -c 'from jpegtext.restore.zoo import DEFAULT_MODEL as m
+SHOWN=(--figure-methods $("$PYTHON" -c 'from jpegtext.restore.runtime.zoo import DEFAULT_MODEL as m
 print("arcnn dncnn3", m, m + ":nocap", m + "+x8")'))
 if wanted kodak; then
   evaluate kodak "$DATA/kodak" --qualities 1 5 10 --captioner builtin "${PEERS[@]}" "${SHOWN[@]}"

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
     if not (args.root / "captions.jsonl").is_file():

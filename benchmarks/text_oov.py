@@ -49,11 +49,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=SHARED / "data")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/text_oov.json")
     args = ap.parse_args()
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
-    from jpegtext.restore.text import tokenize
-    from jpegtext.restore.zoo import load_restorer
+    from jpegtext.restore.networks.text import tokenize
+    from jpegtext.restore.runtime.zoo import load_restorer
 
     sources = caption_sources(args.data)
     rows = []

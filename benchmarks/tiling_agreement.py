@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import jpegtext
     from jpegtext.codec import decode_jpeg
-    from jpegtext.restore.inference import AUTO_TILES
-    from jpegtext.restore.zoo import DEFAULT_MODEL, load_restorer
+    from jpegtext.restore.runtime.inference import AUTO_TILES
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, load_restorer
 
     tile_sides = args.tiles or list(AUTO_TILES)
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": " ".join(["python", "benchmarks/tiling_agreement.py",
                                 *(argv or sys.argv[1:])]),
            "tile_sides": tile_sides, "halos": args.halos,
-           "auto_tiles_source": "jpegtext.restore.inference.AUTO_TILES (Restorer._tile_for)",
+           "auto_tiles_source": "jpegtext.restore.runtime.inference.AUTO_TILES (Restorer._tile_for)",
            "rows": rows,
            "worst_mean_abs_diff": max(r["mean_abs_diff"] for r in rows),
            "worst_max_abs_diff": max(r["max_abs_diff"] for r in rows)}

@@ -51,19 +51,19 @@ def main() -> None:
     import torch
 
     from jpegtext.metrics import load_lpips
-    from jpegtext.restore.config import (
-        DataConfig,
+    from jpegtext.restore.networks.config import (
         DiscriminatorConfig,
         GeneratorConfig,
         ImageEncoderConfig,
         TextEncoderConfig,
     )
-    from jpegtext.restore.data import CaptionedImageDataset, read_records
-    from jpegtext.restore.discriminator import PatchDiscriminator
-    from jpegtext.restore.generator import TGJARGenerator
-    from jpegtext.restore.image_encoder import DAMSMImageEncoder, load_alexnet_trunk_state
-    from jpegtext.restore.losses import ContrastiveLoss, GANLoss
-    from jpegtext.restore.text import BiLSTMTextEncoder, MiniLMTextEncoder, Vocabulary
+    from jpegtext.restore.networks.discriminator import PatchDiscriminator
+    from jpegtext.restore.networks.generator import TGJARGenerator
+    from jpegtext.restore.networks.image_encoder import DAMSMImageEncoder, load_alexnet_trunk_state
+    from jpegtext.restore.networks.text import BiLSTMTextEncoder, MiniLMTextEncoder, Vocabulary
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, read_records
+    from jpegtext.restore.training.losses import ContrastiveLoss, GANLoss
 
     if args.threads:
         torch.set_num_threads(args.threads)

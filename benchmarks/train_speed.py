@@ -47,8 +47,8 @@ def _measure(config: str, crop: int, batch: int, steps: int, device: str, root: 
              ) -> dict[str, object]:
     import torch
 
-    from jpegtext.restore.config import TrainConfig
-    from jpegtext.restore.train import Trainer
+    from jpegtext.restore.training.config import TrainConfig
+    from jpegtext.restore.training.train import Trainer
 
     trunk = SHARED / "weights" / "lpips" / "alexnet_features_imagenet_tv.pth"
     have_trunk = trunk.exists()
@@ -67,7 +67,7 @@ def _measure(config: str, crop: int, batch: int, steps: int, device: str, root: 
                       progress=False)
     from torch.utils.data import DataLoader
 
-    from jpegtext.restore.data import collate
+    from jpegtext.restore.training.data import collate
 
     loader = DataLoader(trainer.train_set, batch_size=batch, collate_fn=collate)
     batch_data = next(iter(loader))

@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure-images", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "kodak_experiment")
     args = parser.parse_args(argv)
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from jpegtext.evaluation import EvaluationConfig, run_evaluation
-    from jpegtext.restore.zoo import list_models
+    from jpegtext.restore.runtime.zoo import list_models
 
     if not args.data.is_dir():
         print(f"Kodak not found at {args.data} (pass --data)", file=sys.stderr)

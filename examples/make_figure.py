@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, nargs=4, default=[160, 192, 320, 384],
                     metavar=("Y", "X", "H", "W"), help="the part of the image shown, at 1:1")
     args = ap.parse_args()
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
     clean = make_sample_image()

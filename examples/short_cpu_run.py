@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from jpegtext.restore.config import load_yaml_config
-from jpegtext.restore.train import run_training
+from jpegtext.restore.training.config import load_yaml_config
+from jpegtext.restore.training.train import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--tile-width", type=int, default=256)
     args = parser.parse_args(argv)
-    from jpegtext.restore.zoo import use_checkout_weights
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
 
     use_checkout_weights()  # models not in the package, by name from examples/weights/
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from jpegtext.captioner import get_captioner
     from jpegtext.codec import decode_jpeg, encode_jpeg, load_image
     from jpegtext.evaluation import captioned_strip
-    from jpegtext.restore.zoo import DEFAULT_MODEL, list_models, load_restorer
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, list_models, load_restorer
 
     if not args.image.is_file():
         print(f"image not found: {args.image} (pass --image)", file=sys.stderr)

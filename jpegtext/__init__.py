@@ -22,9 +22,9 @@ _LAZY_API = {
     "inspect": "jpegtext.api",
     "JpegInfo": "jpegtext.api",
     "decode": "jpegtext.receiver",
-    "Restorer": "jpegtext.restore.inference",
-    "load_restorer": "jpegtext.restore.zoo",
-    "list_models": "jpegtext.restore.zoo",
+    "Restorer": "jpegtext.restore.runtime.inference",
+    "load_restorer": "jpegtext.restore.runtime.zoo",
+    "list_models": "jpegtext.restore.runtime.zoo",
 }
 
 __all__ = ["JpegInfo", "Restorer", "__version__", "decode", "encode", "inspect", "list_models",

@@ -29,8 +29,11 @@ import numpy as np
 from jpegtext.errors import ConfigError
 
 if TYPE_CHECKING:
+    import PIL.Image
+    import torch
+
     from jpegtext.codec.jpegfile import JpegFile
-    from jpegtext.restore.inference import Restorer
+    from jpegtext.restore.runtime.inference import Restorer
 
 __all__ = ["DecodeResult", "Receiver", "check_input", "decode", "decode_detailed", "encode_png",
            "get_restorer"]
@@ -38,7 +41,7 @@ __all__ = ["DecodeResult", "Receiver", "check_input", "decode", "decode_detailed
 log = logging.getLogger(__name__)
 
 _OUTPUT_TYPES = ("pil", "np", "pt")
-_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE: dict[tuple[Any, ...], Restorer] = {}
 _CACHE_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
@@ -81,10 +84,10 @@ class DecodeResult:
 
 def get_restorer(model: str | os.PathLike[str] | None = None, *,
                  device: str | None = None, precision: str | None = None,
-                 tile: int | None = None, tile_overlap: int = 32) -> Any:
-    """A cached :class:`~jpegtext.restore.inference.Restorer` (loaded on first use)."""
+                 tile: int | None = None, tile_overlap: int = 32) -> Restorer:
+    """A cached :class:`~jpegtext.restore.runtime.inference.Restorer` (loaded on first use)."""
     from jpegtext._device import resolve_device
-    from jpegtext.restore.zoo import DEFAULT_MODEL, load_restorer
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, load_restorer
 
     dev = resolve_device(device)
     key = (str(model or DEFAULT_MODEL), str(dev), precision, tile, tile_overlap)
@@ -148,7 +151,7 @@ class Receiver:
     """The receiver pipeline around a loaded restorer: file -> caption, QF -> restored image.
 
     Args:
-        restorer: a loaded :class:`~jpegtext.restore.inference.Restorer` (or any object with
+        restorer: a loaded :class:`~jpegtext.restore.runtime.inference.Restorer` (or any object with
             ``name``, ``config.qualities`` and ``restore(image, caption, quality, ensemble=)``).
         ensemble: geometric self-ensemble of every call (None = the restorer's setting).
         report_lost_words: look for the caption's words the text encoder cannot read (an extra
@@ -265,7 +268,7 @@ class Receiver:
 def decode_detailed(
     data: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile,
     *,
-    model: str | os.PathLike[str] | Any | None = None,
+    model: str | os.PathLike[str] | Restorer | None = None,
     caption: str | None = None,
     device: str | None = None,
     precision: str | None = None,
@@ -317,7 +320,7 @@ def _to_gray(rgb: np.ndarray) -> np.ndarray:
 def decode(
     data: bytes | bytearray | memoryview | str | os.PathLike[str],
     *,
-    model: str | os.PathLike[str] | Any | None = None,
+    model: str | os.PathLike[str] | Restorer | None = None,
     caption: str | None = None,
     device: str | None = None,
     output_type: str = "pil",
@@ -328,7 +331,7 @@ def decode(
     ensemble: int | None = None,
     ignore_payload: bool = False,
     grayscale: bool | None = None,
-) -> Any:
+) -> PIL.Image.Image | np.ndarray | torch.Tensor:
     """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
 
     Args:

@@ -16,8 +16,7 @@ from scipy import ndimage
 from scipy.io import savemat
 
 from jpegtext.errors import InvalidImageError, MissingWeightsError, WeightsError
-from jpegtext.metrics import psnr, rgb_to_ycbcr
-from jpegtext.restore.baselines import (
+from jpegtext.evaluation.baselines import (
     ENV_ARCNN_DIR,
     ENV_DNCNN3,
     ARCNNNet,
@@ -27,6 +26,7 @@ from jpegtext.restore.baselines import (
     load_arcnn,
     load_dncnn3,
 )
+from jpegtext.metrics import psnr, rgb_to_ycbcr
 
 # ------------------------------------------------------------------ synthetic weight files
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jpegtext.cli import main
-from jpegtext.restore import zoo
+from jpegtext.restore.runtime import zoo
 
 WEIGHTS = b"not really safetensors, only hashed here" * 100  # 4,000 bytes
 
@@ -148,7 +148,7 @@ def test_models_does_not_import_torch(tmp_path: Path) -> None:
     digest = hashlib.sha256(WEIGHTS).hexdigest()
     code = (
         "import sys\n"
-        "from jpegtext.restore import zoo\n"
+        "from jpegtext.restore.runtime import zoo\n"
         "from jpegtext.cli import main\n"
         f"zoo.register_model(zoo.ModelEntry(name='m', filename='w.safetensors', sha256='{digest}',"
         " description='d', config='small', qualities=(1,), text_encoder='bilstm',"

@@ -169,7 +169,7 @@ def test_cli_refuses_tampered_zoo_weights(model_path: Path, jpeg_file: Path, tmp
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
-    from jpegtext.restore import zoo
+    from jpegtext.restore.runtime import zoo
 
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     monkeypatch.setattr(zoo, "_REGISTRY", dict(zoo._REGISTRY))

@@ -24,8 +24,8 @@ from jpegtext.evaluation import EvaluationConfig, run_evaluation
 from jpegtext.evaluation import harness as harness_mod
 from jpegtext.evaluation.report import NA_WEIGHTS
 from jpegtext.metrics import psnr, ssim
-from jpegtext.restore import zoo
-from jpegtext.restore.modelfile import file_sha256
+from jpegtext.restore.runtime import zoo
+from jpegtext.restore.runtime.modelfile import file_sha256
 
 
 def _scene(seed: int, h: int = 128, w: int = 192) -> np.ndarray:

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 
 from jpegtext.cli import main
 from jpegtext.errors import ConfigError, MissingDependencyError, WeightsError
-from jpegtext.restore import export as export_mod
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.export import ExportError, artifact_paths, export_model
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.inference import Restorer
-from jpegtext.restore.modelfile import LoadedModel, load_model_file, save_model_file
-from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
+from jpegtext.restore.networks.config import GeneratorConfig, ModelConfig, TextEncoderConfig
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, Vocabulary
+from jpegtext.restore.runtime import export as export_mod
+from jpegtext.restore.runtime.export import ExportError, artifact_paths, export_model
+from jpegtext.restore.runtime.inference import Restorer
+from jpegtext.restore.runtime.modelfile import LoadedModel, load_model_file, save_model_file
 
 ort = pytest.importorskip("onnxruntime")
 

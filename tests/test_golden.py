@@ -39,7 +39,7 @@ def golden_values(lpips_trunk: Path | None) -> dict[str, dict[str, Any]]:
     import jpegtext
     from jpegtext.codec import decode_jpeg
     from jpegtext.metrics import load_lpips, lpips_distance, psnr
-    from jpegtext.restore.zoo import DEFAULT_MODEL
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL
     from jpegtext.sample import make_sample_image
 
     clean_img = make_sample_image()
@@ -75,7 +75,7 @@ def _trunk() -> Path | None:
 def _regen(values: dict[str, dict[str, Any]]) -> None:
     import torch
 
-    from jpegtext.restore.zoo import DEFAULT_MODEL, get_model_entry
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, get_model_entry
 
     doc = {
         "what": "the default model on jpegtext.sample.make_sample_image() (768x512, seed 0), "
@@ -94,7 +94,7 @@ def _regen(values: dict[str, dict[str, Any]]) -> None:
 
 
 def test_default_model_golden_values(request: pytest.FixtureRequest) -> None:
-    from jpegtext.restore.zoo import DEFAULT_MODEL, get_model_entry
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, get_model_entry
 
     regen = request.config.getoption("--regen-golden") or os.environ.get(
         "JPEGTEXT_REGEN_GOLDEN") == "1"

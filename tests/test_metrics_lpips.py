@@ -153,7 +153,7 @@ def test_input_validation(random_trunk: Path) -> None:
 
 def test_distances_from_equals_separate_calls(random_trunk: Path) -> None:
     """The shared-feature path of the contrastive loss: same values and gradients."""
-    from jpegtext.restore.losses import ContrastiveLoss
+    from jpegtext.restore.training.losses import ContrastiveLoss
 
     metric = load_lpips(trunk_path=random_trunk, device="cpu")
     g = torch.Generator().manual_seed(0)

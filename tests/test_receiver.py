@@ -32,7 +32,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def restorer(model_path: Path) -> Any:
-    from jpegtext.restore.zoo import load_restorer
+    from jpegtext.restore.runtime.zoo import load_restorer
 
     return load_restorer(str(model_path), device="cpu")
 

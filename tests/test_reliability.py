@@ -194,7 +194,7 @@ def test_2_decode_info_caption_have_max_pixels(low_limit: int, tmp_path: Path,
 
 def test_3_models_verify_exits_1_on_mismatch(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from jpegtext.restore import zoo
+    from jpegtext.restore.runtime import zoo
 
     monkeypatch.setattr(zoo, "_REGISTRY", {})
     monkeypatch.setattr(zoo, "PACKAGE_WEIGHTS", tmp_path / "package")

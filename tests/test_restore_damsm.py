@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import ImageEncoderConfig
-from jpegtext.restore.damsm import damsm_loss, sentence_scores, word_scores
-from jpegtext.restore.image_encoder import DAMSMImageEncoder
-from jpegtext.restore.losses import ContrastiveLoss, GANLoss, L1Loss
+from jpegtext.restore.networks.config import ImageEncoderConfig
+from jpegtext.restore.networks.image_encoder import DAMSMImageEncoder
+from jpegtext.restore.training.damsm import damsm_loss, sentence_scores, word_scores
+from jpegtext.restore.training.losses import ContrastiveLoss, GANLoss, L1Loss
 
 
 def _aligned(b: int = 4, d: int = 8, t: int = 3, r: int = 5, noise: float = 0.0):

@@ -11,9 +11,9 @@ from tiny_model import TINY_CONFIG, save_tiny_model
 
 from jpegtext.errors import ConfigError
 from jpegtext.evaluation.methods import parse_method_specs
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.inference import Restorer, _symmetry
-from jpegtext.restore.modelfile import load_model_file
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.runtime.inference import Restorer, _symmetry
+from jpegtext.restore.runtime.modelfile import load_model_file
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def test_symmetries_are_distinct_and_invert() -> None:
 @pytest.mark.parametrize("size", [(48, 64), (37, 53)])
 def test_identity_model_stays_identity(tmp_path: Path, k: int, size: tuple[int, int]) -> None:
     """A fresh generator is the identity: each copy maps back exactly, the padding is cut off."""
-    from jpegtext.restore.modelfile import save_model_file
-    from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
+    from jpegtext.restore.networks.text import BiLSTMTextEncoder, Vocabulary
+    from jpegtext.restore.runtime.modelfile import save_model_file
 
     path = tmp_path / "identity.safetensors"
     save_model_file(path, TGJARGenerator(TINY_CONFIG.generator),

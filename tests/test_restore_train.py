@@ -15,9 +15,10 @@ import yaml
 from PIL import Image
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import ModelConfig, TrainConfig
-from jpegtext.restore.modelfile import load_damsm_file, load_model_file
-from jpegtext.restore.train import Trainer, run_training
+from jpegtext.restore.networks.config import ModelConfig
+from jpegtext.restore.runtime.modelfile import load_damsm_file, load_model_file
+from jpegtext.restore.training.config import TrainConfig
+from jpegtext.restore.training.train import Trainer, run_training
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200),
            "yellow": (230, 210, 40)}
@@ -151,8 +152,8 @@ def test_stage2_with_lpips_and_damsm(tiny_data: Path, tmp_path: Path, lpips_trun
 
 _DDP_SCRIPT = """
 import sys, yaml
-from jpegtext.restore.config import TrainConfig
-from jpegtext.restore.train import run_training
+from jpegtext.restore.training.config import TrainConfig
+from jpegtext.restore.training.train import run_training
 cfg = TrainConfig.from_dict(yaml.safe_load(open(sys.argv[1])))
 run_training(cfg, sys.argv[2], device="cpu", progress=False)
 """
@@ -219,7 +220,7 @@ def test_perceptual_fade_reaches_the_training_step(tiny_data: Path, tmp_path: Pa
 
 def test_captions_file_replaces_manifest_captions(tiny_data: Path) -> None:
     """flowers256 keeps splits in labels.jsonl and human captions in captions.jsonl."""
-    from jpegtext.restore.data import read_records
+    from jpegtext.restore.training.data import read_records
 
     rows = [json.loads(x) for x in (tiny_data / "labels.jsonl").read_text().splitlines()]
     (tiny_data / "human.jsonl").write_text("\n".join(
@@ -288,8 +289,8 @@ def test_text_lr_scale_speeds_up_only_the_text_reading_layers(tiny_data: Path,
 
 def test_chroma_drop_greys_the_input_only_and_repeats(tiny_data: Path) -> None:
     """chroma_drop takes colour from the JPEG input (never from the target), luma kept."""
-    from jpegtext.restore.config import DataConfig
-    from jpegtext.restore.data import CaptionedImageDataset, desaturate, read_records
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, desaturate, read_records
 
     img = Image.fromarray(np.array([[COLOURS["red"], COLOURS["blue"]]] * 2, np.uint8))
     grey = np.asarray(desaturate(img, 0.0)).astype(int)

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from jpegtext.cli import main
 from jpegtext.errors import MissingWeightsError, WeightsError
-from jpegtext.restore import zoo
-from jpegtext.restore.modelfile import load_model_file
+from jpegtext.restore.runtime import zoo
+from jpegtext.restore.runtime.modelfile import load_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_WEIGHTS = REPO / "examples" / "weights"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from jpegtext.restore.config import GeneratorConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.modelfile import save_model_file
-from jpegtext.restore.text import BiLSTMTextEncoder, Vocabulary
+from jpegtext.restore.networks.config import GeneratorConfig, ModelConfig, TextEncoderConfig
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, Vocabulary
+from jpegtext.restore.runtime.modelfile import save_model_file
 
 TINY_CONFIG = ModelConfig(
     text=TextEncoderConfig(embed_dim=16, hidden_dim=8, dropout=0.0),

@@ -5,7 +5,7 @@
 
 The tensors are copied unchanged; the ``info`` metadata is rewritten from the run folder
 (config, data sources, steps, validation metrics of the chosen checkpoint). Put the printed
-filename and sha256 in a ``ModelEntry`` of ``jpegtext/restore/zoo.py`` (REGISTERED_MODELS,
+filename and sha256 in a ``ModelEntry`` of ``jpegtext/restore/runtime/zoo.py`` (REGISTERED_MODELS,
 with its ``repo_path``). The file goes to ``examples/weights/`` (found by name once installed
 into ``$JPEGTEXT_HOME``); ``--package`` puts it in the package instead, for a new default only
 (the wheel ships the default model alone).
@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jpegtext.restore.modelfile import file_sha256, load_model_file, save_model_file
+from jpegtext.restore.runtime.modelfile import file_sha256, load_model_file, save_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_WEIGHTS = REPO / "jpegtext" / "restore" / "weights"

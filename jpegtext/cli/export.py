@@ -101,7 +101,7 @@ def export(
             )
 
     from jpegtext.errors import ConfigError
-    from jpegtext.restore.export import artifact_paths, export_model, resolve_model_source
+    from jpegtext.restore.runtime.export import artifact_paths, export_model, resolve_model_source
 
     try:
         targets = artifact_paths(output, fmt)

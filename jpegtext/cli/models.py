@@ -54,13 +54,13 @@ def model_rows(*, verify: bool = False) -> list[dict[str, Any]]:
         verify: hash installed files and report whether they match the registered sha256.
 
     Returns:
-        Entry fields (see :class:`~jpegtext.restore.zoo.ModelEntry`) plus ``installed``
+        Entry fields (see :class:`~jpegtext.restore.runtime.zoo.ModelEntry`) plus ``installed``
         (``"package"``, ``"cache"`` ($JPEGTEXT_HOME), ``"path"`` (a folder of
         $JPEGTEXT_MODEL_PATH) or ``"missing"``), ``path`` (or None), ``size_bytes`` (or None),
         ``default`` (bool), ``get`` (how to install it when missing, else None) and, with
         ``verify``, ``sha256_ok`` (bool or None).
     """
-    from jpegtext.restore import zoo
+    from jpegtext.restore.runtime import zoo
 
     rows = []
     for entry in zoo.list_models():
@@ -124,7 +124,7 @@ def models(as_json: bool, verify: bool, install: Path | None, force: bool) -> No
     directly: `jpegtext decode --model FILE.safetensors`.
     """
     from jpegtext.errors import JpegTextError
-    from jpegtext.restore import zoo
+    from jpegtext.restore.runtime import zoo
 
     if force and install is None:
         raise click.BadParameter("--force only goes with --install", param_hint="--force")

@@ -32,8 +32,8 @@ def train(stage: str, config: Path, run_dir: Path, device: str | None, max_steps
 
         torchrun --nproc_per_node N -m jpegtext train tgjar CONFIG --run-dir DIR
     """
-    from jpegtext.restore.config import load_yaml_config
-    from jpegtext.restore.train import run_training
+    from jpegtext.restore.training.config import load_yaml_config
+    from jpegtext.restore.training.train import run_training
 
     cfg = load_yaml_config(config)
     changes: dict[str, object] = {"stage": stage}

@@ -5,7 +5,7 @@ on the command line:
 
 - ``jpeg``: the decoded JPEG itself (no restoration);
 - ``arcnn``, ``dncnn3``: the peer baselines from their official weight files
-  (:mod:`jpegtext.restore.baselines`); they restore the BT.601 luma and keep the decoded chroma,
+  (:mod:`jpegtext.evaluation.baselines`); they restore the BT.601 luma and keep the decoded chroma,
   and ignore the caption;
 - ``<model>``: a zoo model (``jpegtext models``) or a ``.safetensors`` file, given the image's
   caption; ``<model>:nocap`` the same weights with an empty caption; ``<model>:wrongcap`` with
@@ -13,7 +13,7 @@ on the command line:
 - ``zoo``, ``zoo:nocap``, ``zoo:wrongcap``: every installed zoo model with that caption mode
   (``jpegtext models``: the package ships the default only);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
-  geometric self-ensemble (:mod:`jpegtext.restore.inference`), a method of its own in the tables;
+  geometric self-ensemble (:mod:`jpegtext.restore.runtime.inference`), a method of its own in the tables;
 - ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
   caption at the highest quality whose file fits the captioned file's bytes (at least the
   evaluated QF), and restored with an empty caption;
@@ -130,7 +130,7 @@ class MethodSpec:
 def _zoo_names(*, installed: bool = False) -> list[str]:
     """Registered model names; ``installed``: only those whose file is found (the package ships
     the default model only, the others are installed from the repository's examples/weights)."""
-    from jpegtext.restore.zoo import find_model_file, list_models
+    from jpegtext.restore.runtime.zoo import find_model_file, list_models
 
     entries = list_models()
     if installed:
@@ -163,7 +163,7 @@ def _split_mode(token: str) -> tuple[str, str]:
 
 def _split_ensemble(base: str) -> tuple[str, int]:
     """``model+x8`` -> (``model``, 8); no suffix -> (base, 1)."""
-    from jpegtext.restore.inference import ENSEMBLES
+    from jpegtext.restore.runtime.inference import ENSEMBLES
 
     for k in ENSEMBLES[1:]:
         if base.endswith(f"+x{k}"):
@@ -256,7 +256,7 @@ class BaselineMethod:
 
     Args:
         name: the method's name.
-        restorer: a :class:`~jpegtext.restore.baselines.LumaRestorer`.
+        restorer: a :class:`~jpegtext.evaluation.baselines.LumaRestorer`.
     """
 
     def __init__(self, name: str, restorer: Any) -> None:
@@ -273,7 +273,7 @@ class TGJARMethod:
 
     Args:
         name: the method's name.
-        restorer: a :class:`~jpegtext.restore.inference.Restorer`.
+        restorer: a :class:`~jpegtext.restore.runtime.inference.Restorer`.
         sha256: the weights file's sha256 (recorded in the results).
         ensemble: geometric self-ensemble size (1 = off).
     """
@@ -450,8 +450,8 @@ class MethodLoader:
         """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
         if spec.kind != "tgjar" or spec.model is None:
             return None
-        from jpegtext.restore import zoo
-        from jpegtext.restore.modelfile import file_sha256
+        from jpegtext.restore.runtime import zoo
+        from jpegtext.restore.runtime.modelfile import file_sha256
 
         if spec.model in {e.name for e in zoo.list_models()}:
             return zoo.get_model_entry(spec.model).sha256
@@ -461,11 +461,11 @@ class MethodLoader:
         if spec.kind == "jpeg":
             return JPEGMethod()
         if spec.kind == "arcnn":
-            from jpegtext.restore.baselines import load_arcnn
+            from jpegtext.evaluation.baselines import load_arcnn
 
             return BaselineMethod("arcnn", load_arcnn(self.arcnn_dir, device=self.device))
         if spec.kind == "dncnn3":
-            from jpegtext.restore.baselines import load_dncnn3
+            from jpegtext.evaluation.baselines import load_dncnn3
 
             return BaselineMethod("dncnn3", load_dncnn3(self.dncnn3_path, device=self.device))
         if spec.kind == "codec":
@@ -473,7 +473,7 @@ class MethodLoader:
         if spec.kind == "peer":
             return UpscalerMethod(spec.name)
         if spec.kind == "tgjar":
-            from jpegtext.restore import zoo
+            from jpegtext.restore.runtime import zoo
 
             assert spec.model is not None
             restorer = self._restorers.get(spec.model)

@@ -22,15 +22,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "GeneratorConfig": "config",
-    "ModelConfig": "config",
-    "TextEncoderConfig": "config",
-    "TrainConfig": "config",
-    "TGJARGenerator": "generator",
-    "PatchDiscriminator": "discriminator",
-    "Vocabulary": "text",
-    "load_model_file": "modelfile",
-    "save_model_file": "modelfile",
+    "GeneratorConfig": "networks.config",
+    "ModelConfig": "networks.config",
+    "TextEncoderConfig": "networks.config",
+    "TrainConfig": "training.config",
+    "TGJARGenerator": "networks.generator",
+    "PatchDiscriminator": "networks.discriminator",
+    "Vocabulary": "networks.text",
+    "load_model_file": "runtime.modelfile",
+    "save_model_file": "runtime.modelfile",
 }
 
 

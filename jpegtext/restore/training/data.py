@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import DataConfig
+from jpegtext.restore.training.config import DataConfig
 
 __all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
            "to_tensor"]

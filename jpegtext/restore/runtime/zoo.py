@@ -23,9 +23,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegtext.errors import ConfigError, MissingWeightsError, WeightsError
+
+if TYPE_CHECKING:
+    from jpegtext.restore.runtime.inference import Restorer
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -47,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 #: extra folders searched after ``$JPEGTEXT_HOME`` (``os.pathsep``-separated, like ``PATH``)
 MODEL_PATH_ENV = "JPEGTEXT_MODEL_PATH"
@@ -318,17 +321,17 @@ def resolve_model_file(name: str) -> Path:
     return path
 
 
-def load_restorer(model: str | os.PathLike[str] | None = None, **kwargs: Any):  # noqa: ANN201
-    """A :class:`~jpegtext.restore.inference.Restorer` for a zoo name or a ``.safetensors`` path.
+def load_restorer(model: str | os.PathLike[str] | None = None, **kwargs: Any) -> Restorer:
+    """A :class:`~jpegtext.restore.runtime.inference.Restorer` for a zoo name or a ``.safetensors`` path.
 
     Args:
         model: registry name, or path of a model file (no hash to check: the file's format and
             shapes are still validated); None = :data:`DEFAULT_MODEL`.
-        **kwargs: passed to :class:`~jpegtext.restore.inference.Restorer` (device, precision,
+        **kwargs: passed to :class:`~jpegtext.restore.runtime.inference.Restorer` (device, precision,
             tile, tile_overlap, tile_batch).
     """
-    from jpegtext.restore.inference import Restorer
-    from jpegtext.restore.modelfile import load_model_file
+    from jpegtext.restore.runtime.inference import Restorer
+    from jpegtext.restore.runtime.modelfile import load_model_file
 
     model = DEFAULT_MODEL if model is None else model
     text = str(model)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.damsm import damsm_loss
+from jpegtext.restore.training.damsm import damsm_loss
 
 __all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss"]
 
@@ -121,6 +121,6 @@ class DAMSMLoss(_Weighted):
     def forward(self, words: torch.Tensor, mask: torch.Tensor, sentence: torch.Tensor,
                 regions: torch.Tensor, image_global: torch.Tensor,
                 class_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Features as in :func:`jpegtext.restore.damsm.damsm_loss`."""
+        """Features as in :func:`jpegtext.restore.training.damsm.damsm_loss`."""
         w, s = damsm_loss(words, mask, sentence, regions, image_global, class_ids, *self.gammas)
         return self.loss_weight * (w + s)

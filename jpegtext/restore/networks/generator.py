@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jpegtext.restore.config import GeneratorConfig
-from jpegtext.restore.fusion import GlobalFusion, LocalFusion
+from jpegtext.restore.networks.config import GeneratorConfig
+from jpegtext.restore.networks.fusion import GlobalFusion, LocalFusion
 from jpegtext.restore.tiling import pad_to_multiple
 
 __all__ = ["ResidualBlock", "TGJARGenerator"]

@@ -29,8 +29,8 @@ import torch
 
 from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
-from jpegtext.restore.modelfile import LoadedModel
-from jpegtext.restore.text import TextFeatures
+from jpegtext.restore.networks.text import TextFeatures
+from jpegtext.restore.runtime.modelfile import LoadedModel
 from jpegtext.restore.tiling import pad_to_multiple, tiles
 
 __all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer"]
@@ -92,7 +92,7 @@ class Restorer:
     piece of mutable state, the cache of encoded captions, is guarded by a lock.
 
     Args:
-        model: the loaded model (see :func:`jpegtext.restore.modelfile.load_model_file`).
+        model: the loaded model (see :func:`jpegtext.restore.runtime.modelfile.load_model_file`).
         device: None = CUDA when available, else CPU.
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; half precisions only on CUDA; None =
             fp16 on CUDA, fp32 on CPU.

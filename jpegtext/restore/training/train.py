@@ -31,9 +31,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import TrainConfig
-from jpegtext.restore.data import CaptionedImageDataset, collate, read_records
-from jpegtext.restore.text import Vocabulary, build_text_encoder
+from jpegtext.restore.networks.text import Vocabulary, build_text_encoder
+from jpegtext.restore.training.config import TrainConfig
+from jpegtext.restore.training.data import CaptionedImageDataset, collate, read_records
 
 __all__ = ["Trainer", "build_vocabulary", "retrieval_r1", "run_training"]
 
@@ -193,7 +193,7 @@ def retrieval_r1(text_encoder: nn.Module, image_encoder: nn.Module, images: torc
     Returns:
         ``{"r1_sentence", "r1_word", "chance", "n"}``.
     """
-    from jpegtext.restore.damsm import sentence_scores, word_scores
+    from jpegtext.restore.training.damsm import sentence_scores, word_scores
 
     rng = np.random.default_rng(seed)
     feats = []
@@ -276,13 +276,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- building
     def _trunk_state(self) -> dict[str, torch.Tensor]:
-        from jpegtext.restore.image_encoder import load_alexnet_trunk_state
+        from jpegtext.restore.networks.image_encoder import load_alexnet_trunk_state
 
         return load_alexnet_trunk_state(self.config.alexnet_trunk)
 
     def _build(self) -> None:
         cfg = self.config
-        from jpegtext.restore.image_encoder import DAMSMImageEncoder
+        from jpegtext.restore.networks.image_encoder import DAMSMImageEncoder
 
         records = _records(cfg)
         self.train_set = CaptionedImageDataset(records, cfg.data, seed=cfg.seed, train=True,
@@ -306,15 +306,15 @@ class Trainer:
         self._wrap_ddp()
 
     def _build_stage2(self) -> None:
-        from jpegtext.restore.discriminator import PatchDiscriminator
-        from jpegtext.restore.generator import TGJARGenerator
-        from jpegtext.restore.losses import ContrastiveLoss, DAMSMLoss, GANLoss, L1Loss
+        from jpegtext.restore.networks.discriminator import PatchDiscriminator
+        from jpegtext.restore.networks.generator import TGJARGenerator
+        from jpegtext.restore.training.losses import ContrastiveLoss, DAMSMLoss, GANLoss, L1Loss
 
         cfg = self.config
         lc = cfg.loss
         self.image = None
         if cfg.damsm_checkpoint:
-            from jpegtext.restore.modelfile import load_damsm_file
+            from jpegtext.restore.runtime.modelfile import load_damsm_file
 
             trunk = self._trunk_state() if lc.damsm_weight > 0 else None
             self.text, image, self.vocab, _ = load_damsm_file(cfg.damsm_checkpoint, trunk)
@@ -359,7 +359,7 @@ class Trainer:
 
     def _init_generator(self, path: str) -> None:
         """Start from another model's generator (fine-tuning); configs must agree."""
-        from jpegtext.restore.modelfile import load_model_file
+        from jpegtext.restore.runtime.modelfile import load_model_file
 
         src = load_model_file(path)
         if src.config.generator != self.config.model.generator:
@@ -513,7 +513,7 @@ class Trainer:
         return self._tgjar_step(batch)
 
     def _damsm_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        from jpegtext.restore.damsm import damsm_loss
+        from jpegtext.restore.training.damsm import damsm_loss
 
         cfg = self.config
         self.text.train()
@@ -639,7 +639,7 @@ class Trainer:
         """Rank 0 writes the run's final export and returns its path."""
         if not self.dist.main:
             return None
-        from jpegtext.restore.modelfile import save_damsm_file
+        from jpegtext.restore.runtime.modelfile import save_damsm_file
 
         cfg = self.config
         info = {"steps": self.step, "epochs_done": self.epoch, "seed": cfg.seed,
@@ -655,7 +655,7 @@ class Trainer:
         return path
 
     def _export_to(self, path: Path, gen: nn.Module, info: dict[str, Any] | None = None) -> None:
-        from jpegtext.restore.modelfile import save_model_file
+        from jpegtext.restore.runtime.modelfile import save_model_file
 
         info = info or {"steps": self.step, "seed": self.config.seed}
         save_model_file(path, gen, self.text, self.config.model, self.vocab, info, force=True)

@@ -28,10 +28,10 @@ from torch import nn
 
 from jpegtext._io import atomic_write_bytes
 from jpegtext.errors import ConfigError, WeightsError
-from jpegtext.restore.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
-from jpegtext.restore.generator import TGJARGenerator
-from jpegtext.restore.minilm import MINILM_HF_ID, MINILM_PACKAGE, load_minilm
-from jpegtext.restore.text import (
+from jpegtext.restore.networks.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
+from jpegtext.restore.networks.generator import TGJARGenerator
+from jpegtext.restore.networks.minilm import MINILM_HF_ID, MINILM_PACKAGE, load_minilm
+from jpegtext.restore.networks.text import (
     BiLSTMTextEncoder,
     MiniLMTextEncoder,
     Vocabulary,
@@ -233,7 +233,7 @@ def load_damsm_file(
 ) -> tuple[BiLSTMTextEncoder | MiniLMTextEncoder, nn.Module, Vocabulary | None,
            dict[str, Any]]:
     """Read stage-1 encoders: (text encoder, image encoder, vocab, info), in eval mode."""
-    from jpegtext.restore.image_encoder import DAMSMImageEncoder
+    from jpegtext.restore.networks.image_encoder import DAMSMImageEncoder
 
     tensors, meta = _read(path)
     if meta.get("format") != DAMSM_FORMAT:

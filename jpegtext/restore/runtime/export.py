@@ -42,8 +42,8 @@ import torch
 from torch import nn
 
 from jpegtext.errors import ConfigError, ExportError, MissingDependencyError
-from jpegtext.restore.modelfile import LoadedModel, file_sha256, load_model_file
-from jpegtext.restore.text import BiLSTMTextEncoder, TextFeatures
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, TextFeatures
+from jpegtext.restore.runtime.modelfile import LoadedModel, file_sha256, load_model_file
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -170,7 +170,7 @@ class TextEncoderGraph(nn.Module):
     outputs are cut back to the caller's T.
 
     Args:
-        encoder: the trained :class:`~jpegtext.restore.text.BiLSTMTextEncoder`.
+        encoder: the trained :class:`~jpegtext.restore.networks.text.BiLSTMTextEncoder`.
     """
 
     def __init__(self, encoder: BiLSTMTextEncoder) -> None:
@@ -283,7 +283,7 @@ def resolve_model_source(model: str | os.PathLike[str]) -> tuple[Path, str]:
         ConfigError: neither a registered name nor a model file path (lists the known names).
         WeightsError: a registered model's file is missing or fails its sha256 check.
     """
-    from jpegtext.restore.zoo import get_model_entry, list_models, resolve_model_file
+    from jpegtext.restore.runtime.zoo import get_model_entry, list_models, resolve_model_file
 
     text = str(model)
     if text in {e.name for e in list_models()}:

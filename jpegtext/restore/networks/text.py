@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.config import TextEncoderConfig
+from jpegtext.restore.networks.config import TextEncoderConfig
 
 __all__ = [
     "BiLSTMTextEncoder",
@@ -63,7 +63,7 @@ class TextFeatures:
 
 @runtime_checkable
 class TextEncoder(Protocol):
-    """What the generator's trainers and the :class:`~jpegtext.restore.inference.Restorer` need
+    """What the generator's trainers and the :class:`~jpegtext.restore.runtime.inference.Restorer` need
     from a text encoder (both encoders here are ``nn.Module``\\ s that follow it)."""
 
     @property
@@ -255,7 +255,7 @@ class MiniLMTextEncoder(nn.Module):
         super().__init__()
         if config.kind != "minilm":
             raise ConfigError(f'MiniLMTextEncoder needs kind "minilm", got "{config.kind}"')
-        from jpegtext.restore.minilm import load_minilm
+        from jpegtext.restore.networks.minilm import load_minilm
 
         self.config = config
         self._minilm = load_minilm(model_dir)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from jpegtext.errors import MissingWeightsError, WeightsError
-from jpegtext.restore.config import ImageEncoderConfig
+from jpegtext.restore.networks.config import ImageEncoderConfig
 
 __all__ = ["DAMSMImageEncoder", "alexnet_trunk", "load_alexnet_trunk_state"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jpegtext.restore.config import DiscriminatorConfig
+from jpegtext.restore.networks.config import DiscriminatorConfig
 
 __all__ = ["PatchDiscriminator"]
 

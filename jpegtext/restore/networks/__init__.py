@@ -1,0 +1,2 @@
+"""The TGJAR networks (architectures only): text encoders, generator with GFM/LFM fusion,
+discriminator, DAMSM image encoder, and their configs."""

@@ -1,0 +1,2 @@
+"""Training the TGJAR networks: data, losses, DAMSM matching, the two-stage trainer (DDP)
+and its configuration."""
