@@ -14,6 +14,8 @@
 # tables go to runs/text_ablation/results so that partial numbers never replace real ones.
 # FLOWERS_LIMIT=N / COCO_LIMIT=N evaluate a fixed seeded draw of N images of those two (large)
 # splits for a CPU budget; the tables say n, and summary.json records the exact command.
+# RESULTS_DIR / RUNS_DIR put another model pair's tables and work folders elsewhere (round 2:
+#   TEXT=... TWIN=... RESULTS_DIR=benchmarks/results/text_r2 RUNS_DIR=runs/text_ablation_r2).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -21,7 +23,7 @@ SHARED="${JPEGTEXT_SHARED:-../shared}"
 PYTHON="${PYTHON:-python}"
 TEXT="${TEXT:-examples/weights/tgjar-text-cpu.safetensors}"
 TWIN="${TWIN:-examples/weights/tgjar-text-twin-cpu.safetensors}"
-RUNS="runs/text_ablation"
+RUNS="${RUNS_DIR:-runs/text_ablation}"
 LIMIT=()
 ONLY=()
 QUALITIES=(1 5 10)
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-RESULTS="benchmarks/results"
+RESULTS="${RESULTS_DIR:-benchmarks/results}"
 [[ ${#LIMIT[@]} -gt 0 ]] && RESULTS="$RUNS/results"
 DATA="$SHARED/data"
 for f in "$TEXT" "$TWIN"; do [[ -f "$f" ]] || { echo "model not found: $f" >&2; exit 1; }; done
