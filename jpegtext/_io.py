@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "read_bytes", "write_output"]
+__all__ = ["atomic_write_bytes", "file_sha256", "read_bytes", "write_output"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
@@ -89,3 +90,12 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, force: bool = Fal
         sys.stdout.buffer.flush()
         return
     atomic_write_bytes(path, data, force=force)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (model files are checked with it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -16,7 +16,6 @@ Files are never unpickled; a wrong or damaged file raises :class:`WeightsError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from jpegtext._io import atomic_write_bytes
+from jpegtext._io import atomic_write_bytes, file_sha256
 from jpegtext.errors import ConfigError, WeightsError
 from jpegtext.restore.networks.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig
 from jpegtext.restore.networks.generator import TGJARGenerator
@@ -51,15 +50,6 @@ __all__ = [
 
 MODEL_FORMAT = "jpegtext.tgjar/1"
 DAMSM_FORMAT = "jpegtext.damsm/1"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _prefixed(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:

@@ -16,7 +16,6 @@ Nothing here imports torch (``jpegtext models`` is instant) except :func:`load_r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jpegtext._io import file_sha256
 from jpegtext.errors import ConfigError, MissingWeightsError, WeightsError
 
 if TYPE_CHECKING:
@@ -174,15 +174,6 @@ def find_model_file(entry: ModelEntry) -> tuple[str, Path] | None:
         if path.is_file():
             return kind, path
     return None
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def how_to_get(entry: ModelEntry) -> str:
