@@ -11,7 +11,6 @@ from jpegtext.codec.image import (
     SUBSAMPLINGS,
     ImageSource,
     check_pixel_limit,
-    decode_jpeg,
     default_max_pixels,
     encode_jpeg,
     encode_jpeg_within,
@@ -19,7 +18,7 @@ from jpegtext.codec.image import (
     read_metadata_description,
     validate_quality,
 )
-from jpegtext.codec.jpegfile import JpegFile, parse_file
+from jpegtext.codec.jpegfile import JpegFile, decode_jpeg, parse_file
 from jpegtext.codec.markers import (
     FrameHeader,
     JpegLayout,

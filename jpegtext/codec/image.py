@@ -42,7 +42,6 @@ __all__ = [
     "SUBSAMPLINGS",
     "ImageSource",
     "check_pixel_limit",
-    "decode_jpeg",
     "default_max_pixels",
     "encode_jpeg",
     "encode_jpeg_within",
@@ -274,33 +273,6 @@ def _check_array(arr: np.ndarray) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InvalidImageError(f"the array is empty (shape {arr.shape})")
     return np.ascontiguousarray(arr)
-
-
-def decode_jpeg(
-    data: bytes | bytearray | memoryview | str | os.PathLike, *, max_pixels: int | None = None
-) -> np.ndarray:
-    """Decode a JPEG to an RGB array, honouring its EXIF orientation.
-
-    A shortcut for ``parse_file(data).pixels()`` (:mod:`jpegtext.codec.jpegfile`): the stream is
-    walked once and opened with Pillow once; a damaged caption payload does not stop it.
-
-    Args:
-        data: the JPEG stream, or a path to a JPEG file.
-        max_pixels: refuse frames larger than this before decoding; default
-            :func:`default_max_pixels`.
-
-    Returns:
-        (H, W, 3) uint8 RGB in [0, 255], C-contiguous and writable (grayscale files give three
-        equal channels; H, W after the orientation is applied).
-
-    Raises:
-        InvalidJpegError: the data is not a complete, decodable JPEG.
-        InvalidImageError: the frame is over the pixel limit.
-        OSError: a path cannot be read.
-    """
-    from jpegtext.codec.jpegfile import parse_file
-
-    return parse_file(_read_source(data), max_pixels=max_pixels, payload_errors="keep").pixels()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from jpegtext.codec.payload import FoundPayload, find_payload
 from jpegtext.codec.quality import QualityEstimate, estimate_quality
 from jpegtext.errors import ConfigError, PayloadError
 
-__all__ = ["JpegFile", "parse_file", "read_exif_orientation", "read_icc_profile"]
+__all__ = ["JpegFile", "decode_jpeg", "parse_file", "read_exif_orientation", "read_icc_profile"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,31 @@ def parse_file(
         orientation=read_exif_orientation(layout.segments),
         max_pixels=max_pixels,
     )
+
+
+def decode_jpeg(
+    data: bytes | bytearray | memoryview | str | os.PathLike, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """Decode a JPEG to an RGB array, honouring its EXIF orientation.
+
+    A shortcut for ``parse_file(data).pixels()``: the stream is
+    walked once and opened with Pillow once; a damaged caption payload does not stop it.
+
+    Args:
+        data: the JPEG stream, or a path to a JPEG file.
+        max_pixels: refuse frames larger than this before decoding; default
+            :func:`default_max_pixels`.
+
+    Returns:
+        (H, W, 3) uint8 RGB in [0, 255], C-contiguous and writable (grayscale files give three
+        equal channels; H, W after the orientation is applied).
+
+    Raises:
+        InvalidJpegError: the data is not a complete, decodable JPEG.
+        InvalidImageError: the frame is over the pixel limit.
+        OSError: a path cannot be read.
+    """
+    return parse_file(_read(data), max_pixels=max_pixels, payload_errors="keep").pixels()
 
 
 def _read(data: bytes | bytearray | memoryview | str | os.PathLike[str]) -> bytes:
