@@ -179,7 +179,7 @@ class Restorer:
             raise ConfigError(f"expected an (H, W, 3) uint8 RGB array, got {arr.shape} "
                               f"{arr.dtype}")
         if not arr.flags.writeable or not arr.flags.c_contiguous:
-            arr = np.array(arr, copy=True)  # decode_jpeg's arrays are read-only views
+            arr = np.array(arr, copy=True)  # e.g. np.asarray(PIL image) is read-only
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         out = self.restore_tensor(x.float().div_(255.0), caption, quality, ensemble)
         if not bool(torch.isfinite(out).all()):
