@@ -314,3 +314,28 @@ def test_chroma_drop_greys_the_input_only_and_repeats(tiny_data: Path) -> None:
         assert torch.equal(b["jpeg"], dropped[i]["jpeg"])  # the same sample every time
     with pytest.raises(ConfigError, match="chroma_drop"):
         DataConfig.from_dict({**base, "chroma_drop": 1.5})
+
+
+def test_chroma_drop_on_human_spares_builtin_and_empty_captions(tiny_data: Path) -> None:
+    """chroma_drop_on: human greys only the samples with a human caption; the draws repeat."""
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, read_records
+
+    def spread(x: torch.Tensor) -> float:
+        return float((x - x.mean(dim=0, keepdim=True)).abs().mean())
+
+    base = {"crop": 32, "scale_min": 0.7, "qualities": [10], "chroma_drop": 1.0,
+            "chroma_keep": 0.0, "chroma_drop_on": "human"}
+    for mode, greyed in (("manifest", True), ("builtin", False)):
+        recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                             "caption": mode})
+        ds = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1)
+        for i in range(3):
+            assert (spread(ds[i]["jpeg"]) < 0.01) == greyed, (mode, i)
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"})
+    empty = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1, caption_dropout=0.99)
+    for i in range(3):
+        assert empty[i]["caption"] == "" and spread(empty[i]["jpeg"]) > 0.01
+    with pytest.raises(ConfigError, match="chroma_drop_on"):
+        DataConfig.from_dict({**base, "chroma_drop_on": "captions"})

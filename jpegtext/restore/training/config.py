@@ -86,6 +86,9 @@ class DataConfig(_Config):
             chroma scaled towards grey by a factor drawn from [0, ``chroma_keep``]), so the
             colour must come from the caption (the clean target keeps its colour).
         chroma_keep: the largest chroma factor of a ``chroma_drop`` sample.
+        chroma_drop_on: which samples may lose their colour: "all", or "human" (only those
+            whose caption is a human one, so that built-in and empty captions never have to
+            carry colour the input lacks).
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -100,6 +103,7 @@ class DataConfig(_Config):
     caption_dropout: float = 0.1
     chroma_drop: float = 0.0
     chroma_keep: float = 0.5
+    chroma_drop_on: str = "all"
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -110,6 +114,8 @@ class DataConfig(_Config):
         _check(0 <= self.caption_dropout < 1, f'Invalid caption_dropout "{self.caption_dropout}"')
         _check(0 <= self.chroma_drop <= 1, f'Invalid chroma_drop "{self.chroma_drop}"')
         _check(0 <= self.chroma_keep <= 1, f'Invalid chroma_keep "{self.chroma_keep}"')
+        _check(self.chroma_drop_on in ("all", "human"),
+               f'Invalid chroma_drop_on "{self.chroma_drop_on}", need "all" or "human"')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

@@ -197,11 +197,12 @@ class CaptionedImageDataset(Dataset):
             image = image.crop((x0, y0, x0 + cw, y0 + ch))
             quality = int(self.config.qualities[index % len(self.config.qualities)])
             cover = 1.0
-        caption = self._pick_caption(rec, image, cover, rng)
+        caption, human = self._pick_caption(rec, image, cover, rng)
         jpeg = jpeg_degrade(image, quality, self.config.subsampling)
         if self.train and self.config.chroma_drop > 0:
             u_drop, u_keep = rng.random(), rng.random()
-            if u_drop < self.config.chroma_drop:
+            eligible = human or self.config.chroma_drop_on == "all"
+            if eligible and u_drop < self.config.chroma_drop:
                 jpeg = desaturate(jpeg, u_keep * self.config.chroma_keep)
         return {
             "clean": to_tensor(image),
@@ -213,12 +214,13 @@ class CaptionedImageDataset(Dataset):
         }
 
     def _pick_caption(self, rec: ImageRecord, image: Image.Image, cover: float,
-                      rng: np.random.Generator) -> str:
+                      rng: np.random.Generator) -> tuple[str, bool]:
+        """The sample's caption and whether a human wrote it."""
         # draw every random number unconditionally so that the stream does not depend on policy
         u_drop, u_human, u_pick = rng.random(), rng.random(), rng.random()
         if self.train and u_drop < self.caption_dropout:
-            return ""
-        human = rec.captions and (
+            return "", False
+        human = bool(rec.captions) and (
             rec.caption_mode == "manifest"
             or (rec.caption_mode == "mixed"
                 and cover >= self.config.human_caption_min_cover
@@ -226,9 +228,9 @@ class CaptionedImageDataset(Dataset):
         )
         if human:
             if self.train:
-                return rec.captions[int(u_pick * len(rec.captions))]
-            return rec.captions[0]
-        return self._builtin_caption(image)
+                return rec.captions[int(u_pick * len(rec.captions))], True
+            return rec.captions[0], True
+        return self._builtin_caption(image), False
 
 
 def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
