@@ -12,6 +12,10 @@ crops are centred on the flower) comes to the named colour, in 8-bit RGB levels:
 (positive = towards the named colour; the Euclidean distance in RGB), also over the whole image.
 
     python benchmarks/text_control_flowers.py --model tgjar-small-v4 --model runs/x/model.safetensors
+
+``--input-chroma F`` (a diagnostic, not the issue's measure) scales the clean image's chroma by
+F before it is encoded, so the JPEG carries little colour: it shows how far the caption can
+steer when the file does not already fix the colour.
 """
 
 from __future__ import annotations
@@ -69,14 +73,21 @@ def _mean(img: np.ndarray, central: bool) -> np.ndarray:
 
 
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
-            device: str | None) -> dict[str, object]:
+            device: str | None, input_chroma: float = 1.0) -> dict[str, object]:
+    from PIL import Image
+
     import jpegtext
+    from jpegtext.restore.training.data import desaturate
 
     restorer = jpegtext.load_restorer(model, device=device)
     rows = []
     t0 = time.perf_counter()
     for file, caption, colour in items:
-        data = jpegtext.encode(root / file, quality=quality, caption=caption)
+        source: Path | Image.Image = root / file
+        if input_chroma != 1.0:
+            with Image.open(root / file) as im:
+                source = desaturate(im.convert("RGB"), input_chroma)
+        data = jpegtext.encode(source, quality=quality, caption=caption)
         base = jpegtext.decode(data, model=restorer, output_type="np")
         for target in TARGETS:
             if target == colour:
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--quality", type=int, default=1)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--input-chroma", type=float, default=1.0,
+                    help="scale the clean image's chroma by this before encoding (diagnostic)")
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
@@ -129,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no flowers256 captions under {args.root}", file=sys.stderr)
         return 1
     items = pick_images(args.root, args.n)
-    results = [measure(m, items, args.root, args.quality, args.device) for m in args.model]
+    results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma)
+               for m in args.model]
     for r in results:
         print(f"{r['model']}: mean shift towards the named colour {r['mean_shift_region']:+.2f} "
               f"levels (flower region), {r['mean_shift_image']:+.2f} (image); towards in "
@@ -137,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v:+.1f}" for k, v in r["per_target_shift_region"].items()))
     cmd = "python benchmarks/text_control_flowers.py " + " ".join(
         f"--model {m}" for m in args.model)
-    out = {"command": cmd, "quality": args.quality, "targets": list(TARGETS),
+    if args.input_chroma != 1.0:
+        cmd += f" --input-chroma {args.input_chroma}"
+    out = {"command": cmd, "quality": args.quality, "input_chroma": args.input_chroma, "targets": list(TARGETS),
            "anchors": ANCHORS, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
