@@ -32,7 +32,7 @@ def load(spec: str) -> tuple[str, dict[tuple[str, int], float]]:
 
 
 def compare(a: dict[tuple[str, int], float], b: dict[tuple[str, int], float],
-            resamples: int = 2000, seed: int = 0) -> list[dict[str, float]]:
+            resamples: int = 2000, seed: int = 0) -> list[dict[str, object]]:
     rng = random.Random(seed)
     out = []
     for q in sorted({k[1] for k in a if k in b}):
