@@ -1,7 +1,7 @@
 """Caption tokenizer, vocabularies and the text encoders (bi-LSTM of the paper, the same
 bi-LSTM over WordPiece pieces, or MiniLM).
 
-Every encoder follow the :class:`TextEncoder` protocol: ``encoder.encode(captions, device)``
+Every encoder follows the :class:`TextEncoder` protocol: ``encoder.encode(captions, device)``
 returns :class:`TextFeatures` with word features ``(B, D, T)``, a padding mask ``(B, T)`` (True =
 padding) and a sentence feature ``(B, D)``; ``lost_words(caption)`` names what it cannot read. An empty caption gives all-padding words and a zero sentence,
 so the generator's behaviour without text is defined (the paper's text ablation).
