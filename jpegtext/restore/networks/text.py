@@ -102,6 +102,14 @@ class TextEncoder(Protocol):
         ...
 
 
+def _string_list(text: str, what: str) -> list[str]:
+    """A JSON list of strings (a stored vocabulary), or ConfigError."""
+    items = json.loads(text)
+    if not isinstance(items, list) or not all(isinstance(w, str) for w in items):
+        raise ConfigError(f"{what} JSON must be a list of strings")
+    return items
+
+
 class Vocabulary:
     """Word <-> index map built from training captions; index 0 is padding/end.
 
@@ -148,10 +156,7 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, text: str) -> Vocabulary:
-        words = json.loads(text)
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise ConfigError("vocabulary JSON must be a list of strings")
-        return cls(words)
+        return cls(_string_list(text, "vocabulary"))
 
 
 class BiLSTMTextEncoder(nn.Module):
@@ -331,10 +336,7 @@ class WordPieceVocabulary:
 
     @classmethod
     def from_json(cls, text: str) -> WordPieceVocabulary:
-        pieces = json.loads(text)
-        if not isinstance(pieces, list) or not all(isinstance(p, str) for p in pieces):
-            raise ConfigError("WordPiece vocabulary JSON must be a list of strings")
-        return cls(pieces)
+        return cls(_string_list(text, "WordPiece vocabulary"))
 
 
 def read_vocabulary(kind: str, text: str) -> Vocabulary | WordPieceVocabulary | None:
