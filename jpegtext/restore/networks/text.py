@@ -314,9 +314,12 @@ class WordPieceVocabulary:
         encs = self._tokenizer.encode_batch(list(words), add_special_tokens=False)
         return [list(e.ids) for e in encs]
 
+    def unreadable(self, words: Sequence[str]) -> list[bool]:
+        """For each word, whether it is lost: no piece, or every piece ``[UNK]``."""
+        return [all(i == self.unk_id for i in ids) for ids in self.word_pieces(words)]
+
     def __contains__(self, word: str) -> bool:
-        ids = self.word_pieces([word])[0]
-        return bool(ids) and any(i != self.unk_id for i in ids)
+        return not self.unreadable([word])[0]
 
     def encode(self, caption: str, max_words: int) -> list[int]:
         """Piece ids of the first ``max_words`` words of ``caption``."""
@@ -328,7 +331,7 @@ class WordPieceVocabulary:
         for cap in captions:
             words = tokenize(cap)
             total += len(words)
-            oov += sum(all(i == self.unk_id for i in ids) for ids in self.word_pieces(words))
+            oov += sum(self.unreadable(words))
         return oov / total if total else 0.0
 
     def to_json(self) -> str:
@@ -414,10 +417,8 @@ class WordPieceTextEncoder(BiLSTMTextEncoder):
         ``[UNK]`` (a character the vocabulary lacks), in the order they appear."""
         words = tokenize(caption)
         kept = words[: self.config.max_words]
-        vocab = self.vocab
-        assert isinstance(vocab, WordPieceVocabulary)
-        lost = [w for w, ids in zip(kept, vocab.word_pieces(kept), strict=True)
-                if all(i == vocab.unk_id for i in ids)]
+        assert isinstance(self.vocab, WordPieceVocabulary)
+        lost = [w for w, bad in zip(kept, self.vocab.unreadable(kept), strict=True) if bad]
         return lost + words[self.config.max_words:]
 
 
