@@ -4,6 +4,7 @@ stage-1 training, and the tokenizer equal to MiniLM's own."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -122,11 +123,78 @@ def test_model_file_keeps_vocabulary_and_table(tmp_path: Path,
     assert restorer.restore(img, caps[0], 1).shape == img.shape
     assert restorer.lost_words("red zzz flowers") == ["zzz"]
 
+
+
+def test_captions_longer_than_the_piece_budget_lose_whole_words() -> None:
+    enc = _encoder()
+    assert enc.max_tokens == 4 * CFG.max_words == 20
+    long = "bcdcdcdcdcd"  # b ##c ##d ##c ... : 11 pieces
+    assert len(enc.vocab.word_pieces([long])[0]) == 11
+    caption = f"red {long} {long} flowers"
+    ids = enc.token_ids(caption)
+    assert ids == enc.vocab.encode(caption, CFG.max_words)[:12]  # red + one long word
+    assert enc.lost_words(caption) == [long, "flowers"]  # the budget is full: the rest is lost
+    feats = enc.encode([caption, "red"])
+    assert feats.words.shape[2] == 12 and int((~feats.mask[0]).sum()) == 12
+
+
+def _bert_pieces(word: str, vocab: list[str]) -> list[int]:
+    """Greedy longest-match WordPiece, written from the sidecar's description only."""
+    index = {p: i for i, p in enumerate(vocab)}
+    out, start = [], 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in index:
+                out.append(index[piece])
+                start = end
+                break
+        else:
+            return [index["[UNK]"]]
+    return out
+
+
+def test_onnx_export_of_a_wordpiece_model(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
     from jpegtext.restore.runtime.export import export_model
 
-    with pytest.raises(ConfigError, match="WordPiece text encoder is not supported"):
-        export_model(path, tmp_path / "m.onnx", verify=False)
-    assert not (tmp_path / "m.onnx").exists()
+    enc = _encoder(seed=3)
+    cfg = ModelConfig(text=CFG, generator=GeneratorConfig(widths=(8, 8, 8, 8), text_dim=8,
+                                                          gfm_hidden=8), qualities=(1, 5))
+    path = tmp_path / "m.safetensors"
+    modelfile.save_model_file(path, TGJARGenerator(cfg.generator), enc, cfg, enc.vocab)
+    # the built-in check compares both graphs with PyTorch before anything is written
+    result = export_model(path, tmp_path / "m.onnx", height=24, width=40)
+    side = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert side["export"]["max_abs_diff"] <= 1e-3 and len(side["export"]["checks"]) == 4
+    text = side["text"]
+    assert text["kind"] == "wordpiece" and text["vocab"] == PIECES
+    assert text["max_tokens"] == text["tokenize"]["truncate_to"] == 20
+    assert text["graph"]["file"] == "m.text.onnx" and result.text_graph is not None
+
+    def sidecar_ids(caption: str) -> list[int]:  # the sidecar's recipe, nothing else
+        ids: list[int] = []
+        for word in re.findall(r"\w+", caption.lower())[: text["tokenize"]["words"]]:
+            pieces = _bert_pieces(word, text["vocab"])
+            if len(ids) + len(pieces) > text["tokenize"]["truncate_to"]:
+                break
+            ids += pieces
+        return ids
+
+    sess = ort.InferenceSession(str(tmp_path / "m.text.onnx"), providers=["CPUExecutionProvider"])
+    for caps in (["Red flowers, with petal tips!"], ["a bcd zzz", ""],
+                 ["red bcdcdcdcdcd bcdcdcdcdcd flowers", "yellow"]):
+        seqs = [sidecar_ids(c) for c in caps]
+        assert seqs == [enc.token_ids(c) for c in caps]
+        ids, lengths = enc.tokenize_batch(caps)
+        with torch.no_grad():
+            ref = enc(ids, lengths)
+        words, mask, sentence = sess.run(None, {"ids": ids.numpy(), "lengths": lengths.numpy()})
+        assert np.array_equal(mask, ref.mask.numpy())
+        assert np.abs(words - ref.words.numpy()).max() < 1e-4
+        assert np.abs(sentence - ref.sentence.numpy()).max() < 1e-4
 
 
 def test_stage1_trains_a_wordpiece_encoder(tmp_path: Path,

@@ -199,9 +199,18 @@ class BiLSTMTextEncoder(nn.Module):
     def feature_dim(self) -> int:
         return self.config.feature_dim
 
+    @property
+    def max_tokens(self) -> int:
+        """Most token ids one caption gives (the step count of the exported text graph)."""
+        return self.config.max_words
+
+    def token_ids(self, caption: str) -> list[int]:
+        """The token ids the encoder reads of ``caption``."""
+        return self.vocab.encode(caption, self.config.max_words)
+
     def tokenize_batch(self, captions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids (B, T) padded with 0, and lengths (B,), T >= 1."""
-        seqs = [self.vocab.encode(c, self.config.max_words) for c in captions]
+        """Token ids (B, T) padded with 0, and lengths (B,), 1 <= T <= :attr:`max_tokens`."""
+        seqs = [self.token_ids(c) for c in captions]
         t = max(1, max((len(s) for s in seqs), default=1))
         ids = torch.zeros(len(seqs), t, dtype=torch.long)
         for i, s in enumerate(seqs):
@@ -314,16 +323,26 @@ class WordPieceVocabulary:
         encs = self._tokenizer.encode_batch(list(words), add_special_tokens=False)
         return [list(e.ids) for e in encs]
 
+    def unreadable_pieces(self, ids: Sequence[int]) -> bool:
+        """Whether a word cut into the piece ``ids`` is lost: no piece, or every piece ``[UNK]``."""
+        return all(i == self.unk_id for i in ids)
+
     def unreadable(self, words: Sequence[str]) -> list[bool]:
-        """For each word, whether it is lost: no piece, or every piece ``[UNK]``."""
-        return [all(i == self.unk_id for i in ids) for ids in self.word_pieces(words)]
+        """For each word, whether it is lost (:meth:`unreadable_pieces`)."""
+        return [self.unreadable_pieces(ids) for ids in self.word_pieces(words)]
 
     def __contains__(self, word: str) -> bool:
         return not self.unreadable([word])[0]
 
-    def encode(self, caption: str, max_words: int) -> list[int]:
-        """Piece ids of the first ``max_words`` words of ``caption``."""
-        return [i for ids in self.word_pieces(tokenize(caption)[:max_words]) for i in ids]
+    def encode(self, caption: str, max_words: int, max_pieces: int | None = None) -> list[int]:
+        """Piece ids of the first ``max_words`` words of ``caption``; with ``max_pieces``, of
+        the leading words whose pieces all fit in it (a word is never cut)."""
+        out: list[int] = []
+        for ids in self.word_pieces(tokenize(caption)[:max_words]):
+            if max_pieces is not None and len(out) + len(ids) > max_pieces:
+                break
+            out.extend(ids)
+        return out
 
     def oov_rate(self, captions: Iterable[str]) -> float:
         """Fraction of words of ``captions`` whose pieces are all ``[UNK]``."""
@@ -390,6 +409,9 @@ class WordPieceTextEncoder(BiLSTMTextEncoder):
     """
 
     KIND = "wordpiece"
+    #: pieces per word allowed on average: a caption gives at most this x ``max_words`` pieces
+    #: (human captions average 1.04-1.08), so the exported text graph has a fixed step count
+    PIECES_PER_WORD = 4
 
     def _make_embedding(self) -> None:
         # float16 halves the file; the table is frozen, so nothing is lost in training
@@ -412,13 +434,29 @@ class WordPieceTextEncoder(BiLSTMTextEncoder):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.piece_proj(self.pieces[ids].float())
 
+    @property
+    def max_tokens(self) -> int:
+        return self.PIECES_PER_WORD * self.config.max_words
+
+    def token_ids(self, caption: str) -> list[int]:
+        assert isinstance(self.vocab, WordPieceVocabulary)
+        return self.vocab.encode(caption, self.config.max_words, self.max_tokens)
+
     def lost_words(self, caption: str) -> list[str]:
-        """Words of ``caption`` the encoder does not read: past ``max_words``, or all
-        ``[UNK]`` (a character the vocabulary lacks), in the order they appear."""
+        """Words of ``caption`` the encoder does not read: all ``[UNK]`` (a character the
+        vocabulary lacks), past ``max_words``, or past :attr:`max_tokens` pieces, in the
+        order they appear."""
         words = tokenize(caption)
         kept = words[: self.config.max_words]
-        assert isinstance(self.vocab, WordPieceVocabulary)
-        lost = [w for w, bad in zip(kept, self.vocab.unreadable(kept), strict=True) if bad]
+        vocab = self.vocab
+        assert isinstance(vocab, WordPieceVocabulary)
+        lost, n, full = [], 0, False
+        for word, ids in zip(kept, vocab.word_pieces(kept), strict=True):
+            full = full or n + len(ids) > self.max_tokens
+            if not full:
+                n += len(ids)
+            if full or vocab.unreadable_pieces(ids):
+                lost.append(word)
         return lost + words[self.config.max_words:]
 
 

@@ -8,9 +8,11 @@ What is exported:
   ``restored`` (B, 3, H, W) float clamped to [0, 1]. Batch, height, width and the number of
   words are dynamic; H and W may be any size from :data:`MIN_SIDE` up (the graph pads to a
   multiple of 8 by reflection and crops back, exactly as the PyTorch generator does);
-* for the paper's bi-LSTM text encoder, the **text graph** (``OUT`` with ``.text`` before the
-  suffix): inputs ``ids`` (B, T) int64 token ids padded with 0 and ``lengths`` (B,) int64, with
-  1 <= T <= ``max_words``; outputs ``words``, ``mask``, ``sentence`` ready for the generator;
+* for the paper's bi-LSTM text encoder (word vocabulary or WordPiece pieces), the **text
+  graph** (``OUT`` with ``.text`` before the suffix): inputs ``ids`` (B, T) int64 token ids
+  padded with 0 and ``lengths`` (B,) int64, with 1 <= T <= ``max_tokens`` (``max_words``, or 4
+  pieces a word for WordPiece); outputs ``words``, ``mask``, ``sentence`` ready for the
+  generator;
 * a **JSON sidecar** (``OUT`` + ``.json``): the vocabulary, how to tokenise a
   caption, the feature size, the trained qualities and the graphs' input/output contract.
 
@@ -42,7 +44,7 @@ import torch
 from torch import nn
 
 from jpegtext.errors import ConfigError, ExportError, MissingDependencyError
-from jpegtext.restore.networks.text import BiLSTMTextEncoder, TextFeatures
+from jpegtext.restore.networks.text import BiLSTMTextEncoder, TextFeatures, WordPieceTextEncoder
 from jpegtext.restore.runtime.modelfile import LoadedModel, file_sha256, load_model_file
 
 __all__ = [
@@ -165,12 +167,14 @@ class TextEncoderGraph(nn.Module):
 
     ``pack_padded_sequence`` does not export, so each direction runs as its own one-way LSTM
     (same weights): the backward one reads every caption reversed *within its length*, which
-    is what packing computes. Token ids are padded to ``max_words`` inside the graph so that the
-    LSTM always sees the same number of steps (a dynamic step count cannot be traced), and the
-    outputs are cut back to the caller's T.
+    is what packing computes. Token ids are padded to ``max_tokens`` inside the graph so that
+    the LSTM always sees the same number of steps (a dynamic step count cannot be traced), and
+    the outputs are cut back to the caller's T. A WordPiece encoder's embedding is its frozen
+    piece table followed by its trained projection.
 
     Args:
-        encoder: the trained :class:`~jpegtext.restore.networks.text.BiLSTMTextEncoder`.
+        encoder: the trained :class:`~jpegtext.restore.networks.text.BiLSTMTextEncoder` (or
+            :class:`~jpegtext.restore.networks.text.WordPieceTextEncoder`).
     """
 
     def __init__(self, encoder: BiLSTMTextEncoder) -> None:
@@ -178,10 +182,15 @@ class TextEncoderGraph(nn.Module):
         lstm = encoder.lstm
         if lstm.num_layers != 1 or not lstm.bidirectional or not lstm.batch_first:
             raise ExportError("only a one-layer, batch-first bi-LSTM can be exported")
-        self.max_words = encoder.config.max_words
-        self.embedding = nn.Embedding.from_pretrained(
-            encoder.embedding.weight.detach().clone(), freeze=True, padding_idx=0
-        )
+        self.steps = encoder.max_tokens
+        self.proj: nn.Module = nn.Identity()
+        if isinstance(encoder, WordPieceTextEncoder):
+            table = encoder.pieces.detach().float()
+            self.proj = nn.Linear(encoder.piece_proj.in_features, encoder.piece_proj.out_features)
+            self.proj.load_state_dict(encoder.piece_proj.state_dict())
+        else:
+            table = encoder.embedding.weight.detach().clone()
+        self.embedding = nn.Embedding.from_pretrained(table, freeze=True, padding_idx=0)
         self.forward_lstm = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True)
         self.backward_lstm = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True)
         with torch.no_grad():
@@ -196,7 +205,7 @@ class TextEncoderGraph(nn.Module):
         """Encode token ids.
 
         Args:
-            ids: (B, T) int64 token ids, 0 = padding, 1 <= T <= max_words.
+            ids: (B, T) int64 token ids, 0 = padding, 1 <= T <= max_tokens.
             lengths: (B,) int64 number of real tokens per row (0 = empty caption).
 
         Returns:
@@ -204,14 +213,14 @@ class TextEncoderGraph(nn.Module):
             sentence (B, 2H) float (zeros for an empty caption).
         """
         t = ids.shape[1]
-        n = self.max_words
+        n = self.steps
         ids = nn.functional.pad(ids, (0, n - t))
         lengths = lengths.to(ids.device)
         pos = torch.arange(n, device=ids.device)[None, :]
         valid = pos < lengths[:, None]
         # position p of the reversed caption holds token length-1-p; padding stays in place
         rev = torch.where(valid, lengths[:, None] - 1 - pos, pos)
-        emb = self.embedding(ids)
+        emb = self.proj(self.embedding(ids))
         out_f, _ = self.forward_lstm(emb)
         rev_e = rev[:, :, None].expand(-1, -1, emb.shape[2])
         out_r, _ = self.backward_lstm(torch.gather(emb, 1, rev_e))
@@ -347,22 +356,15 @@ def build_sidecar(
         "feature_dim": d,
         "max_words": cfg.text.max_words,
     }
-    if cfg.text.kind == "bilstm":
+    if isinstance(model.text_encoder, BiLSTMTextEncoder):
         assert model.vocab is not None
+        max_tokens = model.text_encoder.max_tokens
         text.update(
             {
+                "max_tokens": max_tokens,
                 "vocab": list(model.vocab.itos),
-                "vocab_index": "vocab[i] is the word of token id i; id 0 is padding",
-                "tokenize": {
-                    "lowercase": True,
-                    "pattern": r"\w+",
-                    "out_of_vocabulary": "drop",
-                    "truncate_to": cfg.text.max_words,
-                    "pad_id": 0,
-                    "recipe": "ids = [vocab.index(t) for t in re.findall(r'\\w+', caption.lower()) "
-                    "if t in vocab][:max_words]; lengths = len(ids); pad every row "
-                    "with 0 to the longest row (at least 1 column)",
-                },
+                "vocab_index": _VOCAB_INDEX[cfg.text.kind],
+                "tokenize": _tokenize_recipe(cfg.text.kind, cfg.text.max_words, max_tokens),
                 "empty_caption": "ids [[0]] and lengths [0] give an all-padding mask and a zero "
                 "sentence: the model restores without text",
                 "graph": None
@@ -373,7 +375,7 @@ def build_sidecar(
                         "ids": {
                             "shape": ["batch", "tokens"],
                             "dtype": "int64",
-                            "meaning": f"token ids, 1 <= tokens <= {cfg.text.max_words}",
+                            "meaning": f"token ids, 1 <= tokens <= {max_tokens}",
                         },
                         "lengths": {
                             "shape": ["batch"],
@@ -431,12 +433,48 @@ def build_sidecar(
     }
 
 
+_VOCAB_INDEX = {
+    "bilstm": "vocab[i] is the word of token id i; id 0 is padding",
+    "wordpiece": "vocab[i] is the WordPiece piece of token id i ('##': it continues a word); "
+    "id 0 is [PAD]",
+}
+
+
+def _tokenize_recipe(kind: str, max_words: int, max_tokens: int) -> dict[str, Any]:
+    """How a caption becomes the text graph's ``ids`` (sidecar field ``text.tokenize``)."""
+    pad = "lengths = len(ids); pad every row with 0 to the longest row (at least 1 column)"
+    if kind == "wordpiece":
+        return {
+            "lowercase": True,
+            "pattern": r"\w+",
+            "words": max_words,
+            "pieces": "greedy longest-match WordPiece of each word after BERT-uncased basic "
+            "tokenization (NFD, accents removed, punctuation such as '_' and CJK characters "
+            "split off), as all-MiniLM-L6-v2's tokenizer.json without [CLS]/[SEP]; a word "
+            "with no match or over 100 characters is [UNK]",
+            "truncate_to": max_tokens,
+            "pad_id": 0,
+            "recipe": "words = re.findall(r'\\w+', caption.lower())[:words]; ids = the "
+            "pieces of the words in order, stopping before the first word whose pieces "
+            f"would pass {max_tokens} (a word is never cut); " + pad,
+        }
+    return {
+        "lowercase": True,
+        "pattern": r"\w+",
+        "out_of_vocabulary": "drop",
+        "truncate_to": max_words,
+        "pad_id": 0,
+        "recipe": "ids = [vocab.index(t) for t in re.findall(r'\\w+', caption.lower()) "
+        "if t in vocab][:max_words]; " + pad,
+    }
+
+
 def _notes(model: LoadedModel) -> Iterator[str]:
     yield (
         "The graph restores whole images. For very large images, tile them yourself; the "
         "global fusion then sees only each tile (jpegtext's own tiling pools the whole image)."
     )
-    if model.config.text.kind != "bilstm":
+    if model.config.text.kind == "minilm":
         yield (
             "The MiniLM text encoder is not exported: compute its features with "
             "sentence-transformers/all-MiniLM-L6-v2 as the 'text.recipe' field says."
@@ -472,7 +510,7 @@ def _text_examples(model: LoadedModel, batch_captions: Sequence[str]) -> TextFea
 
 def _caption_sets(model: LoadedModel) -> tuple[list[str], list[str]]:
     """Two caption batches of different lengths; each contains an empty caption."""
-    if model.vocab is not None and len(model.vocab) > 1:
+    if model.config.text.kind == "bilstm" and model.vocab is not None and len(model.vocab) > 1:
         words = model.vocab.itos[1:]
         long = " ".join(words[i % len(words)] for i in range(5))
         return [words[0], ""], [long, ""]
@@ -627,7 +665,7 @@ def _export_text(loaded: LoadedModel, fmt: str, opset: int) -> bytes:
     """The bi-LSTM text graph's file content."""
     encoder = loaded.text_encoder
     assert isinstance(encoder, BiLSTMTextEncoder)
-    n = loaded.config.text.max_words
+    n = encoder.max_tokens
     t = min(3, n)
     ids = torch.zeros(2, t, dtype=torch.long)
     ids[0] = torch.arange(1, t + 1) % len(encoder.vocab)
@@ -755,10 +793,6 @@ def export_model(
         raise ConfigError(f"{label}: exporting a model whose MiniLM features pass through "
                           "trained projections is not supported yet (export the generator of "
                           "a bi-LSTM or raw-MiniLM model)")
-    if loaded.config.text.kind == "wordpiece":
-        # its text graph would need the piece tokenizer and up to several pieces a word
-        raise ConfigError(f"{label}: exporting a model with the WordPiece text encoder is not "
-                          "supported yet (export the generator of a bi-LSTM or raw-MiniLM model)")
     loaded.generator.eval()
     loaded.text_encoder.eval()
     with_text = text_graph and isinstance(loaded.text_encoder, BiLSTMTextEncoder)
