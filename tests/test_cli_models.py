@@ -104,7 +104,7 @@ def test_table_with_installed_missing_and_tampered(registry: Path, tmp_path: Pat
     rows = {
         line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[1:4]
     }
-    assert list(rows) == ["tgjar-base", zoo.DEFAULT_MODEL, "tgjar-tampered"]  # sorted by name
+    assert list(rows) == sorted(["tgjar-base", zoo.DEFAULT_MODEL, "tgjar-tampered"])  # by name
     default = rows[zoo.DEFAULT_MODEL]
     assert default.startswith(f"* {zoo.DEFAULT_MODEL} ")
     assert default.split()[2:7] == ["small", "1-10", "bilstm", "4.0", "kB"]

@@ -22,7 +22,8 @@ from jpegtext.restore.runtime.modelfile import load_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_WEIGHTS = REPO / "examples" / "weights"
-BILSTM = [e for e in zoo.REGISTERED_MODELS if e.text_encoder == "bilstm"]
+# the models whose file holds everything they need (no MiniLM backbone)
+SELF_CONTAINED = [e for e in zoo.REGISTERED_MODELS if e.text_encoder in ("bilstm", "wordpiece")]
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_registered_model_file_matches_its_entry(entry: zoo.ModelEntry, repo_mod
     assert path.stat().st_size <= 25 * 2**20
     assert zoo.file_sha256(path) == entry.sha256
     assert (REPO / entry.card).is_file()
-    if entry.text_encoder == "bilstm":  # the MiniLM ones need the 90 MB backbone: header only
+    if entry in SELF_CONTAINED:  # the MiniLM ones need the 90 MB backbone: header only
         loaded = load_model_file(path)
         assert tuple(loaded.config.qualities) == entry.qualities
         assert loaded.config.text.kind == entry.text_encoder
@@ -66,7 +67,7 @@ def test_registered_model_file_matches_its_entry(entry: zoo.ModelEntry, repo_mod
         assert config["text"]["kind"] == entry.text_encoder
 
 
-@pytest.mark.parametrize("entry", BILSTM, ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", SELF_CONTAINED, ids=lambda e: e.name)
 def test_registered_model_restores_a_jpeg(entry: zoo.ModelEntry, repo_models: Path) -> None:
     from PIL import Image
 
