@@ -11,6 +11,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 SHARED="${JPEGTEXT_SHARED:-../shared}"
 PYTHON="${PYTHON:-python}"
+# registered models that are not in the package (tgjar-small-v4, ...) come from the checkout
+export JPEGTEXT_MODEL_PATH="${JPEGTEXT_MODEL_PATH:+$JPEGTEXT_MODEL_PATH:}$REPO/examples/weights"
 TEXT="${TEXT:-examples/weights/tgjar-text-cpu.safetensors}"
 TAG="${TAG:-}"
 RUNS="runs/text_selection$TAG"
