@@ -195,6 +195,9 @@ def main() -> None:
         print(json.dumps(_text_case(args.text_case, args.repeats, args.threads)))
         return
     if args.text_models:
+        from jpegtext.restore.runtime.zoo import use_checkout_weights
+
+        use_checkout_weights()  # registered models not in the package, by name (subprocesses too)
         _text_models(args.text_models, args.repeats, args.threads, args.out)
         return
     precision = args.precision or ("fp16" if args.device.startswith("cuda") else "fp32")
