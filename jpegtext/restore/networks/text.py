@@ -334,15 +334,25 @@ class WordPieceVocabulary:
     def __contains__(self, word: str) -> bool:
         return not self.unreadable([word])[0]
 
+    @staticmethod
+    def words_that_fit(pieces: Sequence[Sequence[int]], max_pieces: int | None) -> int:
+        """How many leading words (given as their piece ids) fit in ``max_pieces`` pieces; a
+        word is never cut. None: all of them."""
+        if max_pieces is None:
+            return len(pieces)
+        n = total = 0
+        for ids in pieces:
+            total += len(ids)
+            if total > max_pieces:
+                break
+            n += 1
+        return n
+
     def encode(self, caption: str, max_words: int, max_pieces: int | None = None) -> list[int]:
         """Piece ids of the first ``max_words`` words of ``caption``; with ``max_pieces``, of
-        the leading words whose pieces all fit in it (a word is never cut)."""
-        out: list[int] = []
-        for ids in self.word_pieces(tokenize(caption)[:max_words]):
-            if max_pieces is not None and len(out) + len(ids) > max_pieces:
-                break
-            out.extend(ids)
-        return out
+        the leading words whose pieces all fit in it (:meth:`words_that_fit`)."""
+        pieces = self.word_pieces(tokenize(caption)[:max_words])
+        return [i for ids in pieces[: self.words_that_fit(pieces, max_pieces)] for i in ids]
 
     def oov_rate(self, captions: Iterable[str]) -> float:
         """Fraction of words of ``captions`` whose pieces are all ``[UNK]``."""
@@ -450,14 +460,11 @@ class WordPieceTextEncoder(BiLSTMTextEncoder):
         kept = words[: self.config.max_words]
         vocab = self.vocab
         assert isinstance(vocab, WordPieceVocabulary)
-        lost, n, full = [], 0, False
-        for word, ids in zip(kept, vocab.word_pieces(kept), strict=True):
-            full = full or n + len(ids) > self.max_tokens
-            if not full:
-                n += len(ids)
-            if full or vocab.unreadable_pieces(ids):
-                lost.append(word)
-        return lost + words[self.config.max_words:]
+        pieces = vocab.word_pieces(kept)
+        k = vocab.words_that_fit(pieces, self.max_tokens)
+        lost = [w for w, ids in zip(kept[:k], pieces[:k], strict=True)
+                if vocab.unreadable_pieces(ids)]
+        return lost + kept[k:] + words[self.config.max_words:]
 
 
 class MiniLMTextEncoder(nn.Module):
