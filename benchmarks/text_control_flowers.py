@@ -1,8 +1,8 @@
 """Text control with a number (the paper's Fig. 8): change the petal colour word, measure the shift.
 
-On the first N flowers256 *test* images (sorted by file) that have a human caption naming one of
-the colours below, the first such caption is stored in a QF 1 jpegtext file (the product's
-encoder). The file is restored by the product's decode path with the original caption and with
+On the first N flowers256 *test* images (sorted by file; ``--split val`` for choosing a model)
+that have a human caption naming one of the colours below, the first such caption is stored in
+a QF 1 jpegtext file (the product's encoder). The file is restored by the product's decode path with the original caption and with
 the caption's first colour word replaced by each other colour. For each replacement we report
 how much closer the mean colour of the flower region (the central half of the image: the
 crops are centred on the flower) comes to the named colour, in 8-bit RGB levels:
@@ -42,8 +42,8 @@ TARGETS = ("red", "yellow", "blue", "purple", "white")
 WORDS = ("red", "yellow", "blue", "purple", "white", "pink", "orange")
 
 
-def pick_images(root: Path, n: int) -> list[tuple[str, str, str]]:
-    """(file, caption, colour word) of the first ``n`` test images with a colour caption."""
+def pick_images(root: Path, n: int, split: str = "test") -> list[tuple[str, str, str]]:
+    """(file, caption, colour word) of the first ``n`` ``split`` images with a colour caption."""
     splits = {}
     for line in (root / "labels.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -53,7 +53,7 @@ def pick_images(root: Path, n: int) -> list[tuple[str, str, str]]:
     out = []
     rows = [json.loads(x) for x in (root / "captions.jsonl").read_text().splitlines() if x.strip()]
     for row in sorted(rows, key=lambda r: r["file"]):
-        if splits.get(row["file"]) != "test":
+        if splits.get(row["file"]) != split:
             continue
         for cap in row["captions"]:
             m = word.search(cap.lower())
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", action="append", required=True, help="zoo name or file (repeat)")
     ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
     ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--split", default="test", choices=("test", "val"),
+                    help="flowers256 split (val: for choosing a model; test: the reported number)")
     ap.add_argument("--quality", type=int, default=1)
     ap.add_argument("--device", default=None)
     ap.add_argument("--input-chroma", type=float, default=1.0,
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.root / "captions.jsonl").is_file():
         print(f"no flowers256 captions under {args.root}", file=sys.stderr)
         return 1
-    items = pick_images(args.root, args.n)
+    items = pick_images(args.root, args.n, args.split)
     results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma)
                for m in args.model]
     for r in results:
@@ -153,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         f"--model {m}" for m in args.model)
     if args.input_chroma != 1.0:
         cmd += f" --input-chroma {args.input_chroma}"
-    out = {"command": cmd, "quality": args.quality, "input_chroma": args.input_chroma, "targets": list(TARGETS),
+    if args.split != "test":
+        cmd += f" --split {args.split}"
+    out = {"command": cmd, "split": args.split, "quality": args.quality,
+           "input_chroma": args.input_chroma, "targets": list(TARGETS),
            "anchors": ANCHORS, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

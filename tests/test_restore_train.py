@@ -339,3 +339,72 @@ def test_chroma_drop_on_human_spares_builtin_and_empty_captions(tiny_data: Path)
         assert empty[i]["caption"] == "" and spread(empty[i]["jpeg"]) > 0.01
     with pytest.raises(ConfigError, match="chroma_drop_on"):
         DataConfig.from_dict({**base, "chroma_drop_on": "captions"})
+
+
+def test_colour_swap_repaints_the_named_colour_only() -> None:
+    """A caption's colour word and the pixels of that colour change together; the rest stays."""
+    from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour
+
+    arr = np.zeros((64, 64, 3), np.uint8)
+    arr[:] = COLOURS["green"]
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    arr[disc] = COLOURS["yellow"]
+    img = Image.fromarray(arr)
+    caption = "a flower with Yellow petals and a yellow centre"
+    choices = [c for c in TARGET_COLOURS if c != "yellow"]
+    for k, target in enumerate(choices):
+        out, new_caption, named = swap_colour(img, caption, (k + 0.5) / len(choices))
+        assert named == target
+        assert new_caption == f"a flower with {target} petals and a {target} centre"
+        got = np.asarray(out).astype(float)
+        anchor = np.array(TARGET_COLOURS[target], float)
+        before = np.linalg.norm(arr[disc].mean(0) - anchor)
+        after = np.linalg.norm(got[disc].mean(0) - anchor)
+        assert after < 0.6 * before, (target, before, after)  # the disc moved to the new colour
+        far = ~((yy - 32) ** 2 + (xx - 32) ** 2 < 24 ** 2)  # background beyond the soft edge
+        assert np.abs(got[far] - arr[far]).max() <= 1, target
+    # no colour word, or a named colour the image lacks: the sample is left as it was
+    for text in ("a flower with round petals", "a flower with blue petals"):
+        out, new_caption, named = swap_colour(img, text, 0.3)
+        assert out is img and new_caption == text and named == ""
+
+
+def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path) -> None:
+    """colour_swap: the JPEG input is the unswapped one; only human captions at low QF swap."""
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, read_records
+
+    base = {"crop": 32, "scale_min": 0.7, "qualities": [1], "caption_dropout": 0.0}
+    swap = {**base, "colour_swap": 1.0, "colour_swap_max_quality": 5}
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"})
+    plain = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1)
+    swapped = CaptionedImageDataset(recs, DataConfig.from_dict(swap), seed=1)
+    n_swapped = 0
+    for i in range(len(recs)):
+        a, b = plain[i], swapped[i]
+        assert torch.equal(a["jpeg"], b["jpeg"])  # the input never learns the new colour
+        if a["caption"] != b["caption"]:
+            n_swapped += 1
+            assert not torch.equal(a["clean"], b["clean"])
+            assert torch.equal(b["clean"], swapped[i]["clean"])  # the same sample every time
+        else:
+            assert torch.equal(a["clean"], b["clean"])
+    assert n_swapped >= len(recs) // 2  # every caption names red, blue or yellow (or green)
+    # above the quality limit, or with built-in captions, nothing is swapped
+    high = CaptionedImageDataset(recs, DataConfig.from_dict({**swap, "qualities": [10]}), seed=1)
+    builtin = CaptionedImageDataset(
+        read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                      "caption": "builtin"}), DataConfig.from_dict(base), seed=1)
+    builtin_swap = CaptionedImageDataset(builtin.records, DataConfig.from_dict(swap), seed=1)
+    plain_high = CaptionedImageDataset(recs, DataConfig.from_dict({**base, "qualities": [10]}),
+                                       seed=1)
+    for i in range(3):
+        assert high[i]["caption"] == plain_high[i]["caption"]
+        assert torch.equal(high[i]["clean"], plain_high[i]["clean"])
+        assert builtin_swap[i]["caption"] == builtin[i]["caption"]
+        assert torch.equal(builtin_swap[i]["clean"], builtin[i]["clean"])
+    for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0}):
+        with pytest.raises(ConfigError, match="colour_swap"):
+            DataConfig.from_dict({**base, **bad})

@@ -89,6 +89,13 @@ class DataConfig(_Config):
         chroma_drop_on: which samples may lose their colour: "all", or "human" (only those
             whose caption is a human one, so that built-in and empty captions never have to
             carry colour the input lacks).
+        colour_swap: chance that a sample with a human caption naming a colour (and quality at
+            most ``colour_swap_max_quality``) has that colour repainted in the clean target only,
+            and the caption's colour word changed to match; the JPEG input keeps the original
+            colour, so only the caption tells the new one
+            (:mod:`jpegtext.restore.training.colour_swap`).
+        colour_swap_max_quality: the highest JPEG quality a colour swap is drawn at (where the
+            JPEG's own chroma is coarse enough that text should win over it).
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -104,6 +111,8 @@ class DataConfig(_Config):
     chroma_drop: float = 0.0
     chroma_keep: float = 0.5
     chroma_drop_on: str = "all"
+    colour_swap: float = 0.0
+    colour_swap_max_quality: int = 100
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -116,6 +125,9 @@ class DataConfig(_Config):
         _check(0 <= self.chroma_keep <= 1, f'Invalid chroma_keep "{self.chroma_keep}"')
         _check(self.chroma_drop_on in ("all", "human"),
                f'Invalid chroma_drop_on "{self.chroma_drop_on}", need "all" or "human"')
+        _check(0 <= self.colour_swap <= 1, f'Invalid colour_swap "{self.colour_swap}"')
+        _check(1 <= self.colour_swap_max_quality <= 100,
+               f'Invalid colour_swap_max_quality "{self.colour_swap_max_quality}"')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

@@ -10,6 +10,9 @@ Captions: ``builtin`` sources are captioned by the product's built-in captioner 
 crop (what the network sees), so training text looks like deployment text; ``manifest`` sources
 use the manifest's human captions; ``mixed`` uses a human caption with probability
 ``human_caption_prob`` when the crop covers most of the image, else the built-in caption.
+
+``colour_swap`` repaints the colour a human caption names, in the target only, and names the new
+colour in the caption (see :mod:`jpegtext.restore.training.colour_swap`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from jpegtext.errors import ConfigError
+from jpegtext.restore.training.colour_swap import swap_colour
 from jpegtext.restore.training.config import DataConfig
 
 __all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
@@ -204,6 +208,11 @@ class CaptionedImageDataset(Dataset):
             eligible = human or self.config.chroma_drop_on == "all"
             if eligible and u_drop < self.config.chroma_drop:
                 jpeg = desaturate(jpeg, u_keep * self.config.chroma_keep)
+        if self.train and self.config.colour_swap > 0:
+            u_swap, u_to = rng.random(), rng.random()  # drawn for every sample: a fixed stream
+            if (human and quality <= self.config.colour_swap_max_quality
+                    and u_swap < self.config.colour_swap):
+                image, caption, _ = swap_colour(image, caption, u_to)  # the input keeps its colour
         return {
             "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
