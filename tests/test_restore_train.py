@@ -353,17 +353,18 @@ def test_colour_swap_repaints_the_named_colour_only() -> None:
     img = Image.fromarray(arr)
     caption = "a flower with Yellow petals and a yellow centre"
     choices = [c for c in TARGET_COLOURS if c != "yellow"]
-    for k, target in enumerate(choices):
-        out, new_caption, named = swap_colour(img, caption, (k + 0.5) / len(choices))
+    for mode, (k, target) in ((m, kt) for m in ("absolute", "relative")
+                              for kt in enumerate(choices)):
+        out, new_caption, named = swap_colour(img, caption, (k + 0.5) / len(choices), mode)
         assert named == target
         assert new_caption == f"a flower with {target} petals and a {target} centre"
         got = np.asarray(out).astype(float)
         anchor = np.array(TARGET_COLOURS[target], float)
         before = np.linalg.norm(arr[disc].mean(0) - anchor)
         after = np.linalg.norm(got[disc].mean(0) - anchor)
-        assert after < 0.6 * before, (target, before, after)  # the disc moved to the new colour
+        assert after < 0.6 * before, (mode, target, before, after)  # the disc took the colour
         far = ~((yy - 32) ** 2 + (xx - 32) ** 2 < 24 ** 2)  # background beyond the soft edge
-        assert np.abs(got[far] - arr[far]).max() <= 1, target
+        assert np.abs(got[far] - arr[far]).max() <= 1, (mode, target)
     # no colour word, or a named colour the image lacks: the sample is left as it was
     for text in ("a flower with round petals", "a flower with blue petals"):
         out, new_caption, named = swap_colour(img, text, 0.3)
@@ -405,6 +406,7 @@ def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path)
         assert torch.equal(high[i]["clean"], plain_high[i]["clean"])
         assert builtin_swap[i]["caption"] == builtin[i]["caption"]
         assert torch.equal(builtin_swap[i]["clean"], builtin[i]["clean"])
-    for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0}):
+    for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0},
+                {"colour_swap_mode": "hue"}):
         with pytest.raises(ConfigError, match="colour_swap"):
             DataConfig.from_dict({**base, **bad})

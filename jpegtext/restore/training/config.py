@@ -96,6 +96,9 @@ class DataConfig(_Config):
             (:mod:`jpegtext.restore.training.colour_swap`).
         colour_swap_max_quality: the highest JPEG quality a colour swap is drawn at (where the
             JPEG's own chroma is coarse enough that text should win over it).
+        colour_swap_mode: ``"absolute"`` (the new colour's anchor) or ``"relative"`` (moved by
+            the difference between the two colours' anchors); see
+            :func:`jpegtext.restore.training.colour_swap.swap_colour`.
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -113,6 +116,7 @@ class DataConfig(_Config):
     chroma_drop_on: str = "all"
     colour_swap: float = 0.0
     colour_swap_max_quality: int = 100
+    colour_swap_mode: str = "absolute"
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -128,6 +132,8 @@ class DataConfig(_Config):
         _check(0 <= self.colour_swap <= 1, f'Invalid colour_swap "{self.colour_swap}"')
         _check(1 <= self.colour_swap_max_quality <= 100,
                f'Invalid colour_swap_max_quality "{self.colour_swap_max_quality}"')
+        _check(self.colour_swap_mode in ("absolute", "relative"),
+               f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute" or "relative"')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

@@ -212,7 +212,9 @@ class CaptionedImageDataset(Dataset):
             u_swap, u_to = rng.random(), rng.random()  # drawn for every sample: a fixed stream
             if (human and quality <= self.config.colour_swap_max_quality
                     and u_swap < self.config.colour_swap):
-                image, caption, _ = swap_colour(image, caption, u_to)  # the input keeps its colour
+                # the target and caption change; the JPEG input keeps the old colour
+                image, caption, _ = swap_colour(image, caption, u_to,
+                                                self.config.colour_swap_mode)
         return {
             "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
