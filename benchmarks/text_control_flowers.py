@@ -30,13 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from jpegtext.captioner.colour import ANCHOR_RGB as ANCHORS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 
-sys.path.insert(0, str(REPO / "examples"))
-from text_control import COLOUR_RGB  # noqa: E402  (the colour anchors of the Kodak example)
-
-ANCHORS = {**COLOUR_RGB, "white": (240, 240, 240)}
 TARGETS = ("red", "yellow", "blue", "purple", "white")
 # the petal colour words a caption's first match is taken from
 WORDS = ("red", "yellow", "blue", "purple", "white", "pink", "orange")

@@ -28,21 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from jpegtext.captioner.colour import ANCHOR_RGB
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 
 # sRGB anchors of the colour words (for the "towards" component of the shift).
-COLOUR_RGB = {
-    "red": (220, 30, 30),
-    "orange": (240, 140, 20),
-    "yellow": (240, 220, 30),
-    "green": (40, 170, 40),
-    "teal": (20, 150, 150),
-    "blue": (30, 70, 220),
-    "purple": (140, 40, 180),
-    "pink": (240, 120, 180),
-    "brown": (130, 80, 40),
-}
+COLOUR_RGB = {name: rgb for name, rgb in ANCHOR_RGB.items() if name != "white"}
 
 
 def colour_captions(base: str, word: str | None, colours: list[str]) -> tuple[str, list[str]]:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "ANCHOR_RGB",
     "COLOUR_NAMES",
     "COLOUR_MODIFIERS",
     "CHROMATIC",
@@ -50,6 +51,21 @@ BLACK, GREY, WHITE = _IDX["black"], _IDX["grey"], _IDX["white"]
 RED, ORANGE, YELLOW, GREEN = _IDX["red"], _IDX["orange"], _IDX["yellow"], _IDX["green"]
 TEAL, BLUE, PURPLE, PINK = _IDX["teal"], _IDX["blue"], _IDX["purple"], _IDX["pink"]
 BROWN, BEIGE, OLIVE = _IDX["brown"], _IDX["beige"], _IDX["olive"]
+
+#: sRGB anchors of the chromatic colour words and white: what "towards red" means when a
+#: caption's colour word is changed (text control) or a training target is repainted.
+ANCHOR_RGB: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "orange": (240, 140, 20),
+    "yellow": (240, 220, 30),
+    "green": (40, 170, 40),
+    "teal": (20, 150, 150),
+    "blue": (30, 70, 220),
+    "purple": (140, 40, 180),
+    "pink": (240, 120, 180),
+    "brown": (130, 80, 40),
+    "white": (240, 240, 240),
+}
 
 #: Terms that name a hue (used for "a small red patch": greys are never salient).
 CHROMATIC: frozenset[int] = frozenset({RED, ORANGE, YELLOW, GREEN, TEAL, BLUE, PURPLE, PINK})

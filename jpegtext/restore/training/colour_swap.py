@@ -28,21 +28,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from jpegtext.captioner.colour import COLOUR_NAMES, classify_lab, lab_to_lch, rgb_to_lab
+from jpegtext.captioner.colour import ANCHOR_RGB, COLOUR_NAMES, classify_lab, lab_to_lch, rgb_to_lab
 
 __all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "swap_colour"]
 
 #: Colour words a swap starts from (hues the colour naming finds reliably in petals and objects).
 SOURCE_COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "blue", "purple", "pink")
-#: Colour words a swap may end at, with their sRGB anchors (as the text-control benchmark's).
+#: Colour words a swap may end at, with their sRGB anchors (the text-control benchmark's).
 TARGET_COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30),
-    "orange": (240, 140, 20),
-    "yellow": (240, 220, 30),
-    "blue": (30, 70, 220),
-    "purple": (140, 40, 180),
-    "pink": (240, 120, 180),
-    "white": (240, 240, 240),
+    name: ANCHOR_RGB[name] for name in (*SOURCE_COLOURS, "white")
 }
 # the pixel terms a caption's colour word covers
 _FAMILY: dict[str, tuple[str, ...]] = {
