@@ -2,7 +2,7 @@
 
 A human caption that names a colour ("this flower has yellow petals") describes pixels the clean
 image has. A colour swap repaints those pixels in another colour (``purple``) in the clean
-*target* only, keeping their lightness, and puts the new colour word in the caption; the JPEG
+*target* only, keeping their shading, and puts the new colour word in the caption; the JPEG
 input is still made from the unchanged image. The generator can only produce the target's
 colour by reading the caption, which is what the paper's Fig. 8 asks of it (change the colour
 word, the restored flower changes colour) and what truthful captions never force: there, the
