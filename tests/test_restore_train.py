@@ -353,7 +353,7 @@ def test_colour_swap_repaints_the_named_colour_only() -> None:
     img = Image.fromarray(arr)
     caption = "a flower with Yellow petals and a yellow centre"
     choices = [c for c in TARGET_COLOURS if c != "yellow"]
-    for mode, (k, target) in ((m, kt) for m in ("absolute", "relative")
+    for mode, (k, target) in ((m, kt) for m in ("absolute", "relative", "offset")
                               for kt in enumerate(choices)):
         out, new_caption, named = swap_colour(img, caption, (k + 0.5) / len(choices), mode)
         assert named == target
@@ -369,6 +369,52 @@ def test_colour_swap_repaints_the_named_colour_only() -> None:
     for text in ("a flower with round petals", "a flower with blue petals"):
         out, new_caption, named = swap_colour(img, text, 0.3)
         assert out is img and new_caption == text and named == ""
+
+
+def test_colour_swap_offset_keeps_the_region_offset_from_its_own_anchor() -> None:
+    """"offset": a petal 12 degrees off the yellow anchor lands about 12 degrees off the new
+    anchor (so naming the colour the pixels have is exactly no change); "relative" lands on it."""
+    import cv2
+
+    from jpegtext.captioner.colour import lab_to_lch, rgb_to_lab
+    from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour
+
+    def lch(rgb: np.ndarray) -> tuple[float, float, float]:
+        lightness, chroma, hue = lab_to_lch(rgb_to_lab(np.asarray(rgb, np.uint8).reshape(1, -1, 3)))
+        rad = np.deg2rad(hue)
+        mean_hue = np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean()))
+        return float(lightness.mean()), float(chroma.mean()), float(mean_hue)
+
+    def hue_gap(a: float, b: float) -> float:
+        return float((a - b + 180.0) % 360.0 - 180.0)
+
+    anchor_l, anchor_c, anchor_h = lch(np.array(TARGET_COLOURS["yellow"]))
+    rad = np.deg2rad(anchor_h - 12.0)
+    chroma = 0.5 * anchor_c  # inside the sRGB gamut once turned
+    lab = np.array([[[anchor_l, chroma * np.cos(rad), chroma * np.sin(rad)]]], np.float32)
+    petal = np.clip(np.rint(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)
+    arr = np.full((64, 64, 3), 90, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    arr[disc] = petal[0, 0]
+    img = Image.fromarray(arr)
+    before = lch(arr[disc])
+    assert abs(hue_gap(before[2], anchor_h) + 12.0) < 2.0  # still named yellow, 12 deg off
+    choices = [c for c in TARGET_COLOURS if c != "yellow"]
+    for k, target in enumerate(choices):
+        if target == "white":
+            continue
+        u = (k + 0.5) / len(choices)
+        target_h = lch(np.array(TARGET_COLOURS[target]))[2]
+        offset, _, named = swap_colour(img, "yellow petals", u, "offset")
+        relative, _, _ = swap_colour(img, "yellow petals", u, "relative")
+        assert named == target
+        got = lch(np.asarray(offset)[disc])
+        # most of the offset kept (the sRGB gamut clips some of it), not put on the anchor
+        assert -18.0 < hue_gap(got[2], target_h) < -6.0, (target, got, target_h)
+        lands = hue_gap(lch(np.asarray(relative)[disc])[2], target_h)
+        assert abs(lands) < 6.0, target
+        assert hue_gap(got[2], target_h) < lands - 5.0, target
 
 
 def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path) -> None:

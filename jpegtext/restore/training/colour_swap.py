@@ -17,7 +17,13 @@ the mask's edge softened so no seam is drawn. That "absolute" repaint taught rou
 every named colour at its anchor even when the caption was true (flowers val PSNR -2 dB); the
 "relative" one turns the region's mean hue to the new colour's and scales chroma and shifts
 lightness by the difference between the two colours' anchors, keeping the pixels' spread, so a
-caption that names the colour the pixels have asks for little change.
+caption that names the colour the pixels have asks for little change. "Offset" goes one step
+further (round 15): the region's hue, chroma and lightness all move by the difference between the
+new colour's anchor and the anchor of the colour the pixels themselves have (the term most of the
+region's pixels are named), so a petal that sits 10 degrees off its own anchor lands 10 degrees
+off the new one. Only then is "the caption names the colour the pixels have" exactly "no change":
+relative swaps still put the region's mean hue on the new colour's anchor, which teaches the
+generator to pull a truthfully named colour towards its anchor too.
 """
 
 from __future__ import annotations
@@ -76,7 +82,11 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
             ``"relative"``: the region's mean hue is turned to the new colour's (each pixel by
             the same angle), chroma scaled by the ratio of the two colours' anchors and lightness
             shifted by half their difference, so that a caption naming the colour the pixels
-            already have asks for little change (round 13).
+            already have asks for little change (round 13);
+            ``"offset"``: hue, chroma and lightness move by the difference between the new
+            colour's anchor and the anchor of the pixels' own (most common) colour term, so the
+            region keeps its offset from its anchor and the new colour is never that term
+            (round 15).
 
     Returns:
         (image, caption, new colour). Unchanged, with new colour ``""``, when the caption names
@@ -93,9 +103,15 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
     mask = np.isin(terms, [COLOUR_NAMES.index(t) for t in _FAMILY[source]]).astype(np.float32)
     if mask.mean() < _MIN_COVER:
         return image, caption, ""
-    choices = [c for c in TARGET_COLOURS if c != source]
+    own = source
+    if mode == "offset":  # the colour the pixels have, by the naming's own majority
+        counts = np.bincount(terms[mask > 0].ravel(), minlength=len(COLOUR_NAMES))
+        own = COLOUR_NAMES[int(np.argmax(counts))]
+    choices = [c for c in TARGET_COLOURS if c not in (source, own)]
     target = choices[min(int(u * len(choices)), len(choices) - 1)]
-    if mode == "relative":
+    if mode == "offset":
+        recoloured = _offset(lightness, chroma, hue, _ANCHORS[own], _ANCHORS[target])
+    elif mode == "relative":
         recoloured = _relative(lightness, chroma, hue, mask, _ANCHORS[source], _ANCHORS[target])
     else:
         recoloured = _absolute(lightness, chroma, mask, _ANCHORS[target], target == "white")
@@ -136,3 +152,11 @@ def _relative(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray, mask: 
     new_lightness = np.clip(lightness + _LIGHTNESS_PULL * (target[0] - source[0]), 0.0, 100.0)
     new_chroma = chroma * (target[1] / max(source[1], 1.0))
     return _lab(new_lightness, new_chroma, hue + (target[2] - mean_hue))
+
+
+def _offset(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray,
+            own: tuple[float, float, float], target: tuple[float, float, float]) -> np.ndarray:
+    # every pixel moves by the anchors' difference: hue turned, chroma scaled, lightness shifted
+    new_lightness = np.clip(lightness + _LIGHTNESS_PULL * (target[0] - own[0]), 0.0, 100.0)
+    new_chroma = chroma * (target[1] / max(own[1], 1.0))
+    return _lab(new_lightness, new_chroma, hue + (target[2] - own[2]))

@@ -96,8 +96,10 @@ class DataConfig(_Config):
             (:mod:`jpegtext.restore.training.colour_swap`).
         colour_swap_max_quality: the highest JPEG quality a colour swap is drawn at (where the
             JPEG's own chroma is coarse enough that text should win over it).
-        colour_swap_mode: ``"absolute"`` (the new colour's anchor) or ``"relative"`` (moved by
-            the difference between the two colours' anchors); see
+        colour_swap_mode: ``"absolute"`` (the new colour's anchor), ``"relative"`` (the new
+            colour's hue, chroma and lightness moved by the difference between the two colours'
+            anchors) or ``"offset"`` (all three moved by the difference between the new colour's
+            anchor and that of the pixels' own colour term); see
             :func:`jpegtext.restore.training.colour_swap.swap_colour`.
     """
 
@@ -132,8 +134,9 @@ class DataConfig(_Config):
         _check(0 <= self.colour_swap <= 1, f'Invalid colour_swap "{self.colour_swap}"')
         _check(1 <= self.colour_swap_max_quality <= 100,
                f'Invalid colour_swap_max_quality "{self.colour_swap_max_quality}"')
-        _check(self.colour_swap_mode in ("absolute", "relative"),
-               f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute" or "relative"')
+        _check(self.colour_swap_mode in ("absolute", "relative", "offset"),
+               f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute", "relative"'
+               ' or "offset"')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")
