@@ -149,9 +149,8 @@ def _relative(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray, mask: 
     rad = np.deg2rad(hue)
     weight = mask * chroma
     mean_hue = np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum()))
-    new_lightness = np.clip(lightness + _LIGHTNESS_PULL * (target[0] - source[0]), 0.0, 100.0)
-    new_chroma = chroma * (target[1] / max(source[1], 1.0))
-    return _lab(new_lightness, new_chroma, hue + (target[2] - mean_hue))
+    # as an offset move from a source anchor whose hue is the region's mean hue
+    return _offset(lightness, chroma, hue, (source[0], source[1], float(mean_hue)), target)
 
 
 def _offset(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray,

@@ -98,8 +98,8 @@ class DataConfig(_Config):
             JPEG's own chroma is coarse enough that text should win over it).
         colour_swap_mode: ``"absolute"`` (the new colour's anchor), ``"relative"`` (the region's
             mean hue turned to the new colour's, chroma and lightness moved by the difference
-            between the two colours' anchors) or ``"offset"`` (all three moved by the difference between the new colour's
-            anchor and that of the pixels' own colour term); see
+            between the two colours' anchors) or ``"offset"`` (all three moved by the difference
+            between the new colour's anchor and that of the pixels' own colour term); see
             :func:`jpegtext.restore.training.colour_swap.swap_colour`.
     """
 
