@@ -417,6 +417,24 @@ def test_colour_swap_offset_keeps_the_region_offset_from_its_own_anchor() -> Non
         assert hue_gap(got[2], target_h) < lands - 5.0, target
 
 
+def test_colour_swap_far_never_picks_a_neighbouring_colour() -> None:
+    """far=True: no yellow -> orange, no purple -> blue or pink; far=False does pick them."""
+    from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour
+
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    grid = [(k + 0.5) / 40 for k in range(40)]
+    for word, near in (("yellow", {"yellow", "orange"}), ("purple", {"purple", "blue", "pink"})):
+        arr = np.full((64, 64, 3), COLOURS["green"], np.uint8)
+        arr[disc] = TARGET_COLOURS[word]
+        img = Image.fromarray(arr)
+        for mode in ("absolute", "offset"):
+            picked = {swap_colour(img, f"{word} petals", u, mode, far=True)[2] for u in grid}
+            assert picked == set(TARGET_COLOURS) - near, (word, mode, picked)
+            anywhere = {swap_colour(img, f"{word} petals", u, mode)[2] for u in grid}
+            assert anywhere & near - {word}, (word, mode, anywhere)
+
+
 def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path) -> None:
     """colour_swap: the JPEG input is the unswapped one; only human captions at low QF swap."""
     from jpegtext.restore.training.config import DataConfig
@@ -453,6 +471,6 @@ def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path)
         assert builtin_swap[i]["caption"] == builtin[i]["caption"]
         assert torch.equal(builtin_swap[i]["clean"], builtin[i]["clean"])
     for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0},
-                {"colour_swap_mode": "hue"}):
+                {"colour_swap_mode": "hue"}, {"colour_swap_far": "yes"}):
         with pytest.raises(ConfigError, match="colour_swap"):
             DataConfig.from_dict({**base, **bad})

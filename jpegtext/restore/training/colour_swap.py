@@ -69,8 +69,8 @@ def _anchor_lch(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
 _ANCHORS = {name: _anchor_lch(rgb) for name, rgb in TARGET_COLOURS.items()}
 
 
-def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolute"
-                ) -> tuple[Image.Image, str, str]:
+def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolute",
+                far: bool = False) -> tuple[Image.Image, str, str]:
     """Repaint the caption's first colour in ``image`` and name the new colour in the caption.
 
     Args:
@@ -87,6 +87,10 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
             colour's anchor and the anchor of the pixels' own (most common) colour term, so the
             region keeps its offset from its anchor and the new colour is never that term
             (round 15).
+        far: the new colour is never one the caption word's or the pixels' own colour family
+            covers (red and pink, orange and yellow, blue and purple ...: see ``_FAMILY``), so
+            that a swap always shows in the JPEG's colour and a caption naming the colour the
+            JPEG shows is never a swap (round 21).
 
     Returns:
         (image, caption, new colour). Unchanged, with new colour ``""``, when the caption names
@@ -107,7 +111,8 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
     if mode == "offset":  # the colour the pixels have, by the naming's own majority
         counts = np.bincount(terms[mask > 0].ravel(), minlength=len(COLOUR_NAMES))
         own = COLOUR_NAMES[int(np.argmax(counts))]
-    choices = [c for c in TARGET_COLOURS if c not in (source, own)]
+    near = {source, own, *_FAMILY[source], *_FAMILY.get(own, ())} if far else {source, own}
+    choices = [c for c in TARGET_COLOURS if c not in near]
     target = choices[min(int(u * len(choices)), len(choices) - 1)]
     if mode == "offset":
         recoloured = _offset(lightness, chroma, hue, _ANCHORS[own], _ANCHORS[target])

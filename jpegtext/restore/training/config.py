@@ -101,6 +101,9 @@ class DataConfig(_Config):
             between the two colours' anchors) or ``"offset"`` (all three moved by the difference
             between the new colour's anchor and that of the pixels' own colour term); see
             :func:`jpegtext.restore.training.colour_swap.swap_colour`.
+        colour_swap_far: the new colour is never in the colour family of the caption's word or
+            of the pixels (no red to pink, no purple to blue), so every swap shows in the JPEG's
+            colour and a caption that names the colour the JPEG shows is never a swap.
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -119,6 +122,7 @@ class DataConfig(_Config):
     colour_swap: float = 0.0
     colour_swap_max_quality: int = 100
     colour_swap_mode: str = "absolute"
+    colour_swap_far: bool = False
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -137,6 +141,8 @@ class DataConfig(_Config):
         _check(self.colour_swap_mode in ("absolute", "relative", "offset"),
                f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute", "relative"'
                ' or "offset"')
+        _check(isinstance(self.colour_swap_far, bool),
+               f'Invalid colour_swap_far "{self.colour_swap_far}", need true or false')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

@@ -214,7 +214,8 @@ class CaptionedImageDataset(Dataset):
                     and u_swap < self.config.colour_swap):
                 # the target and caption change; the JPEG input keeps the old colour
                 image, caption, _ = swap_colour(image, caption, u_to,
-                                                self.config.colour_swap_mode)
+                                                self.config.colour_swap_mode,
+                                                self.config.colour_swap_far)
         return {
             "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
