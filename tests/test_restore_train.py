@@ -417,6 +417,48 @@ def test_colour_swap_offset_keeps_the_region_offset_from_its_own_anchor() -> Non
         assert hue_gap(got[2], target_h) < lands - 5.0, target
 
 
+def test_colour_swap_natural_lands_on_the_colour_people_give_the_new_word() -> None:
+    """"natural": a petal with the mean colour of flowers captioned "yellow" becomes the mean
+    colour of flowers captioned with the new word (not that word's saturated anchor)."""
+    import cv2
+
+    from jpegtext.captioner.colour import lab_to_lch, rgb_to_lab
+    from jpegtext.restore.training.colour_swap import TARGET_COLOURS, natural_lch, swap_colour
+
+    people = natural_lch()
+    assert set(people) == set(TARGET_COLOURS)
+
+    def lch(rgb: np.ndarray) -> tuple[float, float, float]:
+        lightness, chroma, hue = lab_to_lch(rgb_to_lab(np.asarray(rgb, np.uint8).reshape(1, -1, 3)))
+        rad = np.deg2rad(hue)
+        mean_hue = np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())) % 360.0
+        return float(lightness.mean()), float(chroma.mean()), float(mean_hue)
+
+    def rgb_of(l_c_h: tuple[float, float, float]) -> np.ndarray:
+        rad = np.deg2rad(l_c_h[2])
+        lab = np.array([[[l_c_h[0], l_c_h[1] * np.cos(rad), l_c_h[1] * np.sin(rad)]]], np.float32)
+        return np.clip(np.rint(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255), 0, 255)[0, 0]
+
+    arr = np.full((64, 64, 3), COLOURS["green"], np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    arr[disc] = rgb_of(people["yellow"])
+    img = Image.fromarray(arr)
+    choices = [c for c in TARGET_COLOURS if c != "yellow"]
+    for k, target in enumerate(choices):
+        out, caption, named = swap_colour(img, "yellow petals", (k + 0.5) / len(choices), "natural")
+        assert named == target and caption == f"{target} petals"
+        got, want = lch(np.asarray(out)[disc]), people[target]
+        assert abs(got[0] - want[0]) < 4.0, (target, got, want)
+        assert abs(got[1] - want[1]) < 0.2 * want[1] + 3.0, (target, got, want)
+        if target != "white":
+            assert abs((got[2] - want[2] + 180.0) % 360.0 - 180.0) < 8.0, (target, got, want)
+            anchor = lch(np.array(TARGET_COLOURS[target]))
+            assert abs(got[1] - anchor[1]) > 10.0 or abs(got[0] - anchor[0]) > 10.0, target
+        background = ~((yy - 32) ** 2 + (xx - 32) ** 2 < 24 ** 2)
+        assert np.abs(np.asarray(out)[background].astype(int) - arr[background]).max() <= 1
+
+
 def test_colour_swap_far_never_picks_a_neighbouring_colour() -> None:
     """far=True: no yellow -> orange, no purple -> blue or pink; far=False does pick them."""
     from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour

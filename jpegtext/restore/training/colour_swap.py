@@ -28,7 +28,10 @@ generator to pull a truthfully named colour towards its anchor too.
 
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,7 +39,7 @@ from PIL import Image
 
 from jpegtext.captioner.colour import ANCHOR_RGB, COLOUR_NAMES, classify_lab, lab_to_lch, rgb_to_lab
 
-__all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "swap_colour"]
+__all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "family_mask", "natural_lch", "swap_colour"]
 
 #: Colour words a swap starts from (hues the colour naming finds reliably in petals and objects).
 SOURCE_COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "blue", "purple", "pink")
@@ -52,6 +55,7 @@ _FAMILY: dict[str, tuple[str, ...]] = {
     "blue": ("blue", "purple"),
     "purple": ("purple", "blue", "pink"),
     "pink": ("pink", "red", "purple"),
+    "white": ("white",),
 }
 _WORD = re.compile(r"\b(" + "|".join(SOURCE_COLOURS) + r")\b", re.IGNORECASE)
 _MIN_COVER = 0.03  # the named colour must cover this share of the crop to be swapped
@@ -67,6 +71,20 @@ def _anchor_lch(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
 
 
 _ANCHORS = {name: _anchor_lch(rgb) for name, rgb in TARGET_COLOURS.items()}
+_NATURAL_TABLE = Path(__file__).with_name("colour_words_lch.json")
+
+
+def family_mask(terms: np.ndarray, word: str) -> np.ndarray:
+    """1.0 where the colour naming's ``terms`` fall in the family of the caption word ``word``."""
+    return np.isin(terms, [COLOUR_NAMES.index(t) for t in _FAMILY[word]]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def natural_lch() -> dict[str, tuple[float, float, float]]:
+    """(lightness, chroma, hue) of the petals people call each colour: the mean over flowers256
+    train (``colour_words_lch.json``, made by ``tools/colour_word_stats.py``)."""
+    words = json.loads(_NATURAL_TABLE.read_text(encoding="utf-8"))["words"]
+    return {w: (float(r["lightness"]), float(r["chroma"]), float(r["hue"])) for w, r in words.items()}
 
 
 def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolute",
@@ -86,7 +104,11 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
             ``"offset"``: hue, chroma and lightness move by the difference between the new
             colour's anchor and the anchor of the pixels' own (most common) colour term, so the
             region keeps its offset from its anchor and the new colour is never that term
-            (round 15).
+            (round 15);
+            ``"natural"``: as offset, but between the colours people give the two words (the
+            mean petal colour of each word in flowers256 train, :func:`natural_lch`; lightness
+            moved the whole difference), so a swap to "purple" looks like the petals captions
+            call purple and a true caption keeps meaning what it meant (round 22).
         far: the new colour is never one the caption word's or the pixels' own colour family
             covers (red and pink, orange and yellow, blue and purple ...: see ``_FAMILY``), so
             that a swap always shows in the JPEG's colour and a caption naming the colour the
@@ -104,7 +126,7 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
     lab = rgb_to_lab(rgb)
     lightness, chroma, hue = lab_to_lch(lab)
     terms = classify_lab(lightness, chroma, hue)
-    mask = np.isin(terms, [COLOUR_NAMES.index(t) for t in _FAMILY[source]]).astype(np.float32)
+    mask = family_mask(terms, source)
     if mask.mean() < _MIN_COVER:
         return image, caption, ""
     own = source
@@ -116,6 +138,9 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
     target = choices[min(int(u * len(choices)), len(choices) - 1)]
     if mode == "offset":
         recoloured = _offset(lightness, chroma, hue, _ANCHORS[own], _ANCHORS[target])
+    elif mode == "natural":
+        people = natural_lch()
+        recoloured = _offset(lightness, chroma, hue, people[source], people[target], pull=1.0)
     elif mode == "relative":
         recoloured = _relative(lightness, chroma, hue, mask, _ANCHORS[source], _ANCHORS[target])
     else:
@@ -159,8 +184,9 @@ def _relative(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray, mask: 
 
 
 def _offset(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray,
-            own: tuple[float, float, float], target: tuple[float, float, float]) -> np.ndarray:
+            own: tuple[float, float, float], target: tuple[float, float, float],
+            pull: float = _LIGHTNESS_PULL) -> np.ndarray:
     # every pixel moves by the anchors' difference: hue turned, chroma scaled, lightness shifted
-    new_lightness = np.clip(lightness + _LIGHTNESS_PULL * (target[0] - own[0]), 0.0, 100.0)
+    new_lightness = np.clip(lightness + pull * (target[0] - own[0]), 0.0, 100.0)
     new_chroma = chroma * (target[1] / max(own[1], 1.0))
     return _lab(new_lightness, new_chroma, hue + (target[2] - own[2]))

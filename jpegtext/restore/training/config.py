@@ -98,8 +98,10 @@ class DataConfig(_Config):
             JPEG's own chroma is coarse enough that text should win over it).
         colour_swap_mode: ``"absolute"`` (the new colour's anchor), ``"relative"`` (the region's
             mean hue turned to the new colour's, chroma and lightness moved by the difference
-            between the two colours' anchors) or ``"offset"`` (all three moved by the difference
-            between the new colour's anchor and that of the pixels' own colour term); see
+            between the two colours' anchors), ``"offset"`` (all three moved by the difference
+            between the new colour's anchor and that of the pixels' own colour term) or
+            ``"natural"`` (as offset, between the mean petal colours people give the two
+            words); see
             :func:`jpegtext.restore.training.colour_swap.swap_colour`.
         colour_swap_far: the new colour is never in the colour family of the caption's word or
             of the pixels (no red to pink, no purple to blue), so every swap shows in the JPEG's
@@ -138,9 +140,9 @@ class DataConfig(_Config):
         _check(0 <= self.colour_swap <= 1, f'Invalid colour_swap "{self.colour_swap}"')
         _check(1 <= self.colour_swap_max_quality <= 100,
                f'Invalid colour_swap_max_quality "{self.colour_swap_max_quality}"')
-        _check(self.colour_swap_mode in ("absolute", "relative", "offset"),
-               f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute", "relative"'
-               ' or "offset"')
+        _check(self.colour_swap_mode in ("absolute", "relative", "offset", "natural"),
+               f'Invalid colour_swap_mode "{self.colour_swap_mode}", need "absolute", "relative",'
+               ' "offset" or "natural"')
         _check(isinstance(self.colour_swap_far, bool),
                f'Invalid colour_swap_far "{self.colour_swap_far}", need true or false')
         for src in self.sources:
