@@ -1,6 +1,6 @@
 """Picture of the colour swap (training data): clean crop, the JPEG input, the swapped target.
 
-    python examples/colour_swap_figure.py [--mode relative|absolute|offset] [--out docs/images/colour_swap.jpg]
+    python examples/colour_swap_figure.py [--mode relative|absolute|offset|natural] [--out docs/images/colour_swap.jpg]
 
 Takes the first flowers256 *train* images whose first human caption names a swappable colour and
 shows, per image: the clean crop with its caption, the QF 1 JPEG input the network gets (made from
@@ -34,7 +34,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
     ap.add_argument("--n", type=int, default=4)
-    ap.add_argument("--mode", choices=("relative", "absolute", "offset"), default="relative")
+    ap.add_argument("--mode", choices=("relative", "absolute", "offset", "natural"), default="relative")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "colour_swap.jpg")
     args = ap.parse_args()
     splits = {}
