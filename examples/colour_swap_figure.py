@@ -34,7 +34,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
     ap.add_argument("--n", type=int, default=4)
-    ap.add_argument("--mode", choices=("relative", "absolute", "offset", "natural"), default="relative")
+    ap.add_argument("--mode", choices=("relative", "absolute", "offset", "natural"),
+                    default="relative")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "colour_swap.jpg")
     args = ap.parse_args()
     splits = {}

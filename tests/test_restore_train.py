@@ -371,32 +371,42 @@ def test_colour_swap_repaints_the_named_colour_only() -> None:
         assert out is img and new_caption == text and named == ""
 
 
+def _region_lch(rgb: np.ndarray) -> tuple[float, float, float]:
+    """Mean CIELAB lightness, chroma and circular-mean hue (degrees, 0-360) of RGB pixels."""
+    from jpegtext.captioner.colour import lab_to_lch, rgb_to_lab
+
+    lightness, chroma, hue = lab_to_lch(rgb_to_lab(np.asarray(rgb, np.uint8).reshape(1, -1, 3)))
+    rad = np.deg2rad(hue)
+    mean_hue = np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())) % 360.0
+    return float(lightness.mean()), float(chroma.mean()), float(mean_hue)
+
+
+def _lch_rgb(lightness: float, chroma: float, hue: float) -> np.ndarray:
+    """The 8-bit sRGB colour of one CIELAB LCh value (clipped to the gamut)."""
+    import cv2
+
+    rad = np.deg2rad(hue)
+    lab = np.array([[[lightness, chroma * np.cos(rad), chroma * np.sin(rad)]]], np.float32)
+    return np.clip(np.rint(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)[0, 0]
+
+
+def _hue_gap(a: float, b: float) -> float:
+    return float((a - b + 180.0) % 360.0 - 180.0)
+
+
 def test_colour_swap_offset_keeps_the_region_offset_from_its_own_anchor() -> None:
     """"offset": a petal 12 degrees off the yellow anchor lands about 12 degrees off the new
     anchor (so naming the colour the pixels have is exactly no change); "relative" lands on it."""
-    import cv2
-
-    from jpegtext.captioner.colour import lab_to_lch, rgb_to_lab
     from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour
 
-    def lch(rgb: np.ndarray) -> tuple[float, float, float]:
-        lightness, chroma, hue = lab_to_lch(rgb_to_lab(np.asarray(rgb, np.uint8).reshape(1, -1, 3)))
-        rad = np.deg2rad(hue)
-        mean_hue = np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean()))
-        return float(lightness.mean()), float(chroma.mean()), float(mean_hue)
-
-    def hue_gap(a: float, b: float) -> float:
-        return float((a - b + 180.0) % 360.0 - 180.0)
-
+    lch, hue_gap = _region_lch, _hue_gap
     anchor_l, anchor_c, anchor_h = lch(np.array(TARGET_COLOURS["yellow"]))
-    rad = np.deg2rad(anchor_h - 12.0)
-    chroma = 0.5 * anchor_c  # inside the sRGB gamut once turned
-    lab = np.array([[[anchor_l, chroma * np.cos(rad), chroma * np.sin(rad)]]], np.float32)
-    petal = np.clip(np.rint(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8)
+    # 12 degrees off the anchor, at half its chroma (inside the sRGB gamut once turned)
+    petal = _lch_rgb(anchor_l, 0.5 * anchor_c, anchor_h - 12.0)
     arr = np.full((64, 64, 3), 90, np.uint8)
     yy, xx = np.mgrid[:64, :64]
     disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
-    arr[disc] = petal[0, 0]
+    arr[disc] = petal
     img = Image.fromarray(arr)
     before = lch(arr[disc])
     assert abs(hue_gap(before[2], anchor_h) + 12.0) < 2.0  # still named yellow, 12 deg off
@@ -420,29 +430,15 @@ def test_colour_swap_offset_keeps_the_region_offset_from_its_own_anchor() -> Non
 def test_colour_swap_natural_lands_on_the_colour_people_give_the_new_word() -> None:
     """"natural": a petal with the mean colour of flowers captioned "yellow" becomes the mean
     colour of flowers captioned with the new word (not that word's saturated anchor)."""
-    import cv2
-
-    from jpegtext.captioner.colour import lab_to_lch, rgb_to_lab
     from jpegtext.restore.training.colour_swap import TARGET_COLOURS, natural_lch, swap_colour
 
     people = natural_lch()
     assert set(people) == set(TARGET_COLOURS)
-
-    def lch(rgb: np.ndarray) -> tuple[float, float, float]:
-        lightness, chroma, hue = lab_to_lch(rgb_to_lab(np.asarray(rgb, np.uint8).reshape(1, -1, 3)))
-        rad = np.deg2rad(hue)
-        mean_hue = np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())) % 360.0
-        return float(lightness.mean()), float(chroma.mean()), float(mean_hue)
-
-    def rgb_of(l_c_h: tuple[float, float, float]) -> np.ndarray:
-        rad = np.deg2rad(l_c_h[2])
-        lab = np.array([[[l_c_h[0], l_c_h[1] * np.cos(rad), l_c_h[1] * np.sin(rad)]]], np.float32)
-        return np.clip(np.rint(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255), 0, 255)[0, 0]
-
+    lch = _region_lch
     arr = np.full((64, 64, 3), COLOURS["green"], np.uint8)
     yy, xx = np.mgrid[:64, :64]
     disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
-    arr[disc] = rgb_of(people["yellow"])
+    arr[disc] = _lch_rgb(*people["yellow"])
     img = Image.fromarray(arr)
     choices = [c for c in TARGET_COLOURS if c != "yellow"]
     for k, target in enumerate(choices):
@@ -452,7 +448,7 @@ def test_colour_swap_natural_lands_on_the_colour_people_give_the_new_word() -> N
         assert abs(got[0] - want[0]) < 4.0, (target, got, want)
         assert abs(got[1] - want[1]) < 0.2 * want[1] + 3.0, (target, got, want)
         if target != "white":
-            assert abs((got[2] - want[2] + 180.0) % 360.0 - 180.0) < 8.0, (target, got, want)
+            assert abs(_hue_gap(got[2], want[2])) < 8.0, (target, got, want)
             anchor = lch(np.array(TARGET_COLOURS[target]))
             assert abs(got[1] - anchor[1]) > 10.0 or abs(got[0] - anchor[0]) > 10.0, target
         background = ~((yy - 32) ** 2 + (xx - 32) ** 2 < 24 ** 2)
