@@ -509,6 +509,66 @@ def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path)
         assert builtin_swap[i]["caption"] == builtin[i]["caption"]
         assert torch.equal(builtin_swap[i]["clean"], builtin[i]["clean"])
     for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0},
-                {"colour_swap_mode": "hue"}, {"colour_swap_far": "yes"}):
+                {"colour_swap_mode": "hue"}, {"colour_swap_far": "yes"},
+                {"colour_swap_paired": 1}):
         with pytest.raises(ConfigError, match="colour_swap"):
             DataConfig.from_dict({**base, **bad})
+
+
+def test_colour_swap_paired_puts_the_true_twin_of_each_swap_in_the_batch(tiny_data: Path) -> None:
+    """colour_swap_paired: each swapped sample brings its unswapped self (same JPEG, true caption,
+    true target) into the batch; unswapped samples come once."""
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import (
+        CaptionedImageDataset,
+        collate,
+        read_records,
+        with_true_twins,
+    )
+
+    base = {"crop": 32, "scale_min": 0.7, "qualities": [1], "caption_dropout": 0.0}
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"})
+    plain = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1)
+    cfg = {**base, "colour_swap": 0.5, "colour_swap_paired": True}
+    paired = CaptionedImageDataset(recs, DataConfig.from_dict(cfg), seed=1)
+    items = [paired[i] for i in range(len(recs))]
+    swapped = [i for i, it in enumerate(items) if it["paired"]]
+    assert 0 < len(swapped) < len(recs)  # half the samples swap
+    batch = with_true_twins(collate(items))
+    n = len(recs)
+    assert len(batch["caption"]) == batch["clean"].shape[0] == n + len(swapped)
+    for k, i in enumerate(swapped):
+        truth = plain[i]
+        assert batch["caption"][i] != truth["caption"]  # the swap itself, kept
+        assert batch["caption"][n + k] == truth["caption"]  # its truthful twin, appended
+        assert torch.equal(batch["clean"][n + k], truth["clean"])
+        assert torch.equal(batch["jpeg"][n + k], batch["jpeg"][i])
+        assert batch["quality"][n + k] == batch["quality"][i]
+    # without pairing the batch is what the dataset gave
+    unpaired = CaptionedImageDataset(recs, DataConfig.from_dict({**cfg, "colour_swap_paired":
+                                                                 False}), seed=1)
+    same = with_true_twins(collate([unpaired[i] for i in range(n)]))
+    assert same["clean"].shape[0] == n
+
+
+def test_paired_swaps_reach_the_training_step(tiny_data: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage-2 step with colour_swap_paired sees each swap and its true twin."""
+    from jpegtext.restore.training import train as train_mod
+
+    seen: list[list[str]] = []
+    real = train_mod.with_true_twins
+
+    def spy(batch):  # type: ignore[no-untyped-def]
+        out = real(batch)
+        seen.append(out["caption"])
+        return out
+
+    monkeypatch.setattr(train_mod, "with_true_twins", spy)
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}], "crop": 32, "qualities": [1],
+            "caption_dropout": 0.0, "colour_swap": 1.0, "colour_swap_paired": True}
+    run_training(_config(tiny_data, "tgjar", max_steps=2, data=data), tmp_path / "r",
+                 progress=False)
+    assert len(seen) == 2 and all(len(c) > 4 for c in seen)  # batch 4 plus the twins

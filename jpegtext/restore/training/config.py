@@ -106,6 +106,9 @@ class DataConfig(_Config):
         colour_swap_far: the new colour is never in the colour family of the caption's word or
             of the pixels (no red to pink, no purple to blue), so every swap shows in the JPEG's
             colour and a caption that names the colour the JPEG shows is never a swap.
+        colour_swap_paired: a swapped sample also keeps its truthful twin in the same batch (the
+            same JPEG with the true caption and the unchanged target), so each swap is learnt
+            as a contrast: one input, two captions, two targets.
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -125,6 +128,7 @@ class DataConfig(_Config):
     colour_swap_max_quality: int = 100
     colour_swap_mode: str = "absolute"
     colour_swap_far: bool = False
+    colour_swap_paired: bool = False
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -145,6 +149,8 @@ class DataConfig(_Config):
                ' "offset" or "natural"')
         _check(isinstance(self.colour_swap_far, bool),
                f'Invalid colour_swap_far "{self.colour_swap_far}", need true or false')
+        _check(isinstance(self.colour_swap_paired, bool),
+               f'Invalid colour_swap_paired "{self.colour_swap_paired}", need true or false')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

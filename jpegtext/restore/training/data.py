@@ -12,7 +12,9 @@ use the manifest's human captions; ``mixed`` uses a human caption with probabili
 ``human_caption_prob`` when the crop covers most of the image, else the built-in caption.
 
 ``colour_swap`` repaints the colour a human caption names, in the target only, and names the new
-colour in the caption (see :mod:`jpegtext.restore.training.colour_swap`).
+colour in the caption (see :mod:`jpegtext.restore.training.colour_swap`); with
+``colour_swap_paired`` the sample keeps its truthful twin, which :func:`with_true_twins` puts in the
+same batch.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from jpegtext.restore.training.colour_swap import swap_colour
 from jpegtext.restore.training.config import DataConfig
 
 __all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
-           "to_tensor"]
+           "to_tensor", "with_true_twins"]
 
 _IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -208,21 +210,28 @@ class CaptionedImageDataset(Dataset):
             eligible = human or self.config.chroma_drop_on == "all"
             if eligible and u_drop < self.config.chroma_drop:
                 jpeg = desaturate(jpeg, u_keep * self.config.chroma_keep)
+        true_image, true_caption, swapped = image, caption, ""
         if self.train and self.config.colour_swap > 0:
             u_swap, u_to = rng.random(), rng.random()  # drawn for every sample: a fixed stream
             if (human and quality <= self.config.colour_swap_max_quality
                     and u_swap < self.config.colour_swap):
                 # the target and caption change; the JPEG input keeps the old colour
-                image, caption, _ = swap_colour(image, caption, u_to,
-                                                self.config.colour_swap_mode,
-                                                self.config.colour_swap_far)
+                image, caption, swapped = swap_colour(image, caption, u_to,
+                                                      self.config.colour_swap_mode,
+                                                      self.config.colour_swap_far)
+        clean = to_tensor(image)
+        paired = bool(swapped) and self.config.colour_swap_paired
         return {
-            "clean": to_tensor(image),
+            "clean": clean,
             "jpeg": to_tensor(jpeg),
             "quality": quality,
             "caption": caption,
             "class_id": rec.class_id,
             "index": index,
+            # the truthful twin of a swapped sample (itself otherwise): see colour_swap_paired
+            "paired": paired,
+            "true_clean": to_tensor(true_image) if paired else clean,
+            "true_caption": true_caption,
         }
 
     def _pick_caption(self, rec: ImageRecord, image: Image.Image, cover: float,
@@ -254,4 +263,22 @@ def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "caption": [b["caption"] for b in batch],
         "class_id": torch.tensor([b["class_id"] for b in batch], dtype=torch.long),
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+        "paired": torch.tensor([b.get("paired", False) for b in batch], dtype=torch.bool),
+        "true_clean": torch.stack([b.get("true_clean", b["clean"]) for b in batch]),
+        "true_caption": [b.get("true_caption", b["caption"]) for b in batch],
     }
+
+
+def with_true_twins(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """``batch`` with the truthful twin of every paired (colour-swapped) sample appended: the same
+    JPEG, quality and class with the true caption and the unchanged clean target."""
+    keep = batch["paired"].nonzero().flatten()
+    if keep.numel() == 0:
+        return dict(batch)
+    out = dict(batch)
+    for key, twin in (("clean", "true_clean"), ("jpeg", "jpeg"), ("quality", "quality"),
+                      ("class_id", "class_id"), ("index", "index")):
+        out[key] = torch.cat([batch[key], batch[twin][keep]])
+    out["caption"] = list(batch["caption"]) + [batch["true_caption"][i] for i in keep.tolist()]
+    out["paired"] = torch.zeros(len(out["caption"]), dtype=torch.bool)
+    return out

@@ -41,7 +41,12 @@ from jpegtext.restore.networks.text import (
     minilm_piece_table,
 )
 from jpegtext.restore.training.config import TrainConfig
-from jpegtext.restore.training.data import CaptionedImageDataset, collate, read_records
+from jpegtext.restore.training.data import (
+    CaptionedImageDataset,
+    collate,
+    read_records,
+    with_true_twins,
+)
 
 __all__ = ["Trainer", "build_vocabulary", "new_text_encoder", "retrieval_r1", "run_training"]
 
@@ -564,6 +569,8 @@ class Trainer:
 
     def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
+        if cfg.data.colour_swap_paired:
+            batch = with_true_twins(batch)
         clean = batch["clean"].to(self.device)
         jpeg = batch["jpeg"].to(self.device)
         quality = batch["quality"].to(self.device)
