@@ -15,6 +15,9 @@ that reads the clean image:
   the exact colour of the named part, one colour per image, the most a colour word could carry.
 - ``spread``: as ``region``, and the region's a* and b* spread (standard deviation) scaled to the
   clean region's too: its colour and how vivid and varied it is ("deep purple with white streaks").
+- ``terms``: every colour the built-in naming finds in the clean image (its 11 terms: the petals,
+  the leaves, the background ...) shifted to the clean mean of that term's pixels: a caption that
+  names every colour of the picture, each at its exact shade, in exactly the right place.
 - ``word``: the same region shifted to the mean colour people give the word in flowers256 train
   (``colour_words_lch.json``): what the word itself says, without the image's own shade.
 
@@ -39,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-METHODS = ("jpeg", "empty", "true", "word", "region", "spread", "chroma")
+METHODS = ("jpeg", "empty", "true", "word", "region", "spread", "terms", "chroma")
 
 
 def _lab_rgb(lab: np.ndarray) -> np.ndarray:
@@ -50,7 +53,7 @@ def _lab_rgb(lab: np.ndarray) -> np.ndarray:
 
 
 def oracles(restored: np.ndarray, clean: np.ndarray, word: str) -> dict[str, np.ndarray]:
-    """The three colour-corrected versions of ``restored`` (uint8 RGB) described above."""
+    """The colour-corrected versions of ``restored`` (uint8 RGB) described above, by name."""
     import cv2
 
     from jpegtext.captioner.colour import classify_lab, lab_to_lch, rgb_to_lab
@@ -58,27 +61,30 @@ def oracles(restored: np.ndarray, clean: np.ndarray, word: str) -> dict[str, np.
 
     lab_out = rgb_to_lab(restored)
     lab_clean = rgb_to_lab(clean)
+    terms = classify_lab(*lab_to_lch(lab_clean))
     full = lab_out.copy()
     full[..., 1:] = lab_clean[..., 1:]
-    out = {"chroma": _lab_rgb(full)}
-    mask = family_mask(classify_lab(*lab_to_lch(lab_clean)), word)
-    if mask.sum() < 1:  # the naming finds none of the word's pixels: nothing to correct
+    every = lab_out.copy()
+    for term in np.unique(terms):
+        where = terms == term
+        every[where, 1:] += lab_clean[where, 1:].mean(0) - lab_out[where, 1:].mean(0)
+    out = {"chroma": _lab_rgb(full), "terms": _lab_rgb(every)}
+    mask = family_mask(terms, word)
+    inside = mask > 0
+    if not inside.any():  # the naming finds none of the word's pixels: nothing to correct
         out["region"] = out["word"] = out["spread"] = restored
         return out
     soft = cv2.GaussianBlur(mask, (0, 0), sigmaX=1.0)[..., None]
-    mean_out = (lab_out[..., 1:] * mask[..., None]).sum((0, 1)) / mask.sum()
-    mean_clean = (lab_clean[..., 1:] * mask[..., None]).sum((0, 1)) / mask.sum()
-    inside = mask > 0
-    spread = lab_out.copy()
+    mean_out, mean_clean = lab_out[inside, 1:].mean(0), lab_clean[inside, 1:].mean(0)
     std_out, std_clean = lab_out[inside, 1:].std(0), lab_clean[inside, 1:].std(0)
-    scaled = mean_clean + (lab_out[..., 1:] - mean_out) * (std_clean / np.maximum(std_out, 1e-3))
-    spread[..., 1:] += soft * (scaled - lab_out[..., 1:])
-    out["spread"] = _lab_rgb(spread)
     _, chroma, hue = natural_lch()[word]
     people = np.array([chroma * np.cos(np.deg2rad(hue)), chroma * np.sin(np.deg2rad(hue))])
-    for name, goal in (("region", mean_clean), ("word", people)):
+    scaled = mean_clean + (lab_out[..., 1:] - mean_out) * (std_clean / np.maximum(std_out, 1e-3))
+    for name, ab in (("region", lab_out[..., 1:] + (mean_clean - mean_out)),
+                     ("word", lab_out[..., 1:] + (people - mean_out)),
+                     ("spread", scaled)):
         lab = lab_out.copy()
-        lab[..., 1:] += soft * (goal - mean_out).astype(np.float32)
+        lab[..., 1:] += soft * (ab - lab_out[..., 1:]).astype(np.float32)
         out[name] = _lab_rgb(lab)
     return out
 

@@ -2,7 +2,8 @@
 # The selection data of the pre-declared rule in benchmarks/results/selection_text_rule.md:
 # flowers256 *val* (a fixed seeded draw of 100 images), QF 1, 5, 10; the text model with the
 # first human caption and with an empty caption, and the text model and tgjar-small-v4 with the
-# built-in captioner. Writes benchmarks/results/selection_text_val_{human,builtin}.md/.json.
+# built-in captioner. Writes benchmarks/results/selection_text_val_{human,builtin}.md/.json and
+# the human-caption gain per caption colour word, selection_text_val_colours.json.
 #
 #   TEXT=runs/tgjar_text/model.safetensors benchmarks/select_text_model.sh
 #   TEXT=runs/r2/text-chroma.safetensors TAG=_r2 benchmarks/select_text_model.sh   # round 2
@@ -30,4 +31,7 @@ run() {  # run NAME [options...]
 }
 run human --captions "$RUNS/flowers_first_caption.jsonl" --methods jpeg "$TEXT" "$TEXT:nocap"
 run builtin --captioner builtin --methods jpeg "$TEXT" tgjar-small-v4
-echo "wrote benchmarks/results/selection_text_val_{human,builtin}$TAG.md/.json" >&2
+# which caption colours help and which hurt (caption minus empty, per colour word)
+"$PYTHON" benchmarks/per_colour.py "$RUNS/human/results.jsonl" \
+  --out "benchmarks/results/selection_text_val_colours$TAG.json"
+echo "wrote benchmarks/results/selection_text_val_{human,builtin,colours}$TAG.*" >&2
