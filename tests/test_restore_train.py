@@ -538,6 +538,7 @@ def test_colour_swap_paired_puts_the_true_twin_of_each_swap_in_the_batch(tiny_da
     batch = with_true_twins(collate(items))
     n = len(recs)
     assert len(batch["caption"]) == batch["clean"].shape[0] == n + len(swapped)
+    assert all(v.shape[0] == n + len(swapped) for v in batch.values() if torch.is_tensor(v))
     for k, i in enumerate(swapped):
         truth = plain[i]
         assert batch["caption"][i] != truth["caption"]  # the swap itself, kept

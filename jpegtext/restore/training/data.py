@@ -272,10 +272,10 @@ def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def with_true_twins(batch: Mapping[str, Any]) -> dict[str, Any]:
     """``batch`` with the truthful twin of every paired (colour-swapped) sample appended: the same
     JPEG, quality and class with the true caption and the unchanged clean target."""
+    out = {k: v for k, v in batch.items() if k not in ("true_clean", "true_caption")}
     keep = batch["paired"].nonzero().flatten()
     if keep.numel() == 0:
-        return dict(batch)
-    out = dict(batch)
+        return out
     for key, twin in (("clean", "true_clean"), ("jpeg", "jpeg"), ("quality", "quality"),
                       ("class_id", "class_id"), ("index", "index")):
         out[key] = torch.cat([batch[key], batch[twin][keep]])
