@@ -121,7 +121,7 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from text_control_flowers import pick_images
+    from text_control_flowers import checkout_items
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", required=True, help="zoo name or file (repeat)")
@@ -134,13 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "caption_ceiling.json")
     args = ap.parse_args(argv)
-    from jpegtext.restore.runtime.zoo import use_checkout_weights
-
-    use_checkout_weights()
-    if not (args.root / "captions.jsonl").is_file():
-        print(f"no flowers256 captions under {args.root}", file=sys.stderr)
+    items = checkout_items(args.root, args.n, args.split)
+    if items is None:
         return 1
-    items = pick_images(args.root, args.n, args.split)
     results = [measure(m, items, args.root, args.quality, args.weights_dir, args.device)
                for m in args.model]
     for r in results:

@@ -63,6 +63,18 @@ def pick_images(root: Path, n: int, split: str = "test") -> list[tuple[str, str,
     return out
 
 
+def checkout_items(root: Path, n: int, split: str) -> list[tuple[str, str, str]] | None:
+    """:func:`pick_images`, with the checkout's unpackaged models reachable by name (from
+    ``examples/weights/``); None, said on stderr, when ``root`` has no human captions."""
+    from jpegtext.restore.runtime.zoo import use_checkout_weights
+
+    use_checkout_weights()
+    if not (root / "captions.jsonl").is_file():
+        print(f"no flowers256 captions under {root}", file=sys.stderr)
+        return None
+    return pick_images(root, n, split)
+
+
 def _mean(img: np.ndarray, central: bool) -> np.ndarray:
     if central:
         h, w = img.shape[:2]
@@ -135,13 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
-    from jpegtext.restore.runtime.zoo import use_checkout_weights
-
-    use_checkout_weights()  # models not in the package, by name from examples/weights/
-    if not (args.root / "captions.jsonl").is_file():
-        print(f"no flowers256 captions under {args.root}", file=sys.stderr)
+    items = checkout_items(args.root, args.n, args.split)
+    if items is None:
         return 1
-    items = pick_images(args.root, args.n, args.split)
     results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma)
                for m in args.model]
     for r in results:
