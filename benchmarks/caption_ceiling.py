@@ -24,6 +24,11 @@ that reads the clean image:
 Beside them: the same model with the true caption, and the JPEG. LPIPS and PSNR per method; the
 gap ``empty - oracle`` is the ceiling the issue's "true caption < empty by >= 0.01" must fit in.
 
+Where a true caption's effect lands, split by CIELAB channel: ``true_colour`` is the empty-caption
+restoration's lightness with the true-caption restoration's a* b*, ``true_lightness`` the other way
+round. Printed per colour word, so a caption that costs LPIPS shows whether its cost is in the
+colour it paints or in the lightness (texture) it changes.
+
     python benchmarks/caption_ceiling.py --model tgjar-text-v8 --split val --n 60
 """
 
@@ -42,7 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-METHODS = ("jpeg", "empty", "true", "word", "region", "spread", "terms", "chroma")
+METHODS = ("jpeg", "empty", "true", "true_colour", "true_lightness", "word", "region", "spread",
+           "terms", "chroma")
 
 
 def _lab_rgb(lab: np.ndarray) -> np.ndarray:
@@ -89,6 +95,29 @@ def oracles(restored: np.ndarray, clean: np.ndarray, word: str) -> dict[str, np.
     return out
 
 
+def split_channels(true: np.ndarray, empty: np.ndarray) -> dict[str, np.ndarray]:
+    """``true_colour`` (empty's L*, true's a* b*) and ``true_lightness`` (true's L*, empty's a* b*)."""
+    from jpegtext.captioner.colour import rgb_to_lab
+
+    lab_true, lab_empty = rgb_to_lab(true), rgb_to_lab(empty)
+    colour, lightness = lab_empty.copy(), lab_true.copy()
+    colour[..., 1:] = lab_true[..., 1:]
+    lightness[..., 1:] = lab_empty[..., 1:]
+    return {"true_colour": _lab_rgb(colour), "true_lightness": _lab_rgb(lightness)}
+
+
+def per_word(rows: list[dict[str, object]]) -> dict[str, dict[str, float]]:
+    """Mean LPIPS minus the empty caption's, per caption colour word and method."""
+    out: dict[str, dict[str, float]] = {}
+    for word in sorted({str(r["word"]) for r in rows}):
+        sel = [r for r in rows if r["word"] == word]
+        out[word] = {"n": len(sel)} | {
+            name: float(np.mean([float(r[f"lpips_{name}"]) - float(r["lpips_empty"])
+                                 for r in sel]))
+            for name in ("true", "true_colour", "true_lightness", "region")}
+    return out
+
+
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
             weights: Path, device: str | None) -> dict[str, object]:
     from PIL import Image
@@ -109,6 +138,7 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
                   "empty": jpegtext.decode(data, model=restorer, caption="", output_type="np"),
                   "true": jpegtext.decode(data, model=restorer, output_type="np")}
         images.update(oracles(images["empty"], clean, word))
+        images.update(split_channels(images["true"], images["empty"]))
         row: dict[str, object] = {"file": file, "word": word}
         for name in METHODS:
             row[f"lpips_{name}"] = lpips_distance(images[name], clean, lpips)
@@ -116,7 +146,7 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
         rows.append(row)
     mean = {k: float(np.mean([r[k] for r in rows]))
             for k in rows[0] if k.startswith(("lpips", "psnr"))}
-    return {"model": model, "n_images": len(rows), "mean": mean,
+    return {"model": model, "n_images": len(rows), "mean": mean, "per_word": per_word(rows),
             "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
 
 
@@ -146,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             lp, ps = m[f"lpips_{name}"], m[f"psnr_{name}"]
             print(f"  {name:7s} LPIPS {lp:.4f} ({lp - m['lpips_empty']:+.4f} vs empty)  "
                   f"PSNR {ps:.3f} dB ({ps - m['psnr_empty']:+.3f})")
+        print("  per caption colour, LPIPS minus empty x 1e-4: true / true colour only / true "
+              "lightness only / exact region colour (n)")
+        for word, w in r["per_word"].items():
+            print(f"  {word:7s} {1e4 * w['true']:+6.1f} / {1e4 * w['true_colour']:+6.1f} / "
+                  f"{1e4 * w['true_lightness']:+6.1f} / {1e4 * w['region']:+6.1f}  ({w['n']})")
     cmd = ("python benchmarks/caption_ceiling.py " + " ".join(f"--model {m}" for m in args.model)
            + f" --split {args.split} --n {args.n} --quality {args.quality}")
     out = {"command": cmd, "split": args.split, "quality": args.quality, "results": results}
