@@ -455,6 +455,33 @@ def test_colour_swap_natural_lands_on_the_colour_people_give_the_new_word() -> N
         assert np.abs(np.asarray(out)[background].astype(int) - arr[background]).max() <= 1
 
 
+def test_colour_swap_natural_lightness_share_zero_keeps_lightness() -> None:
+    """colour_swap_lightness 0: a natural swap turns hue and chroma to the new word's and leaves
+    every pixel's lightness as it was (the default moves it to the new word's)."""
+    from jpegtext.captioner.colour import rgb_to_lab
+    from jpegtext.restore.training.colour_swap import natural_lch, swap_colour
+
+    people = natural_lch()
+    arr = np.full((64, 64, 3), COLOURS["green"], np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2
+    arr[disc] = _lch_rgb(*people["yellow"])
+    arr[disc & (xx < 32)] = _lch_rgb(people["yellow"][0] - 15, *people["yellow"][1:])  # shading
+    img = Image.fromarray(arr)
+    for share in (0.0, 1.0):
+        out, _, named = swap_colour(img, "yellow petals", 0.5, "natural", lightness_share=share)
+        before, after = rgb_to_lab(arr)[..., 0], rgb_to_lab(np.asarray(out))[..., 0]
+        lit = disc & (xx >= 32)  # the half at people's yellow (the shaded half may not be named)
+        moved = float(np.mean(after[lit] - before[lit]))
+        want = people[named][0] - people["yellow"][0]
+        if share == 0.0:
+            assert np.abs(after[disc] - before[disc]).max() < 3.0  # gamut clipping only
+            got = _region_lch(np.asarray(out)[lit])
+            assert abs(_hue_gap(got[2], people[named][2])) < 8.0, (named, got)
+        else:
+            assert abs(moved - want) < 4.0, (named, moved, want)
+
+
 def test_colour_swap_far_never_picks_a_neighbouring_colour() -> None:
     """far=True: no yellow -> orange, no purple -> blue or pink; far=False does pick them."""
     from jpegtext.restore.training.colour_swap import TARGET_COLOURS, swap_colour
@@ -510,7 +537,7 @@ def test_colour_swap_changes_target_and_caption_never_the_input(tiny_data: Path)
         assert torch.equal(builtin_swap[i]["clean"], builtin[i]["clean"])
     for bad in ({"colour_swap": 1.5}, {"colour_swap_max_quality": 0},
                 {"colour_swap_mode": "hue"}, {"colour_swap_far": "yes"},
-                {"colour_swap_paired": 1}):
+                {"colour_swap_paired": 1}, {"colour_swap_lightness": 1.5}):
         with pytest.raises(ConfigError, match="colour_swap"):
             DataConfig.from_dict({**base, **bad})
 

@@ -91,7 +91,7 @@ def natural_lch() -> dict[str, tuple[float, float, float]]:
 
 
 def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolute",
-                far: bool = False) -> tuple[Image.Image, str, str]:
+                far: bool = False, lightness_share: float = 1.0) -> tuple[Image.Image, str, str]:
     """Repaint the caption's first colour in ``image`` and name the new colour in the caption.
 
     Args:
@@ -116,6 +116,9 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
             covers (red and pink, orange and yellow, blue and purple ...: see ``_FAMILY``), so
             that a swap always shows in the JPEG's colour and a caption naming the colour the
             JPEG shows is never a swap (round 21).
+        lightness_share: ``"natural"`` only: the share of the two words' lightness difference
+            the region moves (1: all of it, round 22; 0: lightness and texture kept, only hue and
+            chroma change, so the caption is taught to steer colour and nothing else).
 
     Returns:
         (image, caption, new colour). Unchanged, with new colour ``""``, when the caption names
@@ -143,7 +146,8 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
         recoloured = _offset(lightness, chroma, hue, _ANCHORS[own], _ANCHORS[target])
     elif mode == "natural":
         people = natural_lch()
-        recoloured = _offset(lightness, chroma, hue, people[source], people[target], pull=1.0)
+        recoloured = _offset(lightness, chroma, hue, people[source], people[target],
+                             pull=lightness_share)
     elif mode == "relative":
         recoloured = _relative(lightness, chroma, hue, mask, _ANCHORS[source], _ANCHORS[target])
     else:

@@ -106,6 +106,8 @@ class DataConfig(_Config):
         colour_swap_far: the new colour is never in the colour family of the caption's word or
             of the pixels (no red to pink, no purple to blue), so every swap shows in the JPEG's
             colour and a caption that names the colour the JPEG shows is never a swap.
+        colour_swap_lightness: for ``"natural"`` swaps, the share of the two words' lightness
+            difference the region moves (0 keeps the lightness: the caption only steers colour).
         colour_swap_paired: a swapped sample also keeps its truthful twin in the same batch (the
             same JPEG with the true caption and the unchanged target), so each swap is learnt
             as a contrast: one input, two captions, two targets.
@@ -128,6 +130,7 @@ class DataConfig(_Config):
     colour_swap_max_quality: int = 100
     colour_swap_mode: str = "absolute"
     colour_swap_far: bool = False
+    colour_swap_lightness: float = 1.0
     colour_swap_paired: bool = False
 
     def __post_init__(self) -> None:
@@ -149,6 +152,8 @@ class DataConfig(_Config):
                ' "offset" or "natural"')
         _check(isinstance(self.colour_swap_far, bool),
                f'Invalid colour_swap_far "{self.colour_swap_far}", need true or false')
+        _check(0 <= self.colour_swap_lightness <= 1,
+               f'Invalid colour_swap_lightness "{self.colour_swap_lightness}", need 0-1')
         _check(isinstance(self.colour_swap_paired, bool),
                f'Invalid colour_swap_paired "{self.colour_swap_paired}", need true or false')
         for src in self.sources:

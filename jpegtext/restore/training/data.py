@@ -218,7 +218,8 @@ class CaptionedImageDataset(Dataset):
                 # the target and caption change; the JPEG input keeps the old colour
                 image, caption, swapped = swap_colour(image, caption, u_to,
                                                       self.config.colour_swap_mode,
-                                                      self.config.colour_swap_far)
+                                                      self.config.colour_swap_far,
+                                                      self.config.colour_swap_lightness)
         clean = to_tensor(image)
         paired = bool(swapped) and self.config.colour_swap_paired
         return {
