@@ -220,20 +220,18 @@ class CaptionedImageDataset(Dataset):
                                                       self.config.colour_swap_mode,
                                                       self.config.colour_swap_far,
                                                       self.config.colour_swap_lightness)
-        clean = to_tensor(image)
-        paired = bool(swapped) and self.config.colour_swap_paired
-        return {
-            "clean": clean,
+        item: dict[str, Any] = {
+            "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
             "quality": quality,
             "caption": caption,
             "class_id": rec.class_id,
             "index": index,
-            # the truthful twin of a swapped sample (itself otherwise): see colour_swap_paired
-            "paired": paired,
-            "true_clean": to_tensor(true_image) if paired else clean,
-            "true_caption": true_caption,
+            "paired": bool(swapped) and self.config.colour_swap_paired,
         }
+        if item["paired"]:  # the truthful twin of a swapped sample: see colour_swap_paired
+            item["true_clean"], item["true_caption"] = to_tensor(true_image), true_caption
+        return item
 
     def _pick_caption(self, rec: ImageRecord, image: Image.Image, cover: float,
                       rng: np.random.Generator) -> tuple[str, bool]:
@@ -265,8 +263,9 @@ def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "class_id": torch.tensor([b["class_id"] for b in batch], dtype=torch.long),
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
         "paired": torch.tensor([b.get("paired", False) for b in batch], dtype=torch.bool),
-        "true_clean": torch.stack([b.get("true_clean", b["clean"]) for b in batch]),
-        "true_caption": [b.get("true_caption", b["caption"]) for b in batch],
+        # the truthful twins of the paired samples only, in batch order
+        "true_clean": [b["true_clean"] for b in batch if b.get("paired")],
+        "true_caption": [b["true_caption"] for b in batch if b.get("paired")],
     }
 
 
@@ -277,9 +276,9 @@ def with_true_twins(batch: Mapping[str, Any]) -> dict[str, Any]:
     keep = batch["paired"].nonzero().flatten()
     if keep.numel() == 0:
         return out
-    for key, twin in (("clean", "true_clean"), ("jpeg", "jpeg"), ("quality", "quality"),
-                      ("class_id", "class_id"), ("index", "index")):
-        out[key] = torch.cat([batch[key], batch[twin][keep]])
-    out["caption"] = list(batch["caption"]) + [batch["true_caption"][i] for i in keep.tolist()]
+    out["clean"] = torch.cat([batch["clean"], torch.stack(batch["true_clean"])])
+    for key in ("jpeg", "quality", "class_id", "index"):
+        out[key] = torch.cat([batch[key], batch[key][keep]])
+    out["caption"] = list(batch["caption"]) + list(batch["true_caption"])
     out["paired"] = torch.zeros(len(out["caption"]), dtype=torch.bool)
     return out
