@@ -600,3 +600,75 @@ def test_paired_swaps_reach_the_training_step(tiny_data: Path, tmp_path: Path,
     run_training(_config(tiny_data, "tgjar", max_steps=2, data=data), tmp_path / "r",
                  progress=False)
     assert len(seen) == 2 and all(len(c) > 4 for c in seen)  # batch 4 plus the twins
+
+
+def test_lightness_is_cielab_lightness_and_anchor_weighs_it() -> None:
+    from jpegtext.captioner.colour import rgb_to_lab
+    from jpegtext.restore.training.losses import LightnessAnchorLoss, lightness
+
+    rgb = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    rgb[0, :, 0, 0] = 0.0  # black: the linear segment, finite gradient
+    ours = lightness(rgb.requires_grad_(True))
+    ours.sum().backward()
+    assert rgb.grad is not None and torch.isfinite(rgb.grad).all()
+    ref = np.stack([rgb_to_lab(x.detach().permute(1, 2, 0).numpy())[..., 0] for x in rgb])
+    np.testing.assert_allclose(ours.detach()[:, 0].numpy() * 100, ref, atol=0.5)
+    anchor = LightnessAnchorLoss(2.0)
+    x = rgb.detach()
+    assert anchor(x, x).item() == 0.0
+    darker = x * 0.5
+    both = anchor(x, darker).item()
+    assert both > 0
+    # a sample weighted 0 is left out: only the first counts, half of the batch mean
+    one = anchor(x, torch.cat([darker[:1], x[1:]]), torch.tensor([1.0, 0.0])).item()
+    first = anchor(x[:1], darker[:1]).item()
+    assert one == pytest.approx(first / 2, rel=1e-5)
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "loss": {"lightness_anchor": -1.0},
+                               "data": {"sources": []}})
+
+
+def test_lightness_anchor_ties_truthful_captions_only(tiny_data: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """lightness_anchor: the stage-2 step compares the output for each truthful (non-empty,
+    unswapped) caption with the same generator's output for an empty caption; swapped samples and
+    the no-text twin are left out."""
+    from jpegtext.restore.training import train as train_mod
+    from jpegtext.restore.training.losses import LightnessAnchorLoss
+
+    calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    batches: list[dict] = []
+    real_forward, real_twins = LightnessAnchorLoss.forward, train_mod.with_true_twins
+
+    def spy_forward(self, pred, reference, sample_weight=None):  # type: ignore[no-untyped-def]
+        calls.append((pred.detach(), reference, sample_weight))
+        return real_forward(self, pred, reference, sample_weight)
+
+    def spy_twins(batch):  # type: ignore[no-untyped-def]
+        out = real_twins(batch)
+        batches.append(out)
+        return out
+
+    monkeypatch.setattr(LightnessAnchorLoss, "forward", spy_forward)
+    monkeypatch.setattr(train_mod, "with_true_twins", spy_twins)
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}], "crop": 32, "qualities": [1],
+            "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "lightness_anchor": 1.0}
+    run_training(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss),
+                 tmp_path / "a", progress=False)
+    assert len(calls) == len(batches) == 3
+    weights: list[bool] = []
+    for (pred, reference, weight), batch in zip(calls, batches, strict=True):
+        expected = [bool(c) and not bool(s) for c, s in zip(batch["caption"], batch["swapped"],
+                                                            strict=True)]
+        assert weight.bool().tolist() == expected
+        assert not reference.requires_grad and reference.shape == pred.shape
+        weights += expected
+    assert any(weights) and not all(weights)  # swapped or empty samples were left out
+    log = [json.loads(x) for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert any("anchor" in r for r in log)
+    calls.clear()
+    run_training(_config(tiny_data, "tgjar", max_steps=2, data=data, loss=loss, text_off=True),
+                 tmp_path / "t", progress=False)
+    assert not calls  # the twin's captions are all empty: no second forward

@@ -30,6 +30,12 @@ class LossConfig(_Config):
     GAN terms by the sample's JPEG quality: x1 up to ``perceptual_fade[0]``, falling linearly to
     ``perceptual_floor`` at ``perceptual_fade[1]`` and above. Mild compression then trains
     mostly for fidelity (L1), extreme compression for perception.
+
+    ``lightness_anchor`` (an extension, 0 = off) ties the CIELAB lightness of the output for a
+    truthful caption (any non-empty caption that was not colour-swapped) to the lightness the same
+    generator gives the same JPEG with an empty caption (a second forward, without gradient):
+    L1 on L*/100, this weight. The text may then move colour, not lightness or texture.
+    The no-text twin skips it (its captions are all empty: the term is zero).
     """
 
     contrastive_weight: float = 0.01
@@ -42,9 +48,11 @@ class LossConfig(_Config):
     gamma3: float = 10.0
     perceptual_fade: tuple[int, ...] = (1, 10)
     perceptual_floor: float = 1.0
+    lightness_anchor: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight"):
+        for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
+                     "lightness_anchor"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
         fade = self.perceptual_fade

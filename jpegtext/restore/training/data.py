@@ -227,6 +227,7 @@ class CaptionedImageDataset(Dataset):
             "caption": caption,
             "class_id": rec.class_id,
             "index": index,
+            "swapped": bool(swapped),
             "paired": bool(swapped) and self.config.colour_swap_paired,
         }
         if item["paired"]:  # the truthful twin of a swapped sample: see colour_swap_paired
@@ -262,6 +263,7 @@ def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "caption": [b["caption"] for b in batch],
         "class_id": torch.tensor([b["class_id"] for b in batch], dtype=torch.long),
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+        "swapped": torch.tensor([b.get("swapped", False) for b in batch], dtype=torch.bool),
         "paired": torch.tensor([b.get("paired", False) for b in batch], dtype=torch.bool),
         # the truthful twins of the paired samples only, in batch order
         "true_clean": [b["true_clean"] for b in batch if b.get("paired")],
@@ -280,5 +282,6 @@ def with_true_twins(batch: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("jpeg", "quality", "class_id", "index"):
         out[key] = torch.cat([batch[key], batch[key][keep]])
     out["caption"] = list(batch["caption"]) + list(batch["true_caption"])
+    out["swapped"] = torch.cat([batch["swapped"], torch.zeros(len(keep), dtype=torch.bool)])
     out["paired"] = torch.zeros(len(out["caption"]), dtype=torch.bool)
     return out

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from jpegtext.errors import ConfigError
 from jpegtext.restore.training.damsm import damsm_loss
 
-__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss"]
+__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss", "LightnessAnchorLoss", "lightness"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -58,6 +58,36 @@ class L1Loss(_Weighted):
         """pred, target: (B, 3, H, W) float in [0, 1]."""
         per_sample = (pred - target).abs().flatten(1).mean(1)
         return self.loss_weight * _reduce(per_sample, self.reduction)
+
+
+_EPS_Y = (6.0 / 29.0) ** 3  # CIELAB's switch from the linear segment to the cube root
+
+
+def lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB L*/100 (D65) of sRGB ``rgb`` (B, 3, H, W) in [0, 1], differentiable: (B, 1, H, W)."""
+    c = rgb.clamp(0.0, 1.0)
+    lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    y = (0.2126 * lin[:, 0:1] + 0.7152 * lin[:, 1:2] + 0.0722 * lin[:, 2:3])
+    f = torch.where(y > _EPS_Y, y.clamp_min(_EPS_Y) ** (1.0 / 3.0),
+                    y / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+    return 1.16 * f - 0.16
+
+
+class LightnessAnchorLoss(_Weighted):
+    """|L*(restored) - L*(reference)|_1 / 100: per-sample mean over pixels, weighted, reduced.
+
+    The reference is the same generator's output for the same JPEG with an empty caption (no
+    gradient), so a truthful caption may change the colour of the result, not its lightness.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(loss_weight, reduction)
+
+    def forward(self, pred: torch.Tensor, reference: torch.Tensor,
+                sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """pred, reference: (B, 3, H, W) in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
+        per_sample = (lightness(pred) - lightness(reference.detach())).abs().flatten(1).mean(1)
+        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
 
 
 class ContrastiveLoss(_Weighted):

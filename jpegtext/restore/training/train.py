@@ -338,7 +338,13 @@ class Trainer:
     def _build_stage2(self) -> None:
         from jpegtext.restore.networks.discriminator import PatchDiscriminator
         from jpegtext.restore.networks.generator import TGJARGenerator
-        from jpegtext.restore.training.losses import ContrastiveLoss, DAMSMLoss, GANLoss, L1Loss
+        from jpegtext.restore.training.losses import (
+            ContrastiveLoss,
+            DAMSMLoss,
+            GANLoss,
+            L1Loss,
+            LightnessAnchorLoss,
+        )
 
         cfg = self.config
         lc = cfg.loss
@@ -369,6 +375,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
         self.l1 = L1Loss(lc.l1_weight)
+        self.anchor = LightnessAnchorLoss(lc.lightness_anchor) if lc.lightness_anchor > 0 else None
         self.gan = GANLoss(lc.gan_weight)
         self.damsm = DAMSMLoss(lc.damsm_weight, lc.gamma1, lc.gamma2, lc.gamma3)
         self.lpips = None
@@ -582,6 +589,15 @@ class Trainer:
         # generator step (discriminator frozen)
         self.disc.requires_grad_(False)
         losses: dict[str, torch.Tensor] = {"l1": self.l1(out, clean)}
+        if self.anchor is not None and not cfg.text_off:
+            truthful = torch.tensor([bool(c) for c in batch["caption"]]) & ~batch["swapped"]
+            if truthful.any():
+                with torch.no_grad():  # the same generator, the same JPEGs, no caption
+                    blank = self.text.encode([""] * len(batch["caption"]), self.device)
+                    reference = self.generator(jpeg, blank.words, blank.mask, blank.sentence,
+                                               quality)
+                losses["anchor"] = self.anchor(out, reference,
+                                               sample_weight=truthful.float().to(self.device))
         fade = None if cfg.loss.perceptual_floor == 1.0 else \
             cfg.loss.perceptual_scale(quality.float())
         if self.contrastive is not None:
