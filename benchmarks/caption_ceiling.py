@@ -27,7 +27,10 @@ gap ``empty - oracle`` is the ceiling the issue's "true caption < empty by >= 0.
 Where a true caption's effect lands, split by CIELAB channel: ``true_colour`` is the empty-caption
 restoration's lightness with the true-caption restoration's a* b*, ``true_lightness`` the other way
 round. Printed per colour word, so a caption that costs LPIPS shows whether its cost is in the
-colour it paints or in the lightness (texture) it changes.
+colour it paints or in the lightness (texture) it changes. The lightness change itself is split
+once more: ``true_lightness_low`` adds to the empty-caption restoration only the broad part of the
+true caption's L* change (Gaussian, sigma 4 px: shading, brightness), ``true_lightness_high`` only
+the rest (edges, texture, block-scale detail).
 
     python benchmarks/caption_ceiling.py --model tgjar-text-v8 --split val --n 60
 """
@@ -47,8 +50,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-METHODS = ("jpeg", "empty", "true", "true_colour", "true_lightness", "word", "region", "spread",
-           "terms", "chroma")
+METHODS = ("jpeg", "empty", "true", "true_colour", "true_lightness", "true_lightness_low",
+           "true_lightness_high", "word", "region", "spread", "terms", "chroma")
+LOW_SIGMA = 4.0  # px: the Gaussian that splits a lightness change into broad shading and texture
 
 
 def _lab_rgb(lab: np.ndarray) -> np.ndarray:
@@ -96,14 +100,23 @@ def oracles(restored: np.ndarray, clean: np.ndarray, word: str) -> dict[str, np.
 
 
 def split_channels(true: np.ndarray, empty: np.ndarray) -> dict[str, np.ndarray]:
-    """``true_colour`` (empty's L*, true's a* b*) and ``true_lightness`` (true's L*, empty's a* b*)."""
+    """``true_colour`` (empty's L*, true's a* b*), ``true_lightness`` (true's L*, empty's a* b*) and
+    its broad and fine parts (``true_lightness_low`` / ``_high``, the rest empty's)."""
+    import cv2
+
     from jpegtext.captioner.colour import rgb_to_lab
 
     lab_true, lab_empty = rgb_to_lab(true), rgb_to_lab(empty)
     colour, lightness = lab_empty.copy(), lab_true.copy()
     colour[..., 1:] = lab_true[..., 1:]
     lightness[..., 1:] = lab_empty[..., 1:]
-    return {"true_colour": _lab_rgb(colour), "true_lightness": _lab_rgb(lightness)}
+    change = lab_true[..., 0] - lab_empty[..., 0]
+    broad = cv2.GaussianBlur(change, (0, 0), LOW_SIGMA, borderType=cv2.BORDER_REFLECT)
+    low, high = lab_empty.copy(), lab_empty.copy()
+    low[..., 0] += broad
+    high[..., 0] += change - broad
+    return {"true_colour": _lab_rgb(colour), "true_lightness": _lab_rgb(lightness),
+            "true_lightness_low": _lab_rgb(low), "true_lightness_high": _lab_rgb(high)}
 
 
 def per_word(rows: list[dict[str, object]]) -> dict[str, dict[str, float]]:
@@ -114,7 +127,8 @@ def per_word(rows: list[dict[str, object]]) -> dict[str, dict[str, float]]:
         out[word] = {"n": len(sel)} | {
             name: float(np.mean([float(r[f"lpips_{name}"]) - float(r["lpips_empty"])
                                  for r in sel]))
-            for name in ("true", "true_colour", "true_lightness", "region")}
+            for name in ("true", "true_colour", "true_lightness", "true_lightness_low",
+                         "true_lightness_high", "region")}
     return out
 
 
@@ -177,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:7s} LPIPS {lp:.4f} ({lp - m['lpips_empty']:+.4f} vs empty)  "
                   f"PSNR {ps:.3f} dB ({ps - m['psnr_empty']:+.3f})")
         print("  per caption colour, LPIPS minus empty x 1e-4: true / true colour only / true "
-              "lightness only / exact region colour (n)")
+              "lightness only (broad, fine) / exact region colour (n)")
         for word, w in r["per_word"].items():
             print(f"  {word:7s} {1e4 * w['true']:+6.1f} / {1e4 * w['true_colour']:+6.1f} / "
-                  f"{1e4 * w['true_lightness']:+6.1f} / {1e4 * w['region']:+6.1f}  ({w['n']})")
+                  f"{1e4 * w['true_lightness']:+6.1f} ({1e4 * w['true_lightness_low']:+6.1f}, "
+                  f"{1e4 * w['true_lightness_high']:+6.1f}) / {1e4 * w['region']:+6.1f}  "
+                  f"({w['n']})")
     cmd = ("python benchmarks/caption_ceiling.py " + " ".join(f"--model {m}" for m in args.model)
            + f" --split {args.split} --n {args.n} --quality {args.quality}")
     out = {"command": cmd, "split": args.split, "quality": args.quality, "results": results}

@@ -628,6 +628,20 @@ def test_lightness_is_cielab_lightness_and_anchor_weighs_it() -> None:
                                "data": {"sources": []}})
 
 
+def test_lightness_anchor_sigma_ties_texture_and_frees_shading() -> None:
+    """With sigma, a uniform brightening costs nothing and a changed texture costs as before."""
+    from jpegtext.restore.training.losses import LightnessAnchorLoss
+
+    base = torch.full((1, 3, 32, 32), 0.4)
+    brighter = base + 0.1  # broad: the same change everywhere
+    texture = base.clone()
+    texture[..., ::2, ::2] += 0.1  # fine: a pixel-scale pattern
+    whole, fine = LightnessAnchorLoss(1.0), LightnessAnchorLoss(1.0, sigma=2.0)
+    assert whole(brighter, base).item() > 0.05
+    assert fine(brighter, base).item() < 1e-5
+    assert fine(texture, base).item() > 0.4 * whole(texture, base).item() > 0
+
+
 def test_lightness_anchor_ties_truthful_captions_only(tiny_data: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """lightness_anchor: the stage-2 step compares the output for each truthful (non-empty,

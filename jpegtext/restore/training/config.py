@@ -36,6 +36,9 @@ class LossConfig(_Config):
     generator gives the same JPEG with an empty caption (a second forward, without gradient):
     L1 on L*/100, this weight. The text may then move colour, not lightness or texture.
     The no-text twin skips it (its captions are all empty: the term is zero).
+    ``lightness_anchor_sigma`` > 0 ties only the fine part of the lightness change (the change
+    minus its Gaussian blur of that sigma, in pixels: texture and edges), leaving broad shading
+    free; 0 ties all of it.
     """
 
     contrastive_weight: float = 0.01
@@ -49,10 +52,11 @@ class LossConfig(_Config):
     perceptual_fade: tuple[int, ...] = (1, 10)
     perceptual_floor: float = 1.0
     lightness_anchor: float = 0.0
+    lightness_anchor_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
-                     "lightness_anchor"):
+                     "lightness_anchor", "lightness_anchor_sigma"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
         fade = self.perceptual_fade

@@ -15,7 +15,8 @@ from torch.nn import functional as F
 from jpegtext.errors import ConfigError
 from jpegtext.restore.training.damsm import damsm_loss
 
-__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss", "LightnessAnchorLoss", "lightness"]
+__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss", "LightnessAnchorLoss",
+           "gaussian_blur", "lightness"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -73,20 +74,43 @@ def lightness(rgb: torch.Tensor) -> torch.Tensor:
     return 1.16 * f - 0.16
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) ``x`` (radius 3 sigma, reflected borders)."""
+    radius = max(1, round(3.0 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum()).repeat(x.shape[1], 1, 1)
+    for dim in (3, 2):  # width, then height
+        pad = (radius, radius, 0, 0) if dim == 3 else (0, 0, radius, radius)
+        shape = (x.shape[1], 1, 1, 2 * radius + 1) if dim == 3 else \
+            (x.shape[1], 1, 2 * radius + 1, 1)
+        x = F.conv2d(F.pad(x, pad, mode="reflect"), k.view(shape), groups=x.shape[1])
+    return x
+
+
 class LightnessAnchorLoss(_Weighted):
     """|L*(restored) - L*(reference)|_1 / 100: per-sample mean over pixels, weighted, reduced.
 
     The reference is the same generator's output for the same JPEG with an empty caption (no
-    gradient), so a truthful caption may change the colour of the result, not its lightness.
+    gradient), so a truthful caption may change the colour of the result, not its lightness. With
+    ``sigma`` > 0 only the fine part of the lightness change counts (the change minus its Gaussian
+    blur: texture and edges), so broad shading stays free.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean",
+                 sigma: float = 0.0) -> None:
         super().__init__(loss_weight, reduction)
+        if sigma < 0:
+            raise ConfigError(f'Invalid sigma "{sigma}", should be >= 0')
+        self.sigma = float(sigma)
 
     def forward(self, pred: torch.Tensor, reference: torch.Tensor,
                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """pred, reference: (B, 3, H, W) in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
-        per_sample = (lightness(pred) - lightness(reference.detach())).abs().flatten(1).mean(1)
+        change = lightness(pred) - lightness(reference.detach())
+        if self.sigma > 0:
+            change = change - gaussian_blur(change, self.sigma)
+        per_sample = change.abs().flatten(1).mean(1)
         return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
 
 

@@ -375,7 +375,8 @@ class Trainer:
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
         self.l1 = L1Loss(lc.l1_weight)
-        self.anchor = LightnessAnchorLoss(lc.lightness_anchor) if lc.lightness_anchor > 0 else None
+        self.anchor = LightnessAnchorLoss(lc.lightness_anchor, sigma=lc.lightness_anchor_sigma) \
+            if lc.lightness_anchor > 0 else None
         self.gan = GANLoss(lc.gan_weight)
         self.damsm = DAMSMLoss(lc.damsm_weight, lc.gamma1, lc.gamma2, lc.gamma3)
         self.lpips = None
