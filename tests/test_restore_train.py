@@ -686,3 +686,47 @@ def test_lightness_anchor_ties_truthful_captions_only(tiny_data: Path, tmp_path:
     run_training(_config(tiny_data, "tgjar", max_steps=2, data=data, loss=loss, text_off=True),
                  tmp_path / "t", progress=False)
     assert not calls  # the twin's captions are all empty: no second forward
+
+
+def test_lightness_anchor_start_ties_every_unswapped_sample_to_the_frozen_start(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lightness_anchor_reference "start": the reference is the generator as training began
+    (frozen), and every sample that is not a swap is tied, the twin's empty captions too."""
+    from jpegtext.restore.training import train as train_mod
+    from jpegtext.restore.training.losses import LightnessAnchorLoss
+
+    calls: list[torch.Tensor] = []
+    batches: list[dict] = []
+    real_forward, real_twins = LightnessAnchorLoss.forward, train_mod.with_true_twins
+
+    def spy_forward(self, pred, reference, sample_weight=None):  # type: ignore[no-untyped-def]
+        calls.append(sample_weight)
+        return real_forward(self, pred, reference, sample_weight)
+
+    def spy_twins(batch):  # type: ignore[no-untyped-def]
+        batches.append(real_twins(batch))
+        return batches[-1]
+
+    monkeypatch.setattr(LightnessAnchorLoss, "forward", spy_forward)
+    monkeypatch.setattr(train_mod, "with_true_twins", spy_twins)
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}], "crop": 32, "qualities": [1],
+            "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "lightness_anchor": 1.0,
+            "lightness_anchor_sigma": 2.0, "lightness_anchor_reference": "start"}
+    for text_off in (False, True):
+        calls.clear()
+        batches.clear()
+        trainer = Trainer(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss,
+                                  text_off=text_off), tmp_path / f"s{text_off}", progress=False)
+        start = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+        trainer.fit()
+        assert len(calls) == 3
+        for weight, batch in zip(calls, batches, strict=True):
+            assert weight.bool().tolist() == (~batch["swapped"]).tolist()
+        frozen = trainer.anchor_start.state_dict()
+        assert all(torch.equal(frozen[k], v) for k, v in start.items())  # never trained
+        assert not all(torch.equal(trainer.generator.state_dict()[k], v) for k, v in start.items())
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []},
+                               "loss": {"lightness_anchor_reference": "teacher"}})

@@ -39,6 +39,10 @@ class LossConfig(_Config):
     ``lightness_anchor_sigma`` > 0 ties only the fine part of the lightness change (the change
     minus its Gaussian blur of that sigma, in pixels: texture and edges), leaving broad shading
     free; 0 ties all of it.
+    ``lightness_anchor_reference``: ``"self"`` (the generator being trained, as above) or
+    ``"start"`` (a frozen copy of the generator as training starts, e.g. the ``init_from`` model,
+    given an empty caption): then every sample that is not a colour swap is tied, empty captions
+    and the no-text twin's too, so the texture stays the starting model's.
     """
 
     contrastive_weight: float = 0.01
@@ -53,12 +57,16 @@ class LossConfig(_Config):
     perceptual_floor: float = 1.0
     lightness_anchor: float = 0.0
     lightness_anchor_sigma: float = 0.0
+    lightness_anchor_reference: str = "self"
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
                      "lightness_anchor", "lightness_anchor_sigma"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
+        _check(self.lightness_anchor_reference in ("self", "start"),
+               f'Invalid lightness_anchor_reference "{self.lightness_anchor_reference}", should '
+               'be "self" or "start"')
         fade = self.perceptual_fade
         _check(len(fade) == 2 and 1 <= fade[0] < fade[1] <= 100,
                f'Invalid perceptual_fade "{fade}", should be [start, end] with 1 <= start < end'

@@ -374,6 +374,9 @@ class Trainer:
         self.disc = PatchDiscriminator(cfg.discriminator).to(self.device)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
+        # the frozen starting generator lightness_anchor_reference "start" ties the texture to
+        self.anchor_start = copy.deepcopy(self.generator).eval().requires_grad_(False) \
+            if lc.lightness_anchor > 0 and lc.lightness_anchor_reference == "start" else None
         self.l1 = L1Loss(lc.l1_weight)
         self.anchor = LightnessAnchorLoss(lc.lightness_anchor, sigma=lc.lightness_anchor_sigma) \
             if lc.lightness_anchor > 0 else None
@@ -590,15 +593,17 @@ class Trainer:
         # generator step (discriminator frozen)
         self.disc.requires_grad_(False)
         losses: dict[str, torch.Tensor] = {"l1": self.l1(out, clean)}
-        if self.anchor is not None and not cfg.text_off:
-            truthful = torch.tensor([bool(c) for c in batch["caption"]]) & ~batch["swapped"]
-            if truthful.any():
-                with torch.no_grad():  # the same generator, the same JPEGs, no caption
+        if self.anchor is not None:
+            tied = ~batch["swapped"]
+            if self.anchor_start is None:  # against itself an empty caption changes nothing
+                tied &= torch.tensor([bool(c) for c in self._captions(batch["caption"])])
+            if tied.any():
+                net = self.generator if self.anchor_start is None else self.anchor_start
+                with torch.no_grad():  # the same JPEGs, no caption
                     blank = self.text.encode([""] * len(batch["caption"]), self.device)
-                    reference = self.generator(jpeg, blank.words, blank.mask, blank.sentence,
-                                               quality)
+                    reference = net(jpeg, blank.words, blank.mask, blank.sentence, quality)
                 losses["anchor"] = self.anchor(out, reference,
-                                               sample_weight=truthful.float().to(self.device))
+                                               sample_weight=tied.float().to(self.device))
         fade = None if cfg.loss.perceptual_floor == 1.0 else \
             cfg.loss.perceptual_scale(quality.float())
         if self.contrastive is not None:
