@@ -374,7 +374,7 @@ class Trainer:
         self.disc = PatchDiscriminator(cfg.discriminator).to(self.device)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
-        # the frozen starting generator lightness_anchor_reference "start" ties the texture to
+        # lightness_anchor_reference "start": a frozen copy of the starting generator
         self.anchor_start = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if lc.lightness_anchor > 0 and lc.lightness_anchor_reference == "start" else None
         self.l1 = L1Loss(lc.l1_weight)
