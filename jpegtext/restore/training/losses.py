@@ -68,7 +68,7 @@ def lightness(rgb: torch.Tensor) -> torch.Tensor:
     """CIELAB L*/100 (D65) of sRGB ``rgb`` (B, 3, H, W) in [0, 1], differentiable: (B, 1, H, W)."""
     c = rgb.clamp(0.0, 1.0)
     lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    y = (0.2126 * lin[:, 0:1] + 0.7152 * lin[:, 1:2] + 0.0722 * lin[:, 2:3])
+    y = 0.2126 * lin[:, 0:1] + 0.7152 * lin[:, 1:2] + 0.0722 * lin[:, 2:3]
     f = torch.where(y > _EPS_Y, y.clamp_min(_EPS_Y) ** (1.0 / 3.0),
                     y / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
     return 1.16 * f - 0.16
@@ -76,16 +76,14 @@ def lightness(rgb: torch.Tensor) -> torch.Tensor:
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (B, C, H, W) ``x`` (radius 3 sigma, reflected borders)."""
-    radius = max(1, round(3.0 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    r, c = max(1, round(3.0 * sigma)), x.shape[1]
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).repeat(x.shape[1], 1, 1)
-    for dim in (3, 2):  # width, then height
-        pad = (radius, radius, 0, 0) if dim == 3 else (0, 0, radius, radius)
-        shape = (x.shape[1], 1, 1, 2 * radius + 1) if dim == 3 else \
-            (x.shape[1], 1, 2 * radius + 1, 1)
-        x = F.conv2d(F.pad(x, pad, mode="reflect"), k.view(shape), groups=x.shape[1])
-    return x
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
+                 groups=c)  # along the width
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1),
+                    groups=c)  # along the height
 
 
 class LightnessAnchorLoss(_Weighted):
