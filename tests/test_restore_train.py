@@ -642,6 +642,38 @@ def test_lightness_anchor_sigma_ties_texture_and_frees_shading() -> None:
     assert fine(texture, base).item() > 0.4 * whole(texture, base).item() > 0
 
 
+def test_chroma_loss_is_cielab_colour_of_regions() -> None:
+    """a*b* match OpenCV's; a lightness change costs nothing, a hue change does, and the blur keeps
+    a region's colour while it averages away a pixel-scale colour pattern."""
+    from jpegtext.captioner.colour import rgb_to_lab
+    from jpegtext.restore.training.losses import ChromaLoss, cielab, lightness
+
+    rgb = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    lab = cielab(rgb.requires_grad_(True))
+    lab.sum().backward()
+    assert rgb.grad is not None and torch.isfinite(rgb.grad).all()
+    ref = np.stack([rgb_to_lab(x.detach().permute(1, 2, 0).numpy()) for x in rgb])
+    np.testing.assert_allclose(lab.detach().permute(0, 2, 3, 1).numpy() * 100, ref, atol=0.5)
+    assert torch.equal(lab[:, :1], lightness(rgb))
+    grey = torch.full((1, 3, 16, 16), 0.5)
+    red, blue = grey.clone(), grey.clone()
+    red[:, 0] += 0.3
+    blue[:, 2] += 0.3
+    plain, region = ChromaLoss(1.0), ChromaLoss(2.0, sigma=2.0)
+    assert plain(grey * 0.6, grey).item() < 1e-6  # darker grey: no colour change
+    assert plain(red, blue).item() > 0.2
+    assert region(red, blue).item() == pytest.approx(2 * plain(red, blue).item(), rel=1e-4)
+    checker = grey.clone()
+    checker[:, 0, ::2, ::2] += 0.2
+    checker[:, 0, 1::2, 1::2] -= 0.2
+    assert region(checker, grey).item() / 2 < 0.2 * plain(checker, grey).item()
+    one = plain(torch.cat([red, red]), torch.cat([blue, red]), torch.tensor([1.0, 0.0])).item()
+    assert one == pytest.approx(plain(red, blue).item() / 2, rel=1e-5)
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "loss": {"chroma_weight": -1.0},
+                               "data": {"sources": []}})
+
+
 def test_lightness_anchor_ties_truthful_captions_only(tiny_data: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """lightness_anchor: the stage-2 step compares the output for each truthful (non-empty,

@@ -43,6 +43,10 @@ class LossConfig(_Config):
     ``"start"`` (a frozen copy of the generator as training starts, e.g. the ``init_from`` model,
     given an empty caption): then every sample that is not a colour swap is tied, empty captions
     and the no-text twin's too, so the texture stays the starting model's.
+
+    ``chroma_weight`` (an extension, 0 = off) adds L1 between the CIELAB a*b* (/100) of the
+    output and of the clean image after a Gaussian blur of ``chroma_sigma`` pixels: the colour of
+    regions, which the RGB L1 and LPIPS weigh lightly and a caption's colour words carry.
     """
 
     contrastive_weight: float = 0.01
@@ -58,10 +62,12 @@ class LossConfig(_Config):
     lightness_anchor: float = 0.0
     lightness_anchor_sigma: float = 0.0
     lightness_anchor_reference: str = "self"
+    chroma_weight: float = 0.0
+    chroma_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
-                     "lightness_anchor", "lightness_anchor_sigma"):
+                     "lightness_anchor", "lightness_anchor_sigma", "chroma_weight", "chroma_sigma"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
         _check(self.lightness_anchor_reference in ("self", "start"),

@@ -15,8 +15,8 @@ from torch.nn import functional as F
 from jpegtext.errors import ConfigError
 from jpegtext.restore.training.damsm import damsm_loss
 
-__all__ = ["ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss", "LightnessAnchorLoss",
-           "gaussian_blur", "lightness"]
+__all__ = ["ChromaLoss", "ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss",
+           "LightnessAnchorLoss", "cielab", "gaussian_blur", "lightness"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -64,14 +64,34 @@ class L1Loss(_Weighted):
 _EPS_Y = (6.0 / 29.0) ** 3  # CIELAB's switch from the linear segment to the cube root
 
 
+def _linear(rgb: torch.Tensor) -> torch.Tensor:
+    c = rgb.clamp(0.0, 1.0)
+    return torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > _EPS_Y, t.clamp_min(_EPS_Y) ** (1.0 / 3.0),
+                       t / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+
+
 def lightness(rgb: torch.Tensor) -> torch.Tensor:
     """CIELAB L*/100 (D65) of sRGB ``rgb`` (B, 3, H, W) in [0, 1], differentiable: (B, 1, H, W)."""
-    c = rgb.clamp(0.0, 1.0)
-    lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lin = _linear(rgb)
     y = 0.2126 * lin[:, 0:1] + 0.7152 * lin[:, 1:2] + 0.0722 * lin[:, 2:3]
-    f = torch.where(y > _EPS_Y, y.clamp_min(_EPS_Y) ** (1.0 / 3.0),
-                    y / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
-    return 1.16 * f - 0.16
+    return 1.16 * _lab_f(y) - 0.16
+
+
+def cielab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB (L*, a*, b*) / 100 (D65) of sRGB ``rgb`` (B, 3, H, W) in [0, 1], differentiable.
+
+    L* is :func:`lightness`'s.
+    """
+    lin = _linear(rgb)
+    r, g, b = lin[:, 0:1], lin[:, 1:2], lin[:, 2:3]
+    fx = _lab_f((0.4124564 * r + 0.3575761 * g + 0.1804375 * b) / 0.95047)
+    fy = _lab_f(0.2126 * r + 0.7152 * g + 0.0722 * b)
+    fz = _lab_f((0.0193339 * r + 0.1191920 * g + 0.9503041 * b) / 1.08883)
+    return torch.cat([1.16 * fy - 0.16, 5.0 * (fx - fy), 2.0 * (fy - fz)], dim=1)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -109,6 +129,31 @@ class LightnessAnchorLoss(_Weighted):
         if self.sigma > 0:
             change = change - gaussian_blur(change, self.sigma)
         per_sample = change.abs().flatten(1).mean(1)
+        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
+
+
+class ChromaLoss(_Weighted):
+    """|a*b*(restored) - a*b*(clean)|_1 / 100 after a Gaussian blur of ``sigma`` pixels.
+
+    The colour of regions, not of pixels: what a caption's colour words can tell and what a JPEG
+    at an extreme quality has nearly lost (its chroma is subsampled and quantised hardest). With
+    ``sigma`` 0 every pixel's colour counts. Per-sample mean over pixels and both channels.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean",
+                 sigma: float = 0.0) -> None:
+        super().__init__(loss_weight, reduction)
+        if sigma < 0:
+            raise ConfigError(f'Invalid sigma "{sigma}", should be >= 0')
+        self.sigma = float(sigma)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """pred, target: (B, 3, H, W) in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
+        diff = cielab(pred)[:, 1:] - cielab(target)[:, 1:]
+        if self.sigma > 0:
+            diff = gaussian_blur(diff, self.sigma)
+        per_sample = diff.abs().flatten(1).mean(1)
         return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
 
 

@@ -339,6 +339,7 @@ class Trainer:
         from jpegtext.restore.networks.discriminator import PatchDiscriminator
         from jpegtext.restore.networks.generator import TGJARGenerator
         from jpegtext.restore.training.losses import (
+            ChromaLoss,
             ContrastiveLoss,
             DAMSMLoss,
             GANLoss,
@@ -380,6 +381,8 @@ class Trainer:
         self.l1 = L1Loss(lc.l1_weight)
         self.anchor = LightnessAnchorLoss(lc.lightness_anchor, sigma=lc.lightness_anchor_sigma) \
             if lc.lightness_anchor > 0 else None
+        self.chroma = ChromaLoss(lc.chroma_weight, sigma=lc.chroma_sigma) \
+            if lc.chroma_weight > 0 else None
         self.gan = GANLoss(lc.gan_weight)
         self.damsm = DAMSMLoss(lc.damsm_weight, lc.gamma1, lc.gamma2, lc.gamma3)
         self.lpips = None
@@ -604,6 +607,8 @@ class Trainer:
                     reference = net(jpeg, blank.words, blank.mask, blank.sentence, quality)
                 losses["anchor"] = self.anchor(out, reference,
                                                sample_weight=tied.float().to(self.device))
+        if self.chroma is not None:
+            losses["chroma"] = self.chroma(out, clean)
         fade = None if cfg.loss.perceptual_floor == 1.0 else \
             cfg.loss.perceptual_scale(quality.float())
         if self.contrastive is not None:
