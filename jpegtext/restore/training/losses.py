@@ -106,7 +106,22 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
                     groups=c)  # along the height
 
 
-class LightnessAnchorLoss(_Weighted):
+class _Blurred(_Weighted):
+    """A weighted loss with a Gaussian ``sigma`` in pixels (0 = none) and a per-sample L1."""
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean",
+                 sigma: float = 0.0) -> None:
+        super().__init__(loss_weight, reduction)
+        if sigma < 0:
+            raise ConfigError(f'Invalid sigma "{sigma}", should be >= 0')
+        self.sigma = float(sigma)
+
+    def _l1(self, per_pixel: torch.Tensor, sample_weight: torch.Tensor | None) -> torch.Tensor:
+        per_sample = per_pixel.abs().flatten(1).mean(1)
+        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
+
+
+class LightnessAnchorLoss(_Blurred):
     """|L*(restored) - L*(reference)|_1 / 100: per-sample mean over pixels, weighted, reduced.
 
     The reference is the same generator's output for the same JPEG with an empty caption (no
@@ -115,24 +130,16 @@ class LightnessAnchorLoss(_Weighted):
     blur: texture and edges), so broad shading stays free.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean",
-                 sigma: float = 0.0) -> None:
-        super().__init__(loss_weight, reduction)
-        if sigma < 0:
-            raise ConfigError(f'Invalid sigma "{sigma}", should be >= 0')
-        self.sigma = float(sigma)
-
     def forward(self, pred: torch.Tensor, reference: torch.Tensor,
                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """pred, reference: (B, 3, H, W) in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
         change = lightness(pred) - lightness(reference.detach())
         if self.sigma > 0:
             change = change - gaussian_blur(change, self.sigma)
-        per_sample = change.abs().flatten(1).mean(1)
-        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
+        return self._l1(change, sample_weight)
 
 
-class ChromaLoss(_Weighted):
+class ChromaLoss(_Blurred):
     """|a*b*(restored) - a*b*(clean)|_1 / 100 after a Gaussian blur of ``sigma`` pixels.
 
     The colour of regions, not of pixels: what a caption's colour words can tell and what a JPEG
@@ -140,21 +147,13 @@ class ChromaLoss(_Weighted):
     ``sigma`` 0 every pixel's colour counts. Per-sample mean over pixels and both channels.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean",
-                 sigma: float = 0.0) -> None:
-        super().__init__(loss_weight, reduction)
-        if sigma < 0:
-            raise ConfigError(f'Invalid sigma "{sigma}", should be >= 0')
-        self.sigma = float(sigma)
-
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """pred, target: (B, 3, H, W) in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
         diff = cielab(pred)[:, 1:] - cielab(target)[:, 1:]
         if self.sigma > 0:
             diff = gaussian_blur(diff, self.sigma)
-        per_sample = diff.abs().flatten(1).mean(1)
-        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
+        return self._l1(diff, sample_weight)
 
 
 class ContrastiveLoss(_Weighted):
