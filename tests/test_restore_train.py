@@ -762,3 +762,58 @@ def test_lightness_anchor_start_ties_every_unswapped_sample_to_the_frozen_start(
     with pytest.raises(ConfigError):
         TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []},
                                "loss": {"lightness_anchor_reference": "teacher"}})
+
+
+def test_keep_start_ties_unswapped_samples_to_the_frozen_start_with_their_captions(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """keep_start: L1 between the output and the frozen starting generator's output for the same
+    JPEG and the same caption, on every sample that is not a colour swap."""
+    from jpegtext.restore.training import train as train_mod
+    from jpegtext.restore.training.losses import L1Loss
+
+    calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    batches: list[dict] = []
+    real_forward, real_twins = L1Loss.forward, train_mod.with_true_twins
+
+    def spy_forward(self, pred, target, sample_weight=None):  # type: ignore[no-untyped-def]
+        if sample_weight is not None:  # the keep term (the plain L1 to the clean image has none)
+            calls.append((pred.detach(), target, sample_weight))
+        return real_forward(self, pred, target, sample_weight)
+
+    def spy_twins(batch):  # type: ignore[no-untyped-def]
+        batches.append(real_twins(batch))
+        return batches[-1]
+
+    monkeypatch.setattr(L1Loss, "forward", spy_forward)
+    monkeypatch.setattr(train_mod, "with_true_twins", spy_twins)
+    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"}], "crop": 32, "qualities": [1],
+            "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "keep_start": 2.0}
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss),
+                      tmp_path / "k", progress=False)
+    start = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.fit()
+    assert trainer.anchor is None and len(calls) == 3
+    weights: list[bool] = []
+    for (pred, target, weight), batch in zip(calls, batches, strict=True):
+        assert weight.bool().tolist() == (~batch["swapped"]).tolist()
+        assert not target.requires_grad and target.shape == pred.shape
+        weights += weight.bool().tolist()
+    assert any(weights) and not all(weights)  # the swaps were left out
+    # the target is the start's output for the sample's own caption, not an empty one
+    pred, target, _ = calls[-1]
+    batch = batches[-1]
+    g = trainer.anchor_start
+    with torch.no_grad():
+        text = trainer.text.encode(list(batch["caption"]), trainer.device)
+        again = g(batch["jpeg"], text.words, text.mask, text.sentence, batch["quality"])
+    assert torch.allclose(again, target, atol=1e-6)
+    assert all(torch.equal(g.state_dict()[k], v) for k, v in start.items())  # never trained
+    log = [json.loads(x) for x in (tmp_path / "k" / "log.jsonl").read_text().splitlines()]
+    assert any("keep" in r for r in log)
+    a, b = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
+    assert L1Loss(2.0)(a, b, torch.tensor([1.0, 0.0])).item() == pytest.approx(1.0)
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []},
+                               "loss": {"keep_start": -1.0}})

@@ -47,6 +47,12 @@ class LossConfig(_Config):
     ``chroma_weight`` (an extension, 0 = off) adds L1 between the CIELAB a*b* (/100) of the
     output and of the clean image after a Gaussian blur of ``chroma_sigma`` pixels: the colour of
     regions, which the RGB L1 and LPIPS weigh lightly and a caption's colour words carry.
+
+    ``keep_start`` (an extension, 0 = off) adds L1 (RGB, this weight) between the output and what
+    a frozen copy of the starting generator (the ``init_from`` model) gives the same JPEG with the
+    same caption, on every sample that is not a colour swap: learning without forgetting, so that
+    swaps teach the caption's colour words while truthful and empty captions keep the starting
+    model's result.
     """
 
     contrastive_weight: float = 0.01
@@ -64,10 +70,12 @@ class LossConfig(_Config):
     lightness_anchor_reference: str = "self"
     chroma_weight: float = 0.0
     chroma_sigma: float = 0.0
+    keep_start: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
-                     "lightness_anchor", "lightness_anchor_sigma", "chroma_weight", "chroma_sigma"):
+                     "lightness_anchor", "lightness_anchor_sigma", "chroma_weight", "chroma_sigma",
+                     "keep_start"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
         _check(self.lightness_anchor_reference in ("self", "start"),

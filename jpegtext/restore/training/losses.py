@@ -55,10 +55,11 @@ class L1Loss(_Weighted):
     def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(loss_weight, reduction)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """pred, target: (B, 3, H, W) float in [0, 1]."""
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """pred, target: (B, 3, H, W) float in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
         per_sample = (pred - target).abs().flatten(1).mean(1)
-        return self.loss_weight * _reduce(per_sample, self.reduction)
+        return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
 
 
 _EPS_Y = (6.0 / 29.0) ** 3  # CIELAB's switch from the linear segment to the cube root

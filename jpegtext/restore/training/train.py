@@ -375,10 +375,12 @@ class Trainer:
         self.disc = PatchDiscriminator(cfg.discriminator).to(self.device)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if cfg.ema_decay > 0 else None
-        # lightness_anchor_reference "start": a frozen copy of the starting generator
+        # lightness_anchor_reference "start" and keep_start: a frozen copy of the starting generator
         self.anchor_start = copy.deepcopy(self.generator).eval().requires_grad_(False) \
-            if lc.lightness_anchor > 0 and lc.lightness_anchor_reference == "start" else None
+            if lc.keep_start > 0 or (lc.lightness_anchor > 0
+                                     and lc.lightness_anchor_reference == "start") else None
         self.l1 = L1Loss(lc.l1_weight)
+        self.keep = L1Loss(lc.keep_start) if lc.keep_start > 0 else None
         self.anchor = LightnessAnchorLoss(lc.lightness_anchor, sigma=lc.lightness_anchor_sigma) \
             if lc.lightness_anchor > 0 else None
         self.chroma = ChromaLoss(lc.chroma_weight, sigma=lc.chroma_sigma) \
@@ -598,15 +600,22 @@ class Trainer:
         losses: dict[str, torch.Tensor] = {"l1": self.l1(out, clean)}
         if self.anchor is not None:
             tied = ~batch["swapped"]
-            if self.anchor_start is None:  # against itself an empty caption changes nothing
+            to_self = cfg.loss.lightness_anchor_reference == "self"
+            if to_self:  # against itself an empty caption changes nothing
                 tied &= torch.tensor([bool(c) for c in self._captions(batch["caption"])])
             if tied.any():
-                net = self.generator if self.anchor_start is None else self.anchor_start
+                net = self.generator if to_self else self.anchor_start
                 with torch.no_grad():  # the same JPEGs, no caption
                     blank = self.text.encode([""] * len(batch["caption"]), self.device)
                     reference = net(jpeg, blank.words, blank.mask, blank.sentence, quality)
                 losses["anchor"] = self.anchor(out, reference,
                                                sample_weight=tied.float().to(self.device))
+        if self.keep is not None:
+            kept = ~batch["swapped"]
+            if kept.any():
+                with torch.no_grad():  # the same JPEGs and captions through the starting model
+                    start = self.anchor_start(jpeg, text.words, text.mask, text.sentence, quality)
+                losses["keep"] = self.keep(out, start, sample_weight=kept.float().to(self.device))
         if self.chroma is not None:
             losses["chroma"] = self.chroma(out, clean)
         fade = None if cfg.loss.perceptual_floor == 1.0 else \
