@@ -720,30 +720,40 @@ def test_lightness_anchor_ties_truthful_captions_only(tiny_data: Path, tmp_path:
     assert not calls  # the twin's captions are all empty: no second forward
 
 
-def test_lightness_anchor_start_ties_every_unswapped_sample_to_the_frozen_start(
-        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """lightness_anchor_reference "start": the reference is the generator as training began
-    (frozen), and every sample that is not a swap is tied, the twin's empty captions too."""
+def _swap_batches(monkeypatch: pytest.MonkeyPatch,
+                  tiny_data: Path) -> tuple[list[dict], dict]:
+    """Record every stage-2 batch (with its truthful twins); a data config with paired swaps."""
     from jpegtext.restore.training import train as train_mod
-    from jpegtext.restore.training.losses import LightnessAnchorLoss
 
-    calls: list[torch.Tensor] = []
     batches: list[dict] = []
-    real_forward, real_twins = LightnessAnchorLoss.forward, train_mod.with_true_twins
-
-    def spy_forward(self, pred, reference, sample_weight=None):  # type: ignore[no-untyped-def]
-        calls.append(sample_weight)
-        return real_forward(self, pred, reference, sample_weight)
+    real_twins = train_mod.with_true_twins
 
     def spy_twins(batch):  # type: ignore[no-untyped-def]
         batches.append(real_twins(batch))
         return batches[-1]
 
-    monkeypatch.setattr(LightnessAnchorLoss, "forward", spy_forward)
     monkeypatch.setattr(train_mod, "with_true_twins", spy_twins)
     data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
                          "caption": "manifest"}], "crop": 32, "qualities": [1],
             "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
+    return batches, data
+
+
+def test_lightness_anchor_start_ties_every_unswapped_sample_to_the_frozen_start(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lightness_anchor_reference "start": the reference is the generator as training began
+    (frozen), and every sample that is not a swap is tied, the twin's empty captions too."""
+    from jpegtext.restore.training.losses import LightnessAnchorLoss
+
+    calls: list[torch.Tensor] = []
+    real_forward = LightnessAnchorLoss.forward
+
+    def spy_forward(self, pred, reference, sample_weight=None):  # type: ignore[no-untyped-def]
+        calls.append(sample_weight)
+        return real_forward(self, pred, reference, sample_weight)
+
+    monkeypatch.setattr(LightnessAnchorLoss, "forward", spy_forward)
+    batches, data = _swap_batches(monkeypatch, tiny_data)
     loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "lightness_anchor": 1.0,
             "lightness_anchor_sigma": 2.0, "lightness_anchor_reference": "start"}
     for text_off in (False, True):
@@ -768,27 +778,18 @@ def test_keep_start_ties_unswapped_samples_to_the_frozen_start_with_their_captio
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """keep_start: L1 between the output and the frozen starting generator's output for the same
     JPEG and the same caption, on every sample that is not a colour swap."""
-    from jpegtext.restore.training import train as train_mod
     from jpegtext.restore.training.losses import L1Loss
 
     calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    batches: list[dict] = []
-    real_forward, real_twins = L1Loss.forward, train_mod.with_true_twins
+    real_forward = L1Loss.forward
 
     def spy_forward(self, pred, target, sample_weight=None):  # type: ignore[no-untyped-def]
         if sample_weight is not None:  # the keep term (the plain L1 to the clean image has none)
             calls.append((pred.detach(), target, sample_weight))
         return real_forward(self, pred, target, sample_weight)
 
-    def spy_twins(batch):  # type: ignore[no-untyped-def]
-        batches.append(real_twins(batch))
-        return batches[-1]
-
     monkeypatch.setattr(L1Loss, "forward", spy_forward)
-    monkeypatch.setattr(train_mod, "with_true_twins", spy_twins)
-    data = {"sources": [{"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
-                         "caption": "manifest"}], "crop": 32, "qualities": [1],
-            "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
+    batches, data = _swap_batches(monkeypatch, tiny_data)
     loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "keep_start": 2.0}
     trainer = Trainer(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss),
                       tmp_path / "k", progress=False)
