@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.image.is_file():
         print(f"image not found: {args.image} (pass --image)", file=sys.stderr)
         return 1
+    Image.init()
+    if args.out.suffix.lower() not in Image.EXTENSION:
+        print(f"--out {args.out}: name an image file (.png, .jpg, ...)", file=sys.stderr)
+        return 2
     model = args.model
     if model is None:
         if DEFAULT_MODEL not in {e.name for e in list_models()}:
