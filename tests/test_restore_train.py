@@ -369,6 +369,17 @@ def test_colour_swap_repaints_the_named_colour_only() -> None:
     for text in ("a flower with round petals", "a flower with blue petals"):
         out, new_caption, named = swap_colour(img, text, 0.3)
         assert out is img and new_caption == text and named == ""
+    # named_region is the map the swap repaints: the disc, softened at its edge, and nothing
+    # where the caption names no colour the image has
+    from jpegtext.restore.training.colour_swap import named_region
+
+    region = named_region(img, caption)
+    assert region.shape == (64, 64) and region[disc].mean() > 0.95 and region[far].max() < 0.01
+    changed = np.abs(np.asarray(swap_colour(img, caption, 0.5, "natural")[0]).astype(float)
+                     - arr).max(2) > 1
+    assert changed.any() and region[changed].min() > 1e-3  # no change outside the map
+    assert named_region(img, "a flower with round petals") is None
+    assert named_region(img, "a flower with blue petals") is None
 
 
 def _region_lch(rgb: np.ndarray) -> tuple[float, float, float]:
@@ -737,6 +748,61 @@ def _swap_batches(monkeypatch: pytest.MonkeyPatch,
                          "caption": "manifest"}], "crop": 32, "qualities": [1],
             "caption_dropout": 0.3, "colour_swap": 0.5, "colour_swap_paired": True}
     return batches, data
+
+
+def test_keep_named_and_keep_swapped_weigh_the_keep_term_by_the_named_region(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """keep_named / keep_swapped: a truthful sample is kept with keep_start + keep_named on the
+    region its caption's colour word names, a swapped one with keep_swapped outside the region
+    its swap repainted; a truthful twin names its swapped sample's region."""
+    from jpegtext.restore.training import losses as losses_mod
+
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    real = losses_mod.pixel_weighted_l1
+
+    def spy(pred, target, weight):  # type: ignore[no-untyped-def]
+        calls.append((target, weight))
+        return real(pred, target, weight)
+
+    monkeypatch.setattr(losses_mod, "pixel_weighted_l1", spy)
+    batches, data = _swap_batches(monkeypatch, tiny_data)
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "keep_start": 2.0,
+            "keep_named": 3.0, "keep_swapped": 5.0}
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss),
+                      tmp_path / "k", progress=False)
+    trainer.fit()
+    assert len(calls) == 3
+    seen_named = seen_swap = False
+    for (target, weight), batch in zip(calls, batches, strict=True):
+        named, swapped = batch["named"], batch["swapped"]
+        assert weight.shape == (len(swapped), 1, *target.shape[2:])
+        for i in range(len(swapped)):
+            if swapped[i]:
+                assert torch.allclose(weight[i], 5.0 * (1.0 - named[i]))
+                assert named[i].max() > 0.5  # a swap always repaints a named region
+                seen_swap = True
+            else:
+                assert torch.allclose(weight[i], 2.0 + 3.0 * named[i])
+                seen_named |= bool(named[i].max() > 0.5)
+    assert seen_swap and seen_named
+    # a truthful twin appended by with_true_twins repeats its swapped sample's region
+    from jpegtext.restore.training.data import with_true_twins
+
+    regions = torch.rand(3, 1, 4, 4)
+    twin = with_true_twins({
+        "clean": torch.zeros(3, 3, 4, 4), "jpeg": torch.zeros(3, 3, 4, 4),
+        "quality": torch.ones(3, dtype=torch.long), "class_id": torch.zeros(3, dtype=torch.long),
+        "index": torch.arange(3), "caption": ["a", "b", "c"], "named": regions,
+        "swapped": torch.tensor([False, True, False]), "paired": torch.tensor([False, True, False]),
+        "true_clean": [torch.ones(3, 4, 4)], "true_caption": ["b0"]})
+    assert torch.equal(twin["named"], torch.cat([regions, regions[1:2]]))
+    a, b = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
+    assert real(a, b, torch.full((2, 1, 4, 4), 2.0)).item() == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        real(a, b, torch.ones(2, 3, 4, 4))
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []},
+                               "loss": {"keep_named": 1.0}})
 
 
 def test_lightness_anchor_start_ties_every_unswapped_sample_to_the_frozen_start(

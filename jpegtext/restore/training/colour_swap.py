@@ -42,7 +42,8 @@ from PIL import Image
 
 from jpegtext.captioner.colour import ANCHOR_RGB, COLOUR_NAMES, classify_lab, lab_to_lch, rgb_to_lab
 
-__all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "family_mask", "natural_lch", "swap_colour"]
+__all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "family_mask", "named_region", "natural_lch",
+           "swap_colour"]
 
 #: Colour words a swap starts from (hues the colour naming finds reliably in petals and objects).
 SOURCE_COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "blue", "purple", "pink")
@@ -80,6 +81,24 @@ _NATURAL_TABLE = Path(__file__).with_name("colour_words_lch.json")
 def family_mask(terms: np.ndarray, word: str) -> np.ndarray:
     """1.0 where the colour naming's ``terms`` fall in the family of the caption word ``word``."""
     return np.isin(terms, [COLOUR_NAMES.index(t) for t in _FAMILY[word]]).astype(np.float32)
+
+
+def named_region(image: Image.Image, caption: str) -> np.ndarray | None:
+    """The soft (H, W) weight map of the pixels the caption's first colour word names, the map a
+    colour swap repaints (:func:`swap_colour`); None when the caption names none of
+    :data:`SOURCE_COLOURS` or that colour covers under 3 % of the crop."""
+    match = _WORD.search(caption)
+    if match is None:
+        return None
+    lab = rgb_to_lab(np.asarray(image.convert("RGB")))
+    mask = family_mask(classify_lab(*lab_to_lch(lab)), match.group(1).lower())
+    if mask.mean() < _MIN_COVER:
+        return None
+    return _soften(mask)
+
+
+def _soften(mask: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(mask, (0, 0), sigmaX=1.0)
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +171,7 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
         recoloured = _relative(lightness, chroma, hue, mask, _ANCHORS[source], _ANCHORS[target])
     else:
         recoloured = _absolute(lightness, chroma, mask, _ANCHORS[target], target == "white")
-    weight = cv2.GaussianBlur(mask, (0, 0), sigmaX=1.0)[..., None]
+    weight = _soften(mask)[..., None]
     out_lab = (lab + weight * (recoloured - lab)).astype(np.float32)
     out = cv2.cvtColor(out_lab, cv2.COLOR_Lab2RGB)
     out = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)

@@ -53,6 +53,14 @@ class LossConfig(_Config):
     same caption, on every sample that is not a colour swap: learning without forgetting, so that
     swaps teach the caption's colour words while truthful and empty captions keep the starting
     model's result.
+
+    ``keep_named`` and ``keep_swapped`` (extensions, 0 = off; they need ``keep_start`` > 0) make
+    that term per pixel, from the region a human caption's colour word names in the clean crop
+    (:func:`jpegtext.restore.training.colour_swap.named_region`): a truthful sample is kept with
+    ``keep_start`` + ``keep_named`` on that region (``keep_start`` elsewhere), so the colour the
+    JPEG and its caption agree on stays the starting model's; a colour-swapped sample is kept with
+    ``keep_swapped`` outside the repainted region only, so a swap may change the region its word
+    names and nothing else.
     """
 
     contrastive_weight: float = 0.01
@@ -71,12 +79,16 @@ class LossConfig(_Config):
     chroma_weight: float = 0.0
     chroma_sigma: float = 0.0
     keep_start: float = 0.0
+    keep_named: float = 0.0
+    keep_swapped: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
                      "lightness_anchor", "lightness_anchor_sigma", "chroma_weight", "chroma_sigma",
-                     "keep_start"):
+                     "keep_start", "keep_named", "keep_swapped"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0")
+        _check(self.keep_start > 0 or (self.keep_named == 0 and self.keep_swapped == 0),
+               "keep_named and keep_swapped need keep_start > 0")
         _check(self.contrastive_c > 0, "contrastive_c must be > 0")
         _check(self.lightness_anchor_reference in ("self", "start"),
                f'Invalid lightness_anchor_reference "{self.lightness_anchor_reference}", should '

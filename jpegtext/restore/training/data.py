@@ -32,7 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.training.colour_swap import swap_colour
+from jpegtext.restore.training.colour_swap import named_region, swap_colour
 from jpegtext.restore.training.config import DataConfig
 
 __all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
@@ -150,15 +150,21 @@ class CaptionedImageDataset(Dataset):
         train: random crops/flips/qualities; False = deterministic validation samples (full
             image centre-cropped to a multiple of 8, quality cycling through ``qualities``).
         caption_dropout: chance of an empty caption during training (keeps no-text defined).
+        named_regions: every sample also has ``"named"``, a (1, H, W) map of the pixels its human
+            caption's colour word names in the clean crop, before any colour swap (zeros for
+            other captions: :func:`~jpegtext.restore.training.colour_swap.named_region`), for the
+            per-pixel keep terms.
     """
 
     def __init__(self, records: Sequence[ImageRecord], config: DataConfig, seed: int = 0,
-                 train: bool = True, caption_dropout: float = 0.0) -> None:
+                 train: bool = True, caption_dropout: float = 0.0,
+                 named_regions: bool = False) -> None:
         self.records = list(records)
         self.config = config
         self.seed = seed
         self.train = train
         self.caption_dropout = caption_dropout
+        self.named_regions = named_regions
         self.epoch = 0
         self._captioner = None
 
@@ -211,6 +217,7 @@ class CaptionedImageDataset(Dataset):
             if eligible and u_drop < self.config.chroma_drop:
                 jpeg = desaturate(jpeg, u_keep * self.config.chroma_keep)
         true_image, true_caption, swapped = image, caption, ""
+        named = named_region(image, caption) if self.named_regions and human else None
         if self.train and self.config.colour_swap > 0:
             u_swap, u_to = rng.random(), rng.random()  # drawn for every sample: a fixed stream
             if (human and quality <= self.config.colour_swap_max_quality
@@ -230,6 +237,9 @@ class CaptionedImageDataset(Dataset):
             "swapped": bool(swapped),
             "paired": bool(swapped) and self.config.colour_swap_paired,
         }
+        if self.named_regions:
+            item["named"] = torch.zeros(1, image.height, image.width) if named is None \
+                else torch.from_numpy(named)[None]
         if item["paired"]:  # the truthful twin of a swapped sample: see colour_swap_paired
             item["true_clean"], item["true_caption"] = to_tensor(true_image), true_caption
         return item
@@ -265,6 +275,8 @@ def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
         "swapped": torch.tensor([b.get("swapped", False) for b in batch], dtype=torch.bool),
         "paired": torch.tensor([b.get("paired", False) for b in batch], dtype=torch.bool),
+        # the named colour regions, where the dataset has them (named_regions)
+        "named": torch.stack([b["named"] for b in batch]) if "named" in batch[0] else None,
         # the truthful twins of the paired samples only, in batch order
         "true_clean": [b["true_clean"] for b in batch if b.get("paired")],
         "true_caption": [b["true_caption"] for b in batch if b.get("paired")],
@@ -279,8 +291,9 @@ def with_true_twins(batch: Mapping[str, Any]) -> dict[str, Any]:
     if keep.numel() == 0:
         return out
     out["clean"] = torch.cat([batch["clean"], torch.stack(batch["true_clean"])])
-    for key in ("jpeg", "quality", "class_id", "index"):
-        out[key] = torch.cat([batch[key], batch[key][keep]])
+    for key in ("jpeg", "quality", "class_id", "index", "named"):
+        if batch.get(key) is not None:  # a twin names the region its swapped sample repainted
+            out[key] = torch.cat([batch[key], batch[key][keep]])
     out["caption"] = list(batch["caption"]) + list(batch["true_caption"])
     out["swapped"] = torch.cat([batch["swapped"], torch.zeros(len(keep), dtype=torch.bool)])
     out["paired"] = torch.zeros(len(out["caption"]), dtype=torch.bool)

@@ -16,7 +16,7 @@ from jpegtext.errors import ConfigError
 from jpegtext.restore.training.damsm import damsm_loss
 
 __all__ = ["ChromaLoss", "ContrastiveLoss", "DAMSMLoss", "GANLoss", "L1Loss",
-           "LightnessAnchorLoss", "cielab", "gaussian_blur", "lightness"]
+           "LightnessAnchorLoss", "cielab", "gaussian_blur", "lightness", "pixel_weighted_l1"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -60,6 +60,20 @@ class L1Loss(_Weighted):
         """pred, target: (B, 3, H, W) float in [0, 1]; sample_weight: (B,), 0 leaves a sample out."""
         per_sample = (pred - target).abs().flatten(1).mean(1)
         return self.loss_weight * _reduce(_weigh(per_sample, sample_weight), self.reduction)
+
+
+def pixel_weighted_l1(pred: torch.Tensor, target: torch.Tensor,
+                      weight: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the per-sample mean of ``weight`` x |pred - target| (channel mean).
+
+    pred, target: (B, 3, H, W); weight: (B, 1, H, W), the loss weight of every pixel (a constant
+    map ``w`` gives ``L1Loss(w)``).
+    """
+    if weight.shape != (pred.shape[0], 1, *pred.shape[2:]):
+        raise ValueError(f"weight shape {tuple(weight.shape)} does not match the batch "
+                         f"{tuple(pred.shape)}")
+    per_pixel = (pred - target).abs().mean(1, keepdim=True)
+    return (per_pixel * weight.to(per_pixel)).flatten(1).mean(1).mean()
 
 
 _EPS_Y = (6.0 / 29.0) ** 3  # CIELAB's switch from the linear segment to the cube root

@@ -318,7 +318,9 @@ class Trainer:
         records = _records(cfg)
         self.train_set = CaptionedImageDataset(records, cfg.data, seed=cfg.seed, train=True,
                                                caption_dropout=cfg.data.caption_dropout
-                                               if cfg.stage == "tgjar" else 0.0)
+                                               if cfg.stage == "tgjar" else 0.0,
+                                               named_regions=cfg.loss.keep_named > 0
+                                               or cfg.loss.keep_swapped > 0)
         self.val_set = None
         if cfg.data.val:
             vrec = read_records(cfg.data.val)[: cfg.data.val_limit]
@@ -583,6 +585,16 @@ class Trainer:
         """The captions stage 2 feeds the generator: all empty for the no-text twin."""
         return [""] * len(captions) if self.config.text_off else list(captions)
 
+    def _keep_weight(self, batch: dict[str, Any]) -> torch.Tensor:
+        """(B, 1, H, W) weights of the per-pixel keep term (``keep_named``, ``keep_swapped``):
+        a truthful sample ``keep_start`` plus ``keep_named`` on the region its caption's colour
+        word names; a swapped sample ``keep_swapped`` outside the region it repainted."""
+        lc = self.config.loss
+        named = batch["named"].to(self.device)
+        swapped = batch["swapped"].to(self.device).view(-1, 1, 1, 1)
+        truthful = lc.keep_start + lc.keep_named * named
+        return torch.where(swapped, lc.keep_swapped * (1.0 - named), truthful)
+
     def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
         if cfg.data.colour_swap_paired:
@@ -612,10 +624,18 @@ class Trainer:
                                                sample_weight=tied.float().to(self.device))
         if self.keep is not None:
             kept = ~batch["swapped"]
-            if kept.any():
+            lc = cfg.loss
+            regional = lc.keep_named > 0 or lc.keep_swapped > 0
+            if kept.any() or (lc.keep_swapped > 0 and batch["swapped"].any()):
                 with torch.no_grad():  # the same JPEGs and captions through the starting model
                     start = self.anchor_start(jpeg, text.words, text.mask, text.sentence, quality)
-                losses["keep"] = self.keep(out, start, sample_weight=kept.float().to(self.device))
+                if regional:
+                    from jpegtext.restore.training.losses import pixel_weighted_l1
+
+                    losses["keep"] = pixel_weighted_l1(out, start, self._keep_weight(batch))
+                else:
+                    losses["keep"] = self.keep(out, start,
+                                               sample_weight=kept.float().to(self.device))
         if self.chroma is not None:
             losses["chroma"] = self.chroma(out, clean)
         fade = None if cfg.loss.perceptual_floor == 1.0 else \
