@@ -287,6 +287,23 @@ def test_text_lr_scale_speeds_up_only_the_text_reading_layers(tiny_data: Path,
     assert [g["lr"] for g in trainer.opt["g"].param_groups] == [1e-3, 4e-3]
 
 
+def test_image_lr_scale_zero_trains_only_the_text_reading_layers(tiny_data: Path,
+                                                                 tmp_path: Path) -> None:
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=2, text_lr_scale=2.0, lr=1e-3,
+                              image_lr_scale=0.0), tmp_path / "f", progress=False)
+    with torch.no_grad():  # a trained generator: a fresh one's zero tail passes no gradient
+        trainer.generator.tail.weight.normal_(0.0, 0.05)
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.fit()
+    after = trainer.generator.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("gfm.fc.0.") or ".word_proj." in k or k.endswith(".null")
+                           for k in changed), changed
+    assert [g["lr"] for g in trainer.opt["g"].param_groups] == [0.0, 2e-3]
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []}, "image_lr_scale": -1})
+
+
 def test_chroma_drop_greys_the_input_only_and_repeats(tiny_data: Path) -> None:
     """chroma_drop takes colour from the JPEG input (never from the target), luma kept."""
     from jpegtext.restore.training.config import DataConfig

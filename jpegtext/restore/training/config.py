@@ -231,6 +231,8 @@ class TrainConfig(_Config):
         text_lr_scale: stage-2 only: the generator layers that read text features (the GFM's
             first FC layer, the LFMs' word projections and null words) learn at this multiple
             of ``lr`` (a new text encoder must be learnt by them first).
+        image_lr_scale: stage-2 only: every other generator layer learns at this multiple of
+            ``lr``; 0 freezes them, so only the text-reading layers above change (round 45).
         text_off: stage-2 only: the no-text twin of the paper's ablation: every caption is
             replaced by the empty caption (training and validation), all else unchanged.
         vocab_min_count: words seen fewer times in the training captions are dropped.
@@ -262,6 +264,7 @@ class TrainConfig(_Config):
     init_new_text: bool = False
     text_off: bool = False
     text_lr_scale: float = 1.0
+    image_lr_scale: float = 1.0
     vocab_min_count: int = 1
     batch_size: int = 4
     lr: float = 1e-4
@@ -292,6 +295,7 @@ class TrainConfig(_Config):
                and self.max_minutes >= 0, "invalid epochs/steps/minutes")
         _check(0 <= self.ema_decay < 1, f'Invalid ema_decay "{self.ema_decay}"')
         _check(self.text_lr_scale > 0, f'Invalid text_lr_scale "{self.text_lr_scale}"')
+        _check(self.image_lr_scale >= 0, f'Invalid image_lr_scale "{self.image_lr_scale}"')
         _check(len(self.betas) == 2, f'Invalid betas "{self.betas}"')
         _check(self.image_encoder.feature_dim == self.model.text.feature_dim,
                f"image_encoder.feature_dim ({self.image_encoder.feature_dim}) must equal the text "

@@ -170,15 +170,16 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
-def _generator_param_groups(generator: nn.Module, lr: float, text_lr_scale: float
-                            ) -> list[dict[str, Any]]:
+def _generator_param_groups(generator: nn.Module, lr: float, text_lr_scale: float,
+                            image_lr_scale: float = 1.0) -> list[dict[str, Any]]:
     """Adam groups: the layers that read text features (the GFM's first FC layer, the LFMs'
-    word projections and null words) at ``text_lr_scale`` x lr, everything else at lr."""
+    word projections and null words) at ``text_lr_scale`` x lr, everything else at
+    ``image_lr_scale`` x lr (0: frozen)."""
     text_names = {n for n, _ in generator.named_parameters()
                   if n.startswith("gfm.fc.0.") or ".word_proj." in n or n.endswith(".null")}
     text = [p for n, p in generator.named_parameters() if n in text_names]
     rest = [p for n, p in generator.named_parameters() if n not in text_names]
-    groups = [{"params": rest, "lr": lr, "lr_scale": 1.0}]
+    groups = [{"params": rest, "lr": lr * image_lr_scale, "lr_scale": image_lr_scale}]
     if text:
         groups.append({"params": text, "lr": lr * text_lr_scale, "lr_scale": text_lr_scale})
     return groups
@@ -399,7 +400,8 @@ class Trainer:
         betas = tuple(cfg.betas)
         self.opt = {
             "g": torch.optim.Adam(_generator_param_groups(self.generator, cfg.lr,
-                                                          cfg.text_lr_scale), betas=betas),
+                                                          cfg.text_lr_scale,
+                                                          cfg.image_lr_scale), betas=betas),
             "d": torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas),
         }
         self.trainable = {"generator": self.generator, "disc": self.disc}
