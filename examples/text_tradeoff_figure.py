@@ -1,4 +1,4 @@
-"""Text control against fidelity on flowers256 val: the line rounds 35-46 trade along.
+"""Text control against fidelity on flowers256 val: the line rounds 35-47 trade along.
 
 Each training round is a point: its PSNR at QF 1 with the first human caption (the selection
 images of ``benchmarks/select_text_model.sh``) minus v9's (round 35), and its text control on
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 # round -> label (the shipped ones by their names)
 _X_MIN = -0.4  # dB: the guidance points beyond are named in the legend only
-ROUNDS = {"35": "v9", "39b": "v10", "41": "41", "42": "v11", "43": "43", "44": "44", "45": "45", "46": "46"}
+ROUNDS = {"35": "v9", "39b": "v10", "41": "41", "42": "v11", "43": "43", "44": "44", "45": "45", "46": "46", "47": "47"}
 
 
 def point(tag: str) -> tuple[float, float] | None:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), dpi=120)
     for ax, (x_min, with_guidance) in zip(axes, ((_X_MIN, True), (-0.06, False)), strict=True):
         _draw(ax, base, x_min, with_guidance)
-    axes[0].set_title("Colour steering costs fidelity: rounds 35-46 and decode-time guidance",
+    axes[0].set_title("Colour steering costs fidelity: rounds 35-47 and decode-time guidance",
                       fontsize=9)
     axes[1].set_title("the rounds, closer", fontsize=9)
     fig.tight_layout()
