@@ -18,9 +18,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-# round -> label (the shipped ones by their names)
 _X_MIN = -0.4  # dB: the guidance points beyond are named in the legend only
-ROUNDS = {"35": "v9", "39b": "v10", "41": "41", "42": "v11", "43": "43", "44": "44", "45": "45", "46": "46", "47": "47"}
+# round -> label (the shipped ones by their names)
+ROUNDS = {"35": "v9", "39b": "v10", "41": "41", "42": "v11",
+          **{r: r for r in ("43", "44", "45", "46", "47")}}
 
 
 def point(tag: str) -> tuple[float, float] | None:

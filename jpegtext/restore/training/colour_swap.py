@@ -83,18 +83,32 @@ def family_mask(terms: np.ndarray, word: str) -> np.ndarray:
     return np.isin(terms, [COLOUR_NAMES.index(t) for t in _FAMILY[word]]).astype(np.float32)
 
 
+_Lch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _named_pixels(image: Image.Image, caption: str
+                  ) -> tuple[str, np.ndarray, _Lch, np.ndarray, np.ndarray] | None:
+    """(word, CIELAB, (L, C, h), colour terms, 0/1 mask) of the caption's first colour word, or
+    None when it names none of :data:`SOURCE_COLOURS` or that colour covers under 3 %."""
+    match = _WORD.search(caption)
+    if match is None:
+        return None
+    source = match.group(1).lower()
+    lab = rgb_to_lab(np.asarray(image.convert("RGB")))
+    lch = lab_to_lch(lab)
+    terms = classify_lab(*lch)
+    mask = family_mask(terms, source)
+    if mask.mean() < _MIN_COVER:
+        return None
+    return source, lab, lch, terms, mask
+
+
 def named_region(image: Image.Image, caption: str) -> np.ndarray | None:
     """The soft (H, W) weight map of the pixels the caption's first colour word names, the map a
     colour swap repaints (:func:`swap_colour`); None when the caption names none of
     :data:`SOURCE_COLOURS` or that colour covers under 3 % of the crop."""
-    match = _WORD.search(caption)
-    if match is None:
-        return None
-    lab = rgb_to_lab(np.asarray(image.convert("RGB")))
-    mask = family_mask(classify_lab(*lab_to_lch(lab)), match.group(1).lower())
-    if mask.mean() < _MIN_COVER:
-        return None
-    return _soften(mask)
+    found = _named_pixels(image, caption)
+    return None if found is None else _soften(found[-1])
 
 
 def _soften(mask: np.ndarray) -> np.ndarray:
@@ -143,17 +157,10 @@ def swap_colour(image: Image.Image, caption: str, u: float, mode: str = "absolut
         (image, caption, new colour). Unchanged, with new colour ``""``, when the caption names
         none of :data:`SOURCE_COLOURS` or that colour covers under 3 % of the crop.
     """
-    match = _WORD.search(caption)
-    if match is None:
+    found = _named_pixels(image, caption)
+    if found is None:
         return image, caption, ""
-    source = match.group(1).lower()
-    rgb = np.asarray(image.convert("RGB"))
-    lab = rgb_to_lab(rgb)
-    lightness, chroma, hue = lab_to_lch(lab)
-    terms = classify_lab(lightness, chroma, hue)
-    mask = family_mask(terms, source)
-    if mask.mean() < _MIN_COVER:
-        return image, caption, ""
+    source, lab, (lightness, chroma, hue), terms, mask = found
     own = source
     if mode == "offset":  # the colour the pixels have, by the naming's own majority
         counts = np.bincount(terms[mask > 0].ravel(), minlength=len(COLOUR_NAMES))

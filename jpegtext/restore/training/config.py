@@ -100,6 +100,11 @@ class LossConfig(_Config):
         _check(0 <= self.perceptual_floor <= 1,
                f'Invalid perceptual_floor "{self.perceptual_floor}", should be 0-1')
 
+    @property
+    def per_pixel_keep(self) -> bool:
+        """Whether the keep term is weighted per pixel (``keep_named`` or ``keep_swapped``)."""
+        return self.keep_named > 0 or self.keep_swapped > 0
+
     def perceptual_scale(self, quality: Any) -> Any:
         """Per-sample factor of the perceptual terms for JPEG ``quality`` (int or tensor)."""
         start, end = self.perceptual_fade

@@ -320,8 +320,7 @@ class Trainer:
         self.train_set = CaptionedImageDataset(records, cfg.data, seed=cfg.seed, train=True,
                                                caption_dropout=cfg.data.caption_dropout
                                                if cfg.stage == "tgjar" else 0.0,
-                                               named_regions=cfg.loss.keep_named > 0
-                                               or cfg.loss.keep_swapped > 0)
+                                               named_regions=cfg.loss.per_pixel_keep)
         self.val_set = None
         if cfg.data.val:
             vrec = read_records(cfg.data.val)[: cfg.data.val_limit]
@@ -626,12 +625,10 @@ class Trainer:
                                                sample_weight=tied.float().to(self.device))
         if self.keep is not None:
             kept = ~batch["swapped"]
-            lc = cfg.loss
-            regional = lc.keep_named > 0 or lc.keep_swapped > 0
-            if kept.any() or (lc.keep_swapped > 0 and batch["swapped"].any()):
+            if kept.any() or (cfg.loss.keep_swapped > 0 and batch["swapped"].any()):
                 with torch.no_grad():  # the same JPEGs and captions through the starting model
                     start = self.anchor_start(jpeg, text.words, text.mask, text.sentence, quality)
-                if regional:
+                if cfg.loss.per_pixel_keep:
                     from jpegtext.restore.training.losses import pixel_weighted_l1
 
                     losses["keep"] = pixel_weighted_l1(out, start, self._keep_weight(batch))
