@@ -1,0 +1,440 @@
+"""Train on a lent GPU machine: a kit small enough to travel, and the script that runs there.
+
+The device tool sends the working tree (tracked and untracked-not-ignored files plus the carried
+paths, 64 MiB at most) and brings back at most 8 files of 16 MiB from ``$OUT``; ``../shared`` does
+not travel and nothing can be fetched there. So, here (README, "Training on a lent GPU")::
+
+    python tools/gpu_kit.py prepare CONFIG [CONFIG ...]   # gpu_kit/: data subset, weights, configs
+    python tools/gpu_kit.py slim                          # only the code stays tracked (index only)
+    # device run: command printed by prepare, carry ["gpu_kit"]
+    python tools/gpu_kit.py restore                       # the index and excludes as before
+
+and there ``python tools/gpu_kit.py train`` trains every config of the kit at once, with the same
+number of steps: a probe of ``--probe-minutes`` measures each run's speed side by side, then all
+resume to the step count the slowest reaches in the time left. Each run's exported weights and
+``log.jsonl`` go into ``summary.json`` (steps, sha256, device, console tails) in ``$OUT``, the
+weights in parts of at most 16 MiB, which ``python tools/gpu_kit.py collect FILES_AT runs/DEST``
+joins here.
+
+The data subset keeps every k-th training image of each source (``--stride``; sorted by file, so
+the same subset every time) and scales the source weights so each source keeps its share of the
+samples; validation is done here afterwards, on the full split, so the kit has no val data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+KIT = REPO / "gpu_kit"
+TREE_LIMIT = 64 * 2**20  # what may travel, tree and carried paths together
+FILE_LIMIT = 16 * 2**20  # one file back from $OUT
+DEFAULT_STRIDES = {"flowers256": 6, "flickr8k_sub": 3, "coco_mini": 1, "bsds500_train": 2}
+# the paths that travel when the tree is slimmed: the package and what builds and configures it
+SLIM_KEEP = ["jpegtext", "tools", "examples/configs", "setup.cfg", "pyproject.toml", "README.md",
+             ".gitignore"]
+SLIM_DROP = ["jpegtext/restore/weights/*.safetensors"]  # the default model: a run does not need it
+_EXCLUDE_MARK = "# gpu_kit slim: remove with `python tools/gpu_kit.py restore`"
+_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class KitError(Exception):
+    """A kit that cannot be made or run as asked."""
+
+
+# --------------------------------------------------------------------------- prepare
+def _load_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or raw.get("stage") != "tgjar":
+        raise KitError(f"{path}: not a stage-2 (tgjar) training config")
+    return raw
+
+
+def _subset_source(src: dict[str, Any], base: Path, kit: Path, stride: int,
+                   done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Copy every ``stride``-th image of one source into ``kit/data``; the source as the kit's
+    config names it (root relative to ``kit/configs``), its weight scaled by the kept share."""
+    root = (base / src["root"]).resolve()
+    if not root.is_dir():
+        raise KitError(f"data root not found: {root}")
+    key = f"{root}|{src.get('manifest')}|{src.get('captions')}|{src.get('split')}"
+    if key not in done:
+        dest = kit / "data" / root.name
+        if src.get("manifest"):
+            rows = [json.loads(x) for x in (root / src["manifest"]).read_text().splitlines() if x.strip()]
+            rows.sort(key=lambda r: r["file"])
+            wanted = [r for r in rows if src.get("split") is None or r.get("split") == src["split"]]
+            kept = wanted[::stride]
+            files = [r["file"] for r in kept]
+            kept_set = set(files)
+            dest.mkdir(parents=True, exist_ok=True)
+            manifest = dest / src["manifest"]
+            if manifest.exists():  # a second source of the same root (another split) appends
+                kept = [json.loads(x) for x in manifest.read_text().splitlines() if x.strip()] + kept
+            manifest.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            if src.get("captions"):
+                caps = [json.loads(x) for x in (root / src["captions"]).read_text().splitlines()
+                        if x.strip()]
+                old = dest / src["captions"]
+                prev = [json.loads(x) for x in old.read_text().splitlines() if x.strip()] \
+                    if old.exists() and old != manifest else []
+                rows = prev + [r for r in caps if r["file"] in kept_set]
+                old.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            total = len(wanted)
+        else:
+            images = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                            if p.suffix.lower() in _IMAGE_EXTS)
+            files, total = images[::stride], len(images)
+        nbytes = 0
+        for name in files:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, dest / name)
+            nbytes += (dest / name).stat().st_size
+        if not files:
+            raise KitError(f"stride {stride} keeps no image of {root}")
+        done[key] = {"root": root.name, "images": len(files), "of": total, "stride": stride,
+                     "bytes": nbytes}
+    info = done[key]
+    out = dict(src)
+    out["root"] = f"../data/{info['root']}"
+    out["weight"] = max(1, round(int(src.get("weight", 1)) * info["of"] / info["images"]))
+    return out
+
+
+def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[str, int] | None = None,
+            workers: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``kit``: ``data/`` (the subset), ``weights/``, ``configs/`` (one per run) and
+    ``kit.json``; return the kit's description. ``shared`` replaces the configs' ``../shared``."""
+    import yaml
+
+    strides = {**DEFAULT_STRIDES, **(strides or {})}
+    if kit.exists():
+        shutil.rmtree(kit)
+    (kit / "configs").mkdir(parents=True)
+    (kit / "weights").mkdir()
+    done: dict[str, dict[str, Any]] = {}
+    names = [c.stem for c in configs]
+    if len(configs) > 3:  # each run sends its weights in two parts; $OUT gives back 8 files
+        raise KitError("at most 3 runs fit what the device sends back")
+    if len(set(names)) != len(names):
+        raise KitError("two configs with one file name")
+    workers = workers or max(1, (16 - len(configs)) // len(configs))
+    for cfg_path in configs:
+        raw = _load_yaml(cfg_path)
+        base = cfg_path.resolve().parent
+
+        def shared_path(rel: str, base: Path = base) -> Path:
+            p = (base / rel).resolve()
+            parts = p.parts
+            if "shared" in parts:  # ../shared may be elsewhere here (tests, another checkout)
+                i = len(parts) - 1 - parts[::-1].index("shared")
+                p = shared.resolve().joinpath(*parts[i + 1:])
+            return p
+
+        data = dict(raw.get("data") or {})
+        sources = []
+        for src in data.get("sources", []):
+            src = dict(src)
+            root = shared_path(src["root"])
+            src["root"] = str(root)
+            sources.append(_subset_source(src, base, kit, strides.get(root.name, 1), done))
+        data["sources"] = sources
+        data.pop("val", None)  # validation runs here afterwards, on the full split
+        raw["data"] = data
+        for key in ("damsm_checkpoint", "init_from", "lpips_trunk", "alexnet_trunk"):
+            if raw.get(key):
+                src_path = shared_path(raw[key])
+                if not src_path.is_file():
+                    raise KitError(f"{cfg_path}: {key} not found: {src_path}")
+                shutil.copyfile(src_path, kit / "weights" / src_path.name)
+                raw[key] = f"../weights/{src_path.name}"
+        raw["workers"] = workers
+        raw.update(overrides or {})
+        text = f"# made by tools/gpu_kit.py from {cfg_path.as_posix()}\n" + yaml.safe_dump(raw, sort_keys=False)
+        (kit / "configs" / f"{cfg_path.stem}.yaml").write_text(text, encoding="utf-8")
+    desc = {"runs": names, "configs": [c.as_posix() for c in configs], "workers": workers,
+            "overrides": overrides or {}, "data": list(done.values())}
+    (kit / "kit.json").write_text(json.dumps(desc, indent=1) + "\n", encoding="utf-8")
+    return desc
+
+
+def fetch_wheels(kit: Path = KIT) -> None:
+    """The packages the device lacks (lpips), as wheels in ``kit/wheels``, from PyPI here."""
+    import importlib.metadata as md
+
+    (kit / "wheels").mkdir(exist_ok=True)
+    version = md.version("lpips")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "-d", str(kit / "wheels"), f"lpips=={version}"], check=True)
+
+
+def tree_bytes(repo: Path = REPO) -> int:
+    """Bytes of what the device tool sends from ``repo`` (tracked + untracked-not-ignored)."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=repo, capture_output=True, check=True).stdout
+    total = 0
+    for name in out.decode().split("\0"):
+        p = repo / name
+        if name and p.is_file() and not p.is_symlink():
+            total += p.stat().st_size
+    return total
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- slim / restore
+def _git(*args: str, repo: Path = REPO) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def slim(repo: Path = REPO) -> None:
+    """Leave only :data:`SLIM_KEEP` in the git index and exclude the rest: the files stay where
+    they are, untracked-and-ignored, so the device tool does not send them. Nothing is committed;
+    :func:`restore` undoes it. Refuses on a dirty tree (restore must give back exactly HEAD)."""
+    exclude = repo / ".git" / "info" / "exclude"
+    text = exclude.read_text() if exclude.exists() else ""
+    if _EXCLUDE_MARK in text:
+        raise KitError("already slim: run `python tools/gpu_kit.py restore` first")
+    if _git("status", "--porcelain", "--untracked-files=no", repo=repo).strip():
+        raise KitError("the working tree has uncommitted changes: commit them first")
+    keep = [k for k in SLIM_KEEP if (repo / k).exists()]
+    _git("rm", "-r", "-q", "--cached", ".", repo=repo)
+    _git("add", "-f", "--", *keep, repo=repo)
+    for pattern in SLIM_DROP:
+        _git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", pattern, repo=repo)
+    lines = [_EXCLUDE_MARK, "/*"]
+    for k in keep:  # un-ignore each kept path and the folders above it, ignore their siblings
+        parts = k.split("/")
+        for i in range(1, len(parts)):
+            lines += [f"!/{'/'.join(parts[:i])}/", f"/{'/'.join(parts[:i])}/*"]
+        lines.append(f"!/{k}")
+    lines += [f"/{p}" for p in SLIM_DROP] + [_EXCLUDE_MARK + " (end)"]
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.write_text(text + ("\n" if text and not text.endswith("\n") else "")
+                       + "\n".join(lines) + "\n")
+
+
+def restore(repo: Path = REPO) -> None:
+    """Undo :func:`slim`: the index back to HEAD, the excludes as they were."""
+    exclude = repo / ".git" / "info" / "exclude"
+    text = exclude.read_text() if exclude.exists() else ""
+    if _EXCLUDE_MARK in text:
+        head, rest = text.split(_EXCLUDE_MARK, 1)
+        end = _EXCLUDE_MARK + " (end)\n"
+        exclude.write_text(head + (rest.split(end, 1)[1] if end in rest else ""))
+    _git("reset", "-q", repo=repo)
+
+
+# --------------------------------------------------------------------------- train (device)
+def _last_step(run_dir: Path) -> tuple[int, float]:
+    """(step, seconds) of the last training row of a run's log.jsonl; (0, 0) when none."""
+    log = run_dir / "log.jsonl"
+    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+    rows = [r for r in rows if "time_s" in r]
+    return (int(rows[-1]["step"]), float(rows[-1]["time_s"])) if rows else (0, 0.0)
+
+
+def _model_steps(model: Path) -> int:
+    """The step count a model file records (0 when there is none)."""
+    if not model.is_file():
+        return 0
+    from safetensors import safe_open
+
+    with safe_open(str(model), "np") as fh:
+        return int(json.loads(fh.metadata().get("info", "{}")).get("steps", 0))
+
+
+def collect(files_at: Path, dest: Path) -> dict[str, Any]:
+    """Here, after the device run: join each run's parts into ``dest/NAME/model.safetensors``
+    (sha256 checked against the summary) beside its ``log.jsonl``; copy ``summary.json``."""
+    summary = json.loads((files_at / "summary.json").read_text())
+    for name, info in summary["runs"].items():
+        run = dest / name
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in info["log"]))
+        if not info.get("parts"):
+            continue
+        data = b"".join((files_at / part).read_bytes() for part in info["parts"])
+        if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise KitError(f"{name}: the joined parts do not match the sha256 the device recorded")
+        (run / "model.safetensors").write_bytes(data)
+    shutil.copyfile(files_at / "summary.json", dest / "summary.json")
+    return summary
+
+
+def _launch(kit: Path, runs: list[str], work: Path, device: str, extra: list[str],
+            phase: str) -> dict[str, int]:
+    """Run ``jpegtext train`` for every config at once; wait; return the exit codes."""
+    procs = {}
+    for name in runs:
+        cmd = [sys.executable, "-m", "jpegtext", "train", "tgjar", str(kit / "configs" / f"{name}.yaml"),
+               "--run-dir", str(work / name), "--device", device, "--quiet", *extra]
+        log = open(work / f"{name}.{phase}.txt", "w")  # noqa: SIM115 - closed below
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+    codes = {}
+    for name, (proc, log) in procs.items():
+        codes[name] = proc.wait()
+        log.close()
+    return codes
+
+
+def train(kit: Path, out: Path, device: str = "cuda", minutes: float = 7.0,
+          probe_minutes: float = 1.0, work: Path = Path("/tmp/gpu_kit_runs")) -> dict[str, Any]:
+    """Train every run of ``kit`` side by side to one step count within ``minutes`` of wall time
+    (start-up and export included); copy weights, logs and ``summary.json`` to ``out``."""
+    start = time.perf_counter()
+    desc = json.loads((kit / "kit.json").read_text())
+    runs = desc["runs"]
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"kit": desc, "device": device, "minutes": minutes, "runs": {}}
+    try:
+        import torch
+
+        summary["torch"] = torch.__version__
+        if device.startswith("cuda") and torch.cuda.is_available():
+            summary["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover - torch is there wherever jpegtext trains
+        pass
+    codes = _launch(kit, runs, work, device, ["--max-minutes", str(probe_minutes)], "probe")
+    probe = {name: _last_step(work / name) for name in runs}
+    summary["probe"] = {n: {"rc": codes[n], "step": s, "seconds": t} for n, (s, t) in probe.items()}
+    target = 0
+    if all(c == 0 for c in codes.values()) and all(s > 0 for s, _ in probe.values()):
+        left = minutes * 60 - (time.perf_counter() - start)
+        overhead = max(time.perf_counter() - start - max(t for _, t in probe.values()), 20.0)
+        budget = left - overhead - 15.0  # each run's start-up again, then its export
+        target = min(int(s + s / t * budget) for s, t in probe.values())
+        target = max(target, max(s for s, _ in probe.values()))
+        codes = _launch(kit, runs, work, device,
+                        ["--max-steps", str(target), "--max-minutes", f"{max(left, 0.5 * 60) / 60:.2f}"],
+                        "main")
+    summary["target_steps"] = target
+    for name in runs:
+        model = work / name / "model.safetensors"
+        info: dict[str, Any] = {"rc": codes[name], "steps": _model_steps(model)}
+        if model.is_file():  # in parts of at most FILE_LIMIT bytes: what $OUT gives back
+            data = model.read_bytes()
+            info["sha256"] = hashlib.sha256(data).hexdigest()
+            info["bytes"] = len(data)
+            info["parts"] = []
+            for i in range(0, len(data), FILE_LIMIT):
+                part = f"{name}.safetensors.part{i // FILE_LIMIT}"
+                (out / part).write_bytes(data[i:i + FILE_LIMIT])
+                info["parts"].append(part)
+        log = work / name / "log.jsonl"
+        info["log"] = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
+            if log.is_file() else []
+        info["console"] = {}
+        for phase in ("probe", "main"):
+            txt = work / f"{name}.{phase}.txt"
+            if txt.is_file():
+                info["console"][phase] = txt.read_text(errors="replace")[-3000:]
+        summary["runs"][name] = info
+    summary["wall_s"] = round(time.perf_counter() - start, 1)
+    summary["equal_steps"] = len({r["steps"] for r in summary["runs"].values()}) == 1
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+# --------------------------------------------------------------------------- CLI
+def _kv(items: list[str], conv: Any) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise KitError(f"expected NAME=VALUE, got {item!r}")
+        out[key] = conv(value)
+    return out
+
+
+DEVICE_COMMAND = ("python3 -m pip install -q --no-index --no-deps --target /tmp/site gpu_kit/wheels/*.whl"
+                  " && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1"
+                  " && nvidia-smi -L; python3 tools/gpu_kit.py train --out $OUT --minutes {minutes}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare", help="write gpu_kit/ for these stage-2 configs")
+    p.add_argument("configs", nargs="+", type=Path)
+    p.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    p.add_argument("--stride", action="append", default=[], metavar="SOURCE=K",
+                   help=f"keep every K-th image of a data folder (default {DEFAULT_STRIDES})")
+    p.add_argument("--workers", type=int, default=0, help="loader processes per run (0: 16 cores shared)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                   help="override a top-level config key in every run (e.g. batch_size=2 for a smoke test)")
+    p.add_argument("--minutes", type=float, default=7.0, help="wall time the device command plans for")
+    p.add_argument("--no-wheels", action="store_true", help="skip downloading the lpips wheel")
+    sub.add_parser("slim", help="only the code stays in the git index (what the device tool sends)")
+    sub.add_parser("restore", help="undo slim")
+    c = sub.add_parser("collect", help="(here, after the run) join the weights the device sent back")
+    c.add_argument("files_at", type=Path, help="the folder the device tool put the $OUT files in")
+    c.add_argument("dest", type=Path, help="where each run's folder goes, e.g. runs/r48_gpu")
+    t = sub.add_parser("train", help="(on the device) train the kit's runs side by side")
+    t.add_argument("--kit", type=Path, default=KIT)
+    t.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "out")))
+    t.add_argument("--device", default="cuda")
+    t.add_argument("--minutes", type=float, default=7.0)
+    t.add_argument("--probe-minutes", type=float, default=1.0)
+    t.add_argument("--work", type=Path, default=Path("/tmp/gpu_kit_runs"))
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "prepare":
+            import yaml
+
+            desc = prepare(args.configs, args.shared, KIT, _kv(args.stride, int), args.workers,
+                           _kv(args.set, yaml.safe_load))
+            if not args.no_wheels:
+                fetch_wheels(KIT)
+            for d in desc["data"]:
+                print(f"{d['root']:>14}: {d['images']:4d} of {d['of']:4d} images (every {d['stride']}), "
+                      f"{d['bytes'] / 1e6:.1f} MB")
+            kit_b = dir_bytes(KIT)
+            print(f"kit {kit_b / 2**20:.1f} MiB; the tree now {tree_bytes() / 2**20:.1f} MiB "
+                  f"(run `slim` first), limit {TREE_LIMIT / 2**20:.0f} MiB together")
+            print("device command (carry [\"gpu_kit\"]):\n  " + DEVICE_COMMAND.format(minutes=args.minutes))
+        elif args.cmd == "slim":
+            slim()
+            total = tree_bytes() + (dir_bytes(KIT) if KIT.is_dir() else 0)
+            print(f"slim: {tree_bytes() / 2**20:.1f} MiB of tree + kit = {total / 2**20:.1f} MiB "
+                  f"(limit {TREE_LIMIT / 2**20:.0f}); undo with `python tools/gpu_kit.py restore`")
+            if total > TREE_LIMIT:
+                print("over the limit: prepare with larger --stride values", file=sys.stderr)
+                return 1
+        elif args.cmd == "restore":
+            restore()
+            print("restored: the index is HEAD's again")
+        elif args.cmd == "collect":
+            s = collect(args.files_at, args.dest)
+            for name, info in s["runs"].items():
+                print(f"{name}: {info['steps']} steps, rc {info['rc']}, "
+                      f"{'model ' + info['sha256'][:12] if info.get('parts') else 'no model'}")
+        else:
+            s = train(args.kit, args.out, args.device, args.minutes, args.probe_minutes, args.work)
+            short = {n: {k: r.get(k) for k in ("rc", "steps", "sha256")} for n, r in s["runs"].items()}
+            print(json.dumps({"target_steps": s["target_steps"], "equal_steps": s["equal_steps"],
+                              "wall_s": s["wall_s"], "runs": short}, indent=1))
+            return 0 if s["equal_steps"] and all(r["rc"] == 0 for r in s["runs"].values()) else 1
+    except (KitError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"gpu_kit: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
