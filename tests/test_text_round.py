@@ -1,0 +1,81 @@
+"""benchmarks/text_round.py: the pre-declared selection rule as code."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("text_round", REPO / "benchmarks" / "text_round.py")
+text_round = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(text_round)
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def _summary(rows: dict[str, dict[str, dict[str, float]]]) -> dict:
+    return {"results": rows}
+
+
+def _case() -> dict:
+    """A model M one hair better than the reference R everywhere, steering 1 level above v11."""
+    ref = "R"
+    human = {q: {"M": {"lpips": 0.2 - i * 0.05, "psnr_rgb": 23.0 + i},
+                 "M:nocap": {"lpips": 0.21 - i * 0.05, "psnr_rgb": 23.0 + i}}
+             for i, q in enumerate(("1", "5", "10"))}
+    ref_human = {q: {ref: {"lpips": v["M"]["lpips"] + 0.001, "psnr_rgb": v["M"]["psnr_rgb"]}}
+                 for q, v in human.items()}
+    builtin = {q: {"M": {"lpips": 0.3}} for q in human}
+    ref_builtin = {q: {ref: {"lpips": 0.3}} for q in human}
+    rows = [{"file": f"f{i}", "from": "red", "to": "blue", "shift_region": 10.0 + (i % 3)}
+            for i in range(12)]
+    tc_ref = {"results": [{"rows": rows, "mean_shift_region": 11.0}]}
+    tc = {"results": [{"rows": [dict(r, shift_region=r["shift_region"] + 1 + 0.1 * (i % 2))
+                                for i, r in enumerate(rows)], "mean_shift_region": 12.0}]}
+    flickr = {"results": {"1": {"M": {"lpips": 0.34}, "M:nocap": {"lpips": 0.35}}}}
+    return {"name": "M", "human": _summary(human), "builtin": _summary(builtin), "tc": tc,
+            "tc_ref": tc_ref, "flickr": flickr, "ref_human": _summary(ref_human),
+            "ref_builtin": _summary(ref_builtin), "reference": ref}
+
+
+def test_a_model_better_everywhere_passes() -> None:
+    res = text_round.judge(**_case())
+    assert res["passes"] and all(res["conditions"].values())
+    assert res["text_control"]["pairs"] == 12
+    assert res["text_control"]["paired"] == pytest.approx(1.05)
+
+
+@pytest.mark.parametrize("cond, edit", [
+    ("1", lambda c: c["human"]["results"]["1"]["M:nocap"].update(lpips=0.19)),
+    ("2", lambda c: c["human"]["results"]["10"]["M"].update(lpips=0.1 + 0.0035)),
+    ("2", lambda c: c["human"]["results"]["5"]["M"].update(psnr_rgb=24.0 - 0.06)),
+    ("3", lambda c: c["builtin"]["results"]["5"]["M"].update(lpips=0.3051)),
+    ("4", lambda c: [r.update(shift_region=r["shift_region"] - 1.05)
+                     for r in c["tc"]["results"][0]["rows"]]),
+    ("5", lambda c: c["flickr"]["results"]["1"]["M"].update(lpips=0.36)),
+    ("6", lambda c: c["human"]["results"]["1"]["M"].update(psnr_rgb=23.0 - 0.03)),
+])
+def test_each_condition_can_fail_alone(cond: str, edit) -> None:
+    case = copy.deepcopy(_case())
+    edit(case)
+    res = text_round.judge(**case)
+    assert not res["passes"]
+    assert [k for k, v in res["conditions"].items() if not v] == [cond]
+
+
+@pytest.mark.parametrize("n, failed", [("46", ["6"]), ("47", ["2", "6"]), ("44", ["4"])])
+def test_committed_rounds_are_judged_as_their_rule_files_say(n: str, failed: list[str]) -> None:
+    def load(name: str) -> dict:
+        return json.loads((RESULTS / name).read_text())
+
+    res = text_round.judge(f"tgjar-text-wordpiece-r{n}-cpu",
+                           load(f"selection_text_val_human_r{n}.json"),
+                           load(f"selection_text_val_builtin_r{n}.json"),
+                           load(f"text_control_flowers_val_r{n}.json"),
+                           load(text_round.TC_REFERENCE), load(f"flickr_val_builtin_r{n}.json"),
+                           load("selection_text_val_human_r35.json"),
+                           load("selection_text_val_builtin_r35.json"))
+    assert [k for k, v in res["conditions"].items() if not v] == failed
