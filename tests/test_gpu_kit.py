@@ -127,11 +127,15 @@ def test_slim_sends_only_the_code_and_restore_gives_back_head(tmp_path: Path) ->
     assert (repo / "examples" / "weights" / "big.safetensors").is_file()  # nothing deleted
     with pytest.raises(gpu_kit.KitError, match="already slim"):
         gpu_kit.slim(repo)
+    blocked = subprocess.run([*git, "commit", "-qm", "would delete the rest"], cwd=repo,
+                             capture_output=True, text=True)
+    assert blocked.returncode != 0 and "gpu_kit slim is active" in blocked.stderr
     gpu_kit.restore(repo)
     assert (repo / ".git" / "info" / "exclude").read_text() == exclude
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
                             text=True, check=True).stdout
     assert status == "" and gpu_kit.tree_bytes(repo) == before
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
     (repo / "setup.cfg").write_text("changed")
     with pytest.raises(gpu_kit.KitError, match="uncommitted"):
         gpu_kit.slim(repo)

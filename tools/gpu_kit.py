@@ -226,6 +226,18 @@ def slim(repo: Path = REPO) -> None:
     exclude.parent.mkdir(parents=True, exist_ok=True)
     exclude.write_text(text + ("\n" if text and not text.endswith("\n") else "")
                        + "\n".join(lines) + "\n")
+    hook = _hook(repo)
+    if not hook.exists():  # a commit now would delete every file the index lost
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        hook.write_text(f"#!/bin/sh\n{_EXCLUDE_MARK}\necho 'gpu_kit slim is active: run "
+                        "`python tools/gpu_kit.py restore` before committing' >&2\nexit 1\n")
+        hook.chmod(0o755)
+
+
+def _hook(repo: Path) -> Path:
+    """The repository's pre-commit hook file (wherever core.hooksPath or a worktree puts it)."""
+    path = Path(_git("rev-parse", "--git-path", "hooks/pre-commit", repo=repo).strip())
+    return path if path.is_absolute() else repo / path
 
 
 def restore(repo: Path = REPO) -> None:
@@ -237,6 +249,9 @@ def restore(repo: Path = REPO) -> None:
         end = _EXCLUDE_MARK + " (end)\n"
         exclude.write_text(head + (rest.split(end, 1)[1] if end in rest else ""))
     _git("reset", "-q", repo=repo)
+    hook = _hook(repo)
+    if hook.is_file() and _EXCLUDE_MARK in hook.read_text(errors="replace"):
+        hook.unlink()
 
 
 # --------------------------------------------------------------------------- train (device)
