@@ -135,12 +135,10 @@ def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[st
         base = cfg_path.resolve().parent
 
         def shared_path(rel: str, base: Path = base) -> Path:
-            p = (base / rel).resolve()
-            parts = p.parts
+            parts = Path(rel).parts
             if "shared" in parts:  # ../shared may be elsewhere here (tests, another checkout)
-                i = len(parts) - 1 - parts[::-1].index("shared")
-                p = shared.resolve().joinpath(*parts[i + 1:])
-            return p
+                return shared.resolve().joinpath(*parts[parts.index("shared") + 1:])
+            return (base / rel).resolve()
 
         data = dict(raw.get("data") or {})
         sources = []
