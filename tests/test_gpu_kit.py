@@ -84,8 +84,8 @@ def test_prepare_keeps_every_kth_image_and_each_source_share(tmp_path: Path, sha
     kept = sorted(p.relative_to(kit / "data" / "flowers256").as_posix()
                   for p in (kit / "data" / "flowers256").rglob("*.jpg"))
     assert kept == [f"train/image_{i:03d}.jpg" for i in (0, 4, 8, 12)]
-    caps = (kit / "data" / "flowers256" / "captions.jsonl").read_text().splitlines()
-    assert [json.loads(x)["file"] for x in caps] == kept
+    manifest = next((kit / "data" / "flowers256").glob("kit_train_*.jsonl")).read_text()
+    assert [json.loads(x)["file"] for x in manifest.splitlines()] == kept
     for name, text_off in (("text", False), ("twin", True)):
         cfg = load_yaml_config(kit / "configs" / f"{name}.yaml")
         assert cfg.text_off is text_off and cfg.batch_size == 2 and cfg.workers == 7
@@ -100,9 +100,8 @@ def test_prepare_keeps_every_kth_image_and_each_source_share(tmp_path: Path, sha
     with pytest.raises(gpu_kit.KitError, match="at most 3 runs"):
         gpu_kit.prepare([_config(tmp_path, f"c{i}", False) for i in range(4)], shared, kit)
     (tmp_path / "none").mkdir()
-    with pytest.raises(gpu_kit.KitError, match="keeps no image"):
-        gpu_kit._subset_source({"root": str(tmp_path / "none"), "caption": "builtin"}, tmp_path,
-                               kit, 1, {})
+    with pytest.raises(gpu_kit.KitError, match="no images found"):
+        gpu_kit._subset_source({"root": str(tmp_path / "none"), "caption": "builtin"}, kit, 9, {})
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

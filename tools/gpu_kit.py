@@ -44,7 +44,6 @@ SLIM_KEEP = ["jpegtext", "tools", "examples/configs", "setup.cfg", "pyproject.to
              ".gitignore"]
 SLIM_DROP = ["jpegtext/restore/weights/*.safetensors"]  # the default model: a run does not need it
 _EXCLUDE_MARK = "# gpu_kit slim: remove with `python tools/gpu_kit.py restore`"
-_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class KitError(Exception):
@@ -61,54 +60,38 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _subset_source(src: dict[str, Any], base: Path, kit: Path, stride: int,
+def _subset_source(src: dict[str, Any], kit: Path, stride: int,
                    done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Copy every ``stride``-th image of one source into ``kit/data``; the source as the kit's
-    config names it (root relative to ``kit/configs``), its weight scaled by the kept share."""
-    root = (base / src["root"]).resolve()
-    if not root.is_dir():
-        raise KitError(f"data root not found: {root}")
+    """Copy every ``stride``-th image of one source (``src["root"]`` absolute) into ``kit/data``
+    with a manifest of them (file, class, captions: what ``read_records`` read); the source as the
+    kit's config names it (root relative to ``kit/configs``), its weight scaled by the kept share."""
+    from jpegtext.errors import ConfigError
+    from jpegtext.restore.training.data import read_records
+
+    root = Path(src["root"])
     key = f"{root}|{src.get('manifest')}|{src.get('captions')}|{src.get('split')}"
     if key not in done:
+        try:
+            records = read_records(src)  # sorted by path, split applied, captions merged
+        except ConfigError as exc:
+            raise KitError(str(exc)) from None
+        kept = records[::stride]  # read_records found at least one
         dest = kit / "data" / root.name
-        if src.get("manifest"):
-            rows = [json.loads(x) for x in (root / src["manifest"]).read_text().splitlines() if x.strip()]
-            rows.sort(key=lambda r: r["file"])
-            wanted = [r for r in rows if src.get("split") is None or r.get("split") == src["split"]]
-            kept = wanted[::stride]
-            files = [r["file"] for r in kept]
-            kept_set = set(files)
-            dest.mkdir(parents=True, exist_ok=True)
-            manifest = dest / src["manifest"]
-            if manifest.exists():  # a second source of the same root (another split) appends
-                kept = [json.loads(x) for x in manifest.read_text().splitlines() if x.strip()] + kept
-            manifest.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-            if src.get("captions"):
-                caps = [json.loads(x) for x in (root / src["captions"]).read_text().splitlines()
-                        if x.strip()]
-                old = dest / src["captions"]
-                prev = [json.loads(x) for x in old.read_text().splitlines() if x.strip()] \
-                    if old.exists() and old != manifest else []
-                rows = prev + [r for r in caps if r["file"] in kept_set]
-                old.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-            total = len(wanted)
-        else:
-            images = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                            if p.suffix.lower() in _IMAGE_EXTS)
-            files, total = images[::stride], len(images)
-        nbytes = 0
-        for name in files:
+        manifest = f"kit_{src.get('split') or 'all'}_{len(done)}.jsonl"
+        rows, nbytes = [], 0
+        for rec in kept:
+            name = rec.path.relative_to(root).as_posix()
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / name, dest / name)
+            shutil.copyfile(rec.path, dest / name)
             nbytes += (dest / name).stat().st_size
-        if not files:
-            raise KitError(f"stride {stride} keeps no image of {root}")
-        done[key] = {"root": root.name, "images": len(files), "of": total, "stride": stride,
-                     "bytes": nbytes}
+            rows.append({"file": name, "class_id": rec.class_id, "captions": list(rec.captions)})
+        (dest / manifest).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        done[key] = {"root": root.name, "manifest": manifest, "images": len(kept),
+                     "of": len(records), "stride": stride, "bytes": nbytes}
     info = done[key]
-    out = dict(src)
-    out["root"] = f"../data/{info['root']}"
-    out["weight"] = max(1, round(int(src.get("weight", 1)) * info["of"] / info["images"]))
+    out = {k: v for k, v in src.items() if k not in ("captions", "split")}
+    out.update(root=f"../data/{info['root']}", manifest=info["manifest"],
+               weight=max(1, round(int(src.get("weight", 1)) * info["of"] / info["images"])))
     return out
 
 
@@ -146,7 +129,7 @@ def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[st
             src = dict(src)
             root = shared_path(src["root"])
             src["root"] = str(root)
-            sources.append(_subset_source(src, base, kit, strides.get(root.name, 1), done))
+            sources.append(_subset_source(src, kit, strides.get(root.name, 1), done))
         data["sources"] = sources
         data.pop("val", None)  # validation runs here afterwards, on the full split
         raw["data"] = data
