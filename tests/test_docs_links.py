@@ -6,6 +6,7 @@ Pure text: no imports of the package, so it runs in a fraction of a second.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -35,8 +36,10 @@ def slug(heading: str) -> str:
     return "".join(c for c in text if c.isalnum() or c in "_- ").replace(" ", "-")
 
 
-def anchors(path: Path) -> set[str]:
-    """The anchors of a Markdown file's headings (a repeated slug gets -1, -2, ...)."""
+@functools.cache
+def anchors(path: Path) -> frozenset[str]:
+    """The anchors of a Markdown file's headings (a repeated slug gets -1, -2, ...); each file
+    is read once however many links point into it."""
     seen: dict[str, int] = {}
     out = set()
     for line in _prose(path.read_text(encoding="utf-8")):
@@ -47,7 +50,7 @@ def anchors(path: Path) -> set[str]:
         n = seen.get(s, 0)
         seen[s] = n + 1
         out.add(s if n == 0 else f"{s}-{n}")
-    return out
+    return frozenset(out)
 
 
 def broken_links(path: Path) -> list[str]:
