@@ -77,7 +77,7 @@ def test_prepare_keeps_every_kth_image_and_each_source_share(tmp_path: Path, sha
     kit = tmp_path / "kit"
     desc = gpu_kit.prepare(configs, shared, kit, {"flowers256": 4, "bsds500_train": 2},
                            overrides={"batch_size": 2})
-    assert desc["runs"] == ["text", "twin"] and desc["workers"] == 7
+    assert desc["runs"] == ["text", "twin"] and desc["workers"] == 7 and desc["threads"] == 1
     assert {d["root"]: (d["images"], d["of"]) for d in desc["data"]} == {
         "flowers256": (4, 16), "bsds500_train": (3, 6)}
     # sorted by file, every 4th train image; captions only for those; no val image copied
@@ -88,7 +88,7 @@ def test_prepare_keeps_every_kth_image_and_each_source_share(tmp_path: Path, sha
     assert [json.loads(x)["file"] for x in manifest.splitlines()] == kept
     for name, text_off in (("text", False), ("twin", True)):
         cfg = load_yaml_config(kit / "configs" / f"{name}.yaml")
-        assert cfg.text_off is text_off and cfg.batch_size == 2 and cfg.workers == 7
+        assert cfg.text_off is text_off and cfg.batch_size == 2 and cfg.workers == 7 and cfg.threads == 1
         assert cfg.data.val is None
         flowers, bsds = cfg.data.sources
         assert (flowers["weight"], bsds["weight"]) == (4, 6)  # 16/4 x 1 and 6/3 x 3: shares kept
@@ -154,12 +154,12 @@ def test_train_brings_every_run_to_one_step_count(tmp_path: Path, monkeypatch) -
         for name in runs:
             run = work_ / name
             run.mkdir(parents=True, exist_ok=True)
-            if phase == "probe":
-                step, secs = (20, 2.0) if name == "fast" else (10, 2.0)
+            if phase == "probe":  # 15 and 5 steps/s after a first row that carries the warm-up
+                rows = [(5, 1.0), (20, 2.0)] if name == "fast" else [(5, 1.0), (10, 2.0)]
             else:
-                step, secs = int(extra[1]), 9.0
+                rows = [(int(extra[1]), 9.0)]
             with open(run / "log.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": step, "time_s": secs}) + "\n")
+                fh.writelines(json.dumps({"step": step, "time_s": secs}) + "\n" for step, secs in rows)
             (run / "model.safetensors").write_bytes(name.encode() * 900)
         return {name: 0 for name in runs}
 
@@ -182,3 +182,69 @@ def test_train_brings_every_run_to_one_step_count(tmp_path: Path, monkeypatch) -
     (out / "slow.safetensors.part1").write_bytes(b"x" * 1000)
     with pytest.raises(gpu_kit.KitError, match="sha256"):
         gpu_kit.collect(out, tmp_path / "runs2")
+
+
+def test_train_on_a_warm_machine_counts_only_the_steps_the_probe_made(tmp_path: Path, monkeypatch) -> None:
+    """A second call on a warm machine resumes runs that already made 1000 steps: the rate is the
+    probe's own (its rows after step 1000), so the target is 1000 + what the time left buys, not
+    a rate inflated by the earlier steps (which once planned 6,190 steps that no run reached)."""
+    kit, work, out = tmp_path / "kit", tmp_path / "work", tmp_path / "out"
+    kit.mkdir()
+    (kit / "kit.json").write_text(json.dumps({"runs": ["a"]}))
+    (work / "a").mkdir(parents=True)
+    (work / "a" / "log.jsonl").write_text(json.dumps({"step": 1000, "time_s": 100.0}) + "\n")
+    targets = []
+
+    def fake_launch(kit_, runs, work_, device, extra, phase):
+        rows = [(1010, 2.0), (1030, 4.0)] if phase == "probe" else [(int(extra[1]), 50.0)]
+        if phase == "main":
+            targets.append(int(extra[1]))
+        with open(work_ / "a" / "log.jsonl", "a") as fh:
+            fh.writelines(json.dumps({"step": s, "time_s": t}) + "\n" for s, t in rows)
+        return {"a": 0}
+
+    monkeypatch.setattr(gpu_kit, "_launch", fake_launch)
+    monkeypatch.setattr(gpu_kit, "_model_steps", lambda model: 0)
+    summary = gpu_kit.train(kit, out, device="cpu", minutes=1.0, probe_minutes=0.1, work=work)
+    assert summary["probe"]["a"]["from"] == 1000 and summary["probe"]["a"]["steps_per_s"] == 10.0
+    assert len(targets) == 1 and 1030 < targets[0] <= 1030 + 10 * 60  # 10 steps/s, under a minute
+
+
+def test_speed_without_log_rows_falls_back_to_the_export(tmp_path: Path, monkeypatch) -> None:
+    """A probe too short for two log rows still gives a rate: the steps its export records (past
+    where the phase started) over the phase's wall time; nothing made gives rate 0."""
+    run = tmp_path / "r"
+    run.mkdir()
+    monkeypatch.setattr(gpu_kit, "_model_steps", lambda model: 130)
+    assert gpu_kit._speed(run, since=100, wall=10.0) == (3.0, 0.0)
+    assert gpu_kit._speed(run, since=130, wall=10.0) == (0.0, 10.0)
+    (run / "log.jsonl").write_text("".join(json.dumps({"step": s, "time_s": t}) + "\n"
+                                           for s, t in [(90, 9.0), (110, 2.0), (130, 4.0)]))
+    rate, fixed = gpu_kit._speed(run, since=100, wall=10.0)
+    assert rate == 10.0 and fixed == 7.0  # 30 steps at 10/s take 3 s of the 10
+
+
+def test_copy_half_stores_float32_as_float16_and_keeps_the_rest(tmp_path: Path) -> None:
+    """`prepare --half KEY`: float32 tensors travel as float16 (within one rounding), other dtypes
+    and the safetensors metadata unchanged; a float32 module loads the half copy."""
+    torch = pytest.importorskip("torch")
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    w = torch.randn(64, 32)
+    save_file({"w": w, "ids": torch.arange(5), "h": torch.ones(3, dtype=torch.float16)},
+              str(tmp_path / "m.safetensors"), metadata={"info": "{\"steps\": 7}"})
+    gpu_kit._copy_half(tmp_path / "m.safetensors", tmp_path / "h.safetensors")
+    with safe_open(str(tmp_path / "h.safetensors"), "pt") as fh:
+        assert fh.metadata() == {"info": "{\"steps\": 7}"}
+        got = {k: fh.get_tensor(k) for k in fh.keys()}
+    assert got["w"].dtype == torch.float16 and got["ids"].dtype == torch.int64
+    assert torch.allclose(got["w"].float(), w, rtol=2**-11, atol=1e-7)
+    lin = torch.nn.Linear(32, 64, bias=False)
+    torch.save(lin.state_dict(), tmp_path / "t.pth")
+    gpu_kit._copy_half(tmp_path / "t.pth", tmp_path / "th.pth")
+    back = torch.nn.Linear(32, 64, bias=False)
+    back.load_state_dict(torch.load(tmp_path / "th.pth", weights_only=True))
+    assert back.weight.dtype == torch.float32
+    assert torch.allclose(back.weight, lin.weight, rtol=2**-11, atol=1e-7)
+    assert (tmp_path / "th.pth").stat().st_size < (tmp_path / "t.pth").stat().st_size

@@ -38,6 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 KIT = REPO / "gpu_kit"
 TREE_LIMIT = 64 * 2**20  # what may travel, tree and carried paths together
 FILE_LIMIT = 16 * 2**20  # one file back from $OUT
+SAFETY = 0.9  # of the probe's steady rate that the main phase plans for
+WEIGHT_KEYS = ("damsm_checkpoint", "init_from", "lpips_trunk", "alexnet_trunk")  # files a config names
+EXPORT_S = 15.0  # seconds kept for splitting the weights and writing summary.json
 DEFAULT_STRIDES = {"flowers256": 6, "flickr8k_sub": 3, "coco_mini": 1, "bsds500_train": 2}
 # the paths that travel when the tree is slimmed: the package and what builds and configures it
 SLIM_KEEP = ["jpegtext", "tools", "examples/configs", "setup.cfg", "pyproject.toml", "README.md",
@@ -95,10 +98,33 @@ def _subset_source(src: dict[str, Any], kit: Path, stride: int,
     return out
 
 
+def _copy_half(src: Path, dst: Path) -> None:
+    """Copy a weights file with its float32 tensors stored as float16 (half the bytes). Loading
+    casts them back into the float32 modules (``load_state_dict`` copies across dtypes); the
+    values move by at most one float16 rounding (relative 2**-11)."""
+    import torch
+
+    if src.suffix == ".safetensors":
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        with safe_open(str(src), "pt") as fh:
+            meta = fh.metadata()
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        save_file({k: t.half() if t.dtype == torch.float32 else t for k, t in tensors.items()},
+                  str(dst), metadata=meta)
+    else:
+        state = torch.load(src, map_location="cpu", weights_only=True)
+        torch.save({k: t.half() if t.dtype == torch.float32 else t for k, t in state.items()}, dst)
+
+
 def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[str, int] | None = None,
-            workers: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+            workers: int = 0, overrides: dict[str, Any] | None = None,
+            half: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write ``kit``: ``data/`` (the subset), ``weights/``, ``configs/`` (one per run) and
-    ``kit.json``; return the kit's description. ``shared`` replaces the configs' ``../shared``."""
+    ``kit.json``; return the kit's description. ``shared`` replaces the configs' ``../shared``.
+    The weights of the config keys in ``half`` (``init_from``, ``alexnet_trunk``, ...) travel as
+    float16 (see :func:`_copy_half`), for a kit that would not fit otherwise."""
     import yaml
 
     strides = {**DEFAULT_STRIDES, **(strides or {})}
@@ -113,6 +139,9 @@ def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[st
     if len(set(names)) != len(names):
         raise KitError("two configs with one file name")
     workers = workers or max(1, (16 - len(configs)) // len(configs))
+    # torch's own threads: without a cap each run's main process takes one per core (16) on top of
+    # the loader processes; the GPU does the arithmetic, so the cores left over are enough
+    threads = max(1, (16 - len(configs) * workers) // len(configs))
     for cfg_path in configs:
         raw = _load_yaml(cfg_path)
         base = cfg_path.resolve().parent
@@ -133,19 +162,23 @@ def prepare(configs: list[Path], shared: Path, kit: Path = KIT, strides: dict[st
         data["sources"] = sources
         data.pop("val", None)  # validation runs here afterwards, on the full split
         raw["data"] = data
-        for key in ("damsm_checkpoint", "init_from", "lpips_trunk", "alexnet_trunk"):
+        for key in WEIGHT_KEYS:
             if raw.get(key):
                 src_path = shared_path(raw[key])
                 if not src_path.is_file():
                     raise KitError(f"{cfg_path}: {key} not found: {src_path}")
-                shutil.copyfile(src_path, kit / "weights" / src_path.name)
+                if key in half:
+                    _copy_half(src_path, kit / "weights" / src_path.name)
+                else:
+                    shutil.copyfile(src_path, kit / "weights" / src_path.name)
                 raw[key] = f"../weights/{src_path.name}"
         raw["workers"] = workers
+        raw["threads"] = threads
         raw.update(overrides or {})
         text = f"# made by tools/gpu_kit.py from {cfg_path.as_posix()}\n" + yaml.safe_dump(raw, sort_keys=False)
         (kit / "configs" / f"{cfg_path.stem}.yaml").write_text(text, encoding="utf-8")
-    desc = {"runs": names, "configs": [c.as_posix() for c in configs], "workers": workers,
-            "overrides": overrides or {}, "data": list(done.values())}
+    desc = {"runs": names, "configs": [c.as_posix() for c in configs], "workers": workers, "threads": threads,
+            "overrides": overrides or {}, "half": sorted(half), "data": list(done.values())}
     (kit / "kit.json").write_text(json.dumps(desc, indent=1) + "\n", encoding="utf-8")
     return desc
 
@@ -236,12 +269,33 @@ def restore(repo: Path = REPO) -> None:
 
 
 # --------------------------------------------------------------------------- train (device)
-def _last_step(run_dir: Path) -> tuple[int, float]:
-    """(step, seconds) of the last training row of a run's log.jsonl; (0, 0) when none."""
+def _rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The training rows (those with ``time_s``) of a run's log.jsonl, oldest first."""
     log = run_dir / "log.jsonl"
     rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
-    rows = [r for r in rows if "time_s" in r]
+    return [r for r in rows if "time_s" in r]
+
+
+def _last_step(run_dir: Path) -> tuple[int, float]:
+    """(step, seconds) of the last training row of a run's log.jsonl; (0, 0) when none."""
+    rows = _rows(run_dir)
     return (int(rows[-1]["step"]), float(rows[-1]["time_s"])) if rows else (0, 0.0)
+
+
+def _speed(run_dir: Path, since: int, wall: float) -> tuple[float, float]:
+    """(steps per second, fixed seconds) of the phase that went on from step ``since`` in
+    ``wall`` seconds. The rate is the steady one between the phase's first and last log rows
+    (``time_s`` counts from each process's start, and the first row also carries the warm-up);
+    the fixed part is what a launch costs besides its steps at that rate (start-up, warm-up,
+    export). A resumed run counts only the steps this phase made. With fewer than two rows the
+    rate is the steps its export records over ``wall`` (start-up included; fixed part 0), and
+    (0, wall) when it made none."""
+    rows = [r for r in _rows(run_dir) if int(r["step"]) > since]
+    if len(rows) < 2 or float(rows[-1]["time_s"]) <= float(rows[0]["time_s"]):
+        made = max([int(r["step"]) for r in rows] + [_model_steps(run_dir / "model.safetensors")]) - since
+        return (made / wall, 0.0) if made > 0 and wall > 0 else (0.0, wall)
+    rate = (int(rows[-1]["step"]) - int(rows[0]["step"])) / (float(rows[-1]["time_s"]) - float(rows[0]["time_s"]))
+    return rate, max(wall - (int(rows[-1]["step"]) - since) / rate, 0.0)
 
 
 def _model_steps(model: Path) -> int:
@@ -306,15 +360,22 @@ def train(kit: Path, out: Path, device: str = "cuda", minutes: float = 7.0,
             summary["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:  # pragma: no cover - torch is there wherever jpegtext trains
         pass
+    before = {name: _last_step(work / name)[0] for name in runs}  # > 0: a warm machine resumes
+    t0 = time.perf_counter()
     codes = _launch(kit, runs, work, device, ["--max-minutes", str(probe_minutes)], "probe")
-    probe = {name: _last_step(work / name) for name in runs}
-    summary["probe"] = {n: {"rc": codes[n], "step": s, "seconds": t} for n, (s, t) in probe.items()}
+    wall = time.perf_counter() - t0
+    probe = {name: _last_step(work / name) for name in runs}  # the export knows steps no row logged
+    probe = {n: (max(s, _model_steps(work / n / "model.safetensors")), t) for n, (s, t) in probe.items()}
+    speed = {name: _speed(work / name, before[name], wall) for name in runs}
+    summary["probe"] = {n: {"rc": codes[n], "from": before[n], "step": s, "seconds": t,
+                            "steps_per_s": round(speed[n][0], 3), "fixed_s": round(speed[n][1], 1)}
+                        for n, (s, t) in probe.items()}
     target = 0
-    if all(c == 0 for c in codes.values()) and all(s > 0 for s, _ in probe.values()):
-        left = minutes * 60 - (time.perf_counter() - start)
-        overhead = max(time.perf_counter() - start - max(t for _, t in probe.values()), 20.0)
-        budget = left - overhead - 15.0  # each run's start-up again, then its export
-        target = min(int(s + s / t * budget) for s, t in probe.values())
+    if all(c == 0 for c in codes.values()) and all(r > 0 for r, _ in speed.values()):
+        left = minutes * 60 - (time.perf_counter() - start) - EXPORT_S
+        # the slowest run sets the count; SAFETY keeps a run that slows down from being cut off
+        # by --max-minutes, which would leave the runs at different steps (a void round)
+        target = min(probe[n][0] + int(SAFETY * r * (left - fixed)) for n, (r, fixed) in speed.items())
         target = max(target, max(s for s, _ in probe.values()))
         codes = _launch(kit, runs, work, device,
                         ["--max-steps", str(target), "--max-minutes", f"{max(left, 0.5 * 60) / 60:.2f}"],
@@ -374,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0, help="loader processes per run (0: 16 cores shared)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                    help="override a top-level config key in every run (e.g. batch_size=2 for a smoke test)")
+    p.add_argument("--half", action="append", default=[], choices=WEIGHT_KEYS, metavar="KEY",
+                   help=f"carry this config key's weights as float16 (one of {', '.join(WEIGHT_KEYS)})")
     p.add_argument("--minutes", type=float, default=7.0, help="wall time the device command plans for")
     p.add_argument("--no-wheels", action="store_true", help="skip downloading the lpips wheel")
     sub.add_parser("slim", help="only the code stays in the git index (what the device tool sends)")
@@ -394,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             import yaml
 
             desc = prepare(args.configs, args.shared, KIT, _kv(args.stride, int), args.workers,
-                           _kv(args.set, yaml.safe_load))
+                           _kv(args.set, yaml.safe_load), tuple(args.half))
             if not args.no_wheels:
                 fetch_wheels(KIT)
             for d in desc["data"]:
@@ -410,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"slim: {tree_bytes() / 2**20:.1f} MiB of tree + kit = {total / 2**20:.1f} MiB "
                   f"(limit {TREE_LIMIT / 2**20:.0f}); undo with `python tools/gpu_kit.py restore`")
             if total > TREE_LIMIT:
-                print("over the limit: prepare with larger --stride values", file=sys.stderr)
+                print("over the limit: prepare with larger --stride values or --half KEY", file=sys.stderr)
                 return 1
         elif args.cmd == "restore":
             restore()
