@@ -166,7 +166,8 @@ def test_train_brings_every_run_to_one_step_count(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(gpu_kit, "_launch", fake_launch)
     monkeypatch.setattr(gpu_kit, "_model_steps",
                         lambda model: json.loads(
-                            (model.parent / "log.jsonl").read_text().splitlines()[-1])["step"])
+                            (model.parent / "log.jsonl").read_text().splitlines()[-1])["step"]
+                        if (model.parent / "log.jsonl").exists() else 0)
     summary = gpu_kit.train(kit, out, device="cpu", minutes=1.0, probe_minutes=0.1, work=work)
     assert [c[0] for c in calls] == ["probe", "main"]
     target = summary["target_steps"]

@@ -360,12 +360,14 @@ def train(kit: Path, out: Path, device: str = "cuda", minutes: float = 7.0,
             summary["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:  # pragma: no cover - torch is there wherever jpegtext trains
         pass
-    before = {name: _last_step(work / name)[0] for name in runs}  # > 0: a warm machine resumes
+    def done(name: str) -> int:  # the steps a run has made: its log, or its export (past the last row)
+        return max(_last_step(work / name)[0], _model_steps(work / name / "model.safetensors"))
+
+    before = {name: done(name) for name in runs}  # > 0: a warm machine resumes
     t0 = time.perf_counter()
     codes = _launch(kit, runs, work, device, ["--max-minutes", str(probe_minutes)], "probe")
     wall = time.perf_counter() - t0
-    probe = {name: _last_step(work / name) for name in runs}  # the export knows steps no row logged
-    probe = {n: (max(s, _model_steps(work / n / "model.safetensors")), t) for n, (s, t) in probe.items()}
+    probe = {name: (done(name), _last_step(work / name)[1]) for name in runs}
     speed = {name: _speed(work / name, before[name], wall) for name in runs}
     summary["probe"] = {n: {"rc": codes[n], "from": before[n], "step": s, "seconds": t,
                             "steps_per_s": round(speed[n][0], 3), "fixed_s": round(speed[n][1], 1)}
