@@ -292,10 +292,15 @@ def _speed(run_dir: Path, since: int, wall: float) -> tuple[float, float]:
     (0, wall) when it made none."""
     rows = [r for r in _rows(run_dir) if int(r["step"]) > since]
     if len(rows) < 2 or float(rows[-1]["time_s"]) <= float(rows[0]["time_s"]):
-        made = max([int(r["step"]) for r in rows] + [_model_steps(run_dir / "model.safetensors")]) - since
+        made = _reached(run_dir) - since
         return (made / wall, 0.0) if made > 0 and wall > 0 else (0.0, wall)
     rate = (int(rows[-1]["step"]) - int(rows[0]["step"])) / (float(rows[-1]["time_s"]) - float(rows[0]["time_s"]))
     return rate, max(wall - (int(rows[-1]["step"]) - since) / rate, 0.0)
+
+
+def _reached(run_dir: Path) -> int:
+    """The steps a run has made: its log's last row, or its export's count when further."""
+    return max(_last_step(run_dir)[0], _model_steps(run_dir / "model.safetensors"))
 
 
 def _model_steps(model: Path) -> int:
@@ -360,14 +365,11 @@ def train(kit: Path, out: Path, device: str = "cuda", minutes: float = 7.0,
             summary["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:  # pragma: no cover - torch is there wherever jpegtext trains
         pass
-    def done(name: str) -> int:  # the steps a run has made: its log, or its export (past the last row)
-        return max(_last_step(work / name)[0], _model_steps(work / name / "model.safetensors"))
-
-    before = {name: done(name) for name in runs}  # > 0: a warm machine resumes
+    before = {name: _reached(work / name) for name in runs}  # > 0: a warm machine resumes
     t0 = time.perf_counter()
     codes = _launch(kit, runs, work, device, ["--max-minutes", str(probe_minutes)], "probe")
     wall = time.perf_counter() - t0
-    probe = {name: (done(name), _last_step(work / name)[1]) for name in runs}
+    probe = {name: (_reached(work / name), _last_step(work / name)[1]) for name in runs}
     speed = {name: _speed(work / name, before[name], wall) for name in runs}
     summary["probe"] = {n: {"rc": codes[n], "from": before[n], "step": s, "seconds": t,
                             "steps_per_s": round(speed[n][0], 3), "fixed_s": round(speed[n][1], 1)}
