@@ -79,3 +79,25 @@ def test_committed_rounds_are_judged_as_their_rule_files_say(n: str, failed: lis
                            load("selection_text_val_human_r35.json"),
                            load("selection_text_val_builtin_r35.json"))
     assert [k for k, v in res["conditions"].items() if not v] == failed
+
+
+_hspec = importlib.util.spec_from_file_location("held_out_check",
+                                                REPO / "benchmarks" / "held_out_check.py")
+held_out_check = importlib.util.module_from_spec(_hspec)
+_hspec.loader.exec_module(held_out_check)
+
+
+@pytest.mark.parametrize(("n", "passes", "failed"), [
+    ("49", False, ["a: flowers256-test QF 1", "a: flowers256-test QF 5",
+                   "d: flowers256-test QF 1 vs v11"]),
+    ("50", True, []),
+])
+def test_held_out_checks_of_committed_rounds(n: str, passes: bool, failed: list[str]) -> None:
+    """Rounds 49 and 50 get their rule files' held-out verdicts from the committed results."""
+    results = REPO / "benchmarks" / "results"
+    if not (results / f"text_r{n}").is_dir():
+        pytest.skip(f"text_r{n} results not in this checkout")
+    checks, verdict = held_out_check.judge(results / f"text_r{n}")
+    assert verdict is passes
+    assert [f"{k}: {c['what']}" for k, rows in checks.items() for c in rows
+            if not c["holds"]] == failed

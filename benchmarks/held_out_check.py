@@ -1,0 +1,111 @@
+"""The held-out half of a text round's shipping rule (rounds 49 on), from committed result files.
+
+    python benchmarks/held_out_check.py benchmarks/results/text_r50 --tag _r50
+
+After a round passes its six val conditions (``benchmarks/text_round.py``), its rule asks, on the
+held-out sets of its Table 3 (``RESULTS_DIR`` of ``benchmarks/run_text_ablation.sh``, the text
+model's true-caption column):
+
+    a. no worse than v9 by the margins of val conditions 2 and 3: human captions (flowers test,
+       coco_mini val) LPIPS at most +0.002 and PSNR at least -0.05 dB, built-in captions (Kodak,
+       LIVE1) LPIPS at most +0.005, at QF 1, 5 and 10;
+    b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above v11's
+       +9.13 levels;
+    c. no regression against v4 on Kodak and LIVE1 (issue 13): PSNR at least -0.1 dB, LPIPS at
+       most +0.005, at QF 1, 5 and 10;
+    d. flowers test, QF 1: no worse than v11 by LPIPS +0.002 / PSNR -0.05 dB.
+
+v9's numbers (``tgjar-text-wordpiece-r35-cpu``) come from ``text_r35/`` (QF 1 and Kodak/LIVE1 at
+QF 5/10 in ``text_r35_q510/``) and, for flowers test and coco_mini val at QF 5/10 on the full sets,
+``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); v11's QF 1 from
+``text_r42/``; v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
+``benchmarks/results/held_out_check{TAG}.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+V9, V11, V4 = "tgjar-text-wordpiece-r35-cpu", "tgjar-text-wordpiece-r42-cpu", "tgjar-small-v4"
+SETS = {"flowers256-test": "human", "coco_mini-val": "human", "kodak": "builtin", "live1": "builtin"}
+V11_TEXT_CONTROL = 9.13
+
+
+def _results(path: Path) -> dict:
+    return json.loads(path.read_text())["results"]
+
+
+def _text_model(path: Path) -> str:
+    """The text model's true-caption method name in a Table-3 file (not the twin, JPEG or v4)."""
+    names = json.loads(path.read_text())["method_names"]
+    return next(n for n in names if ":" not in n and n not in ("jpeg", V4))
+
+
+def _v9(name: str, qf: str) -> dict:
+    if qf == "1":
+        return _results(RESULTS / "text_r35" / f"ablation_{name}.json")[qf][V9]
+    if SETS[name] == "builtin":
+        return _results(RESULTS / "text_r35_q510" / f"ablation_{name}.json")[qf][V9]
+    return _results(RESULTS / "v9_v11_full_q510" / f"{name}.json")[qf]["tgjar-text-v9"]
+
+
+def _row(what: str, got: dict, ref: dict, lpips_margin: float, psnr_margin: float | None) -> dict:
+    d_lpips = got["lpips"] - ref["lpips"]
+    d_psnr = got["psnr_rgb"] - ref["psnr_rgb"]
+    ok = d_lpips <= lpips_margin and (psnr_margin is None or d_psnr >= psnr_margin)
+    limit = f"<= +{lpips_margin}" + ("" if psnr_margin is None else f", >= {psnr_margin} dB")
+    print(f"  {what:34s} LPIPS {d_lpips:+.4f}  PSNR {d_psnr:+.3f} dB  ({limit}): "
+          f"{'holds' if ok else 'FAILS'}")
+    return {"what": what, "d_lpips": d_lpips, "d_psnr": d_psnr, "holds": ok}
+
+
+def judge(results_dir: Path) -> tuple[dict[str, list[dict]], bool]:
+    """Every check of a/b/c/d (printed as it goes) and whether all hold."""
+    checks: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
+    print("a. against v9 (human: +0.002 / -0.05 dB; built-in: +0.005)")
+    for name, captions in SETS.items():
+        path = results_dir / f"ablation_{name}.json"
+        model, res = _text_model(path), _results(path)
+        for qf in ("1", "5", "10"):
+            human = captions == "human"
+            checks["a"].append(_row(f"{name} QF {qf}", res[qf][model], _v9(name, qf),
+                                    0.002 if human else 0.005, -0.05 if human else None))
+    control = json.loads((results_dir / "text_control_flowers_test.json").read_text())
+    shift = control["results"][0]["mean_shift_region"]
+    print(f"b. text control on flowers test {shift:+.2f} levels (above v11's +{V11_TEXT_CONTROL}): "
+          f"{'holds' if shift > V11_TEXT_CONTROL else 'FAILS'}")
+    checks["b"].append({"what": "text control", "value": shift, "holds": shift > V11_TEXT_CONTROL})
+    print("c. against v4 on Kodak and LIVE1 (+0.005 / -0.1 dB)")
+    for name in ("kodak", "live1"):
+        path = results_dir / f"ablation_{name}.json"
+        model, res = _text_model(path), _results(path)
+        v4 = _results(RESULTS / f"eval_{name}.json")
+        for qf in ("1", "5", "10"):
+            checks["c"].append(_row(f"{name} QF {qf}", res[qf][model], v4[qf][V4], 0.005, -0.1))
+    path = results_dir / "ablation_flowers256-test.json"
+    v11 = _results(RESULTS / "text_r42" / "ablation_flowers256-test.json")["1"][V11]
+    print("d. flowers test QF 1 against v11 (+0.002 / -0.05 dB)")
+    checks["d"].append(_row("flowers256-test QF 1 vs v11",
+                            _results(path)["1"][_text_model(path)], v11, 0.002, -0.05))
+    passes = all(c["holds"] for rows in checks.values() for c in rows)
+    print(f"held-out check: {'passes' if passes else 'fails'}")
+    return checks, passes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results_dir", type=Path, help="the round's RESULTS_DIR (ablation_*.json)")
+    ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
+    args = ap.parse_args()
+    checks, passes = judge(args.results_dir)
+    out = RESULTS / f"held_out_check{args.tag}.json"
+    out.write_text(json.dumps({"results_dir": str(args.results_dir), "checks": checks,
+                               "passes": passes}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
