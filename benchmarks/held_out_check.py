@@ -1,6 +1,7 @@
 """The held-out half of a text round's shipping rule (rounds 49 on), from committed result files.
 
     python benchmarks/held_out_check.py benchmarks/results/text_r50 --tag _r50
+    python benchmarks/held_out_check.py benchmarks/results/text_r51 --tag _r51 --default v12
 
 After a round passes its six val conditions (``benchmarks/text_round.py``), its rule asks, on the
 held-out sets of its Table 3 (``RESULTS_DIR`` of ``benchmarks/run_text_ablation.sh``, the text
@@ -9,16 +10,17 @@ model's true-caption column):
     a. no worse than v9 by the margins of val conditions 2 and 3: human captions (flowers test,
        coco_mini val) LPIPS at most +0.002 and PSNR at least -0.05 dB, built-in captions (Kodak,
        LIVE1) LPIPS at most +0.005, at QF 1, 5 and 10;
-    b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above v11's
-       +9.13 levels;
+    b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above the
+       default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 from 51);
     c. no regression against v4 on Kodak and LIVE1 (issue 13): PSNR at least -0.1 dB, LPIPS at
        most +0.005, at QF 1, 5 and 10;
-    d. flowers test, QF 1: no worse than v11 by LPIPS +0.002 / PSNR -0.05 dB.
+    d. flowers test, QF 1: no worse than that default by LPIPS +0.002 / PSNR -0.05 dB.
 
 v9's numbers (``tgjar-text-wordpiece-r35-cpu``) come from ``text_r35/`` (QF 1 and Kodak/LIVE1 at
 QF 5/10 in ``text_r35_q510/``) and, for flowers test and coco_mini val at QF 5/10 on the full sets,
-``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); v11's QF 1 from
-``text_r42/``; v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
+``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); the defaults'
+flowers test QF 1 and text control from their rounds' committed files (v11: ``text_r42/``, v12:
+``text_r50/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
 ``benchmarks/results/held_out_check{TAG}.json``.
 """
 
@@ -29,9 +31,13 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-V9, V11, V4 = "tgjar-text-wordpiece-r35-cpu", "tgjar-text-wordpiece-r42-cpu", "tgjar-small-v4"
+V9, V4 = "tgjar-text-wordpiece-r35-cpu", "tgjar-small-v4"
 SETS = {"flowers256-test": "human", "coco_mini-val": "human", "kodak": "builtin", "live1": "builtin"}
-V11_TEXT_CONTROL = 9.13
+# the default a round would replace: its Table-3 folder and its text control file on flowers test
+DEFAULTS = {
+    "v11": ("text_r42", "text_control_flowers_r42.json"),
+    "v12": ("text_r50", "text_r50/text_control_flowers_test.json"),
+}
 
 
 def _results(path: Path) -> dict:
@@ -62,8 +68,11 @@ def _row(what: str, got: dict, ref: dict, lpips_margin: float, psnr_margin: floa
     return {"what": what, "d_lpips": d_lpips, "d_psnr": d_psnr, "holds": ok}
 
 
-def judge(results_dir: Path) -> tuple[dict[str, list[dict]], bool]:
-    """Every check of a/b/c/d (printed as it goes) and whether all hold."""
+def judge(results_dir: Path, default: str = "v11") -> tuple[dict[str, list[dict]], bool]:
+    """Every check of a/b/c/d against ``default`` (printed as it goes) and whether all hold."""
+    table_dir, control_file = DEFAULTS[default]
+    ref_path = RESULTS / table_dir / "ablation_flowers256-test.json"
+    ref_control = json.loads((RESULTS / control_file).read_text())["results"][0]["mean_shift_region"]
     checks: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
     print("a. against v9 (human: +0.002 / -0.05 dB; built-in: +0.005)")
     for name, captions in SETS.items():
@@ -75,9 +84,9 @@ def judge(results_dir: Path) -> tuple[dict[str, list[dict]], bool]:
                                     0.002 if human else 0.005, -0.05 if human else None))
     control = json.loads((results_dir / "text_control_flowers_test.json").read_text())
     shift = control["results"][0]["mean_shift_region"]
-    print(f"b. text control on flowers test {shift:+.2f} levels (above v11's +{V11_TEXT_CONTROL}): "
-          f"{'holds' if shift > V11_TEXT_CONTROL else 'FAILS'}")
-    checks["b"].append({"what": "text control", "value": shift, "holds": shift > V11_TEXT_CONTROL})
+    print(f"b. text control on flowers test {shift:+.2f} levels (above {default}'s "
+          f"{ref_control:+.2f}): {'holds' if shift > ref_control else 'FAILS'}")
+    checks["b"].append({"what": "text control", "value": shift, "holds": shift > ref_control})
     print("c. against v4 on Kodak and LIVE1 (+0.005 / -0.1 dB)")
     for name in ("kodak", "live1"):
         path = results_dir / f"ablation_{name}.json"
@@ -86,10 +95,10 @@ def judge(results_dir: Path) -> tuple[dict[str, list[dict]], bool]:
         for qf in ("1", "5", "10"):
             checks["c"].append(_row(f"{name} QF {qf}", res[qf][model], v4[qf][V4], 0.005, -0.1))
     path = results_dir / "ablation_flowers256-test.json"
-    v11 = _results(RESULTS / "text_r42" / "ablation_flowers256-test.json")["1"][V11]
-    print("d. flowers test QF 1 against v11 (+0.002 / -0.05 dB)")
-    checks["d"].append(_row("flowers256-test QF 1 vs v11",
-                            _results(path)["1"][_text_model(path)], v11, 0.002, -0.05))
+    ref = _results(ref_path)["1"][_text_model(ref_path)]
+    print(f"d. flowers test QF 1 against {default} (+0.002 / -0.05 dB)")
+    checks["d"].append(_row(f"flowers256-test QF 1 vs {default}",
+                            _results(path)["1"][_text_model(path)], ref, 0.002, -0.05))
     passes = all(c["holds"] for rows in checks.values() for c in rows)
     print(f"held-out check: {'passes' if passes else 'fails'}")
     return checks, passes
@@ -99,10 +108,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results_dir", type=Path, help="the round's RESULTS_DIR (ablation_*.json)")
     ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
+    ap.add_argument("--default", choices=sorted(DEFAULTS), default="v11",
+                    help="the default the round would replace (rounds 49-50: v11; 51 on: v12)")
     args = ap.parse_args()
-    checks, passes = judge(args.results_dir)
+    checks, passes = judge(args.results_dir, args.default)
     out = RESULTS / f"held_out_check{args.tag}.json"
-    out.write_text(json.dumps({"results_dir": str(args.results_dir), "checks": checks,
+    out.write_text(json.dumps({"results_dir": str(args.results_dir), "default": args.default,
+                               "checks": checks,
                                "passes": passes}, indent=1) + "\n")
     print(f"wrote {out}")
 

@@ -101,3 +101,14 @@ def test_held_out_checks_of_committed_rounds(n: str, passes: bool, failed: list[
     assert verdict is passes
     assert [f"{k}: {c['what']}" for k, rows in checks.items() for c in rows
             if not c["holds"]] == failed
+
+
+def test_held_out_check_against_v12_needs_more_control_than_v12() -> None:
+    """Judged against v12 (round 51 on), v12's own results hold every row but text control."""
+    results = REPO / "benchmarks" / "results"
+    if not (results / "text_r50").is_dir():
+        pytest.skip("text_r50 results not in this checkout")
+    checks, verdict = held_out_check.judge(results / "text_r50", "v12")
+    assert verdict is False
+    assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
+    assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0
