@@ -49,6 +49,21 @@ def test_blend_is_the_weighted_mean_and_ends_are_the_inputs(pair: tuple[Path, Pa
     assert len(m.info["interpolated"]["start_sha256"]) == 64
 
 
+def test_fusion_alpha_moves_the_fusion_modules_alone(pair: tuple[Path, Path]) -> None:
+    a, b = (_states(load_model_file(p)) for p in pair)
+    m = interpolate_model.interpolate(*pair, 0.0, fusion_alpha=1.0)
+    got = _states(m)
+    fusion = [k for k in a if k.startswith(("g.gfm.", "g.lfm.")) and a[k].is_floating_point()]
+    trunk = [k for k in a if not k.startswith(("g.gfm.", "g.lfm.")) and a[k].is_floating_point()]
+    assert fusion and trunk
+    assert all(torch.allclose(got[k], b[k], atol=1e-7) for k in fusion)
+    assert all(torch.allclose(got[k], a[k], atol=1e-7) for k in trunk)
+    assert any(not torch.equal(a[k], b[k]) for k in fusion)
+    assert m.info["interpolated"]["fusion_alpha"] == 1.0
+    with pytest.raises(WeightsError, match="fusion alpha"):
+        interpolate_model.interpolate(*pair, 0.5, fusion_alpha=-0.1)
+
+
 def test_refuses_other_architectures_and_alpha_out_of_range(pair: tuple[Path, Path],
                                                            tmp_path: Path) -> None:
     wide = ModelConfig(text=TINY_CONFIG.text, qualities=TINY_CONFIG.qualities,
