@@ -11,7 +11,7 @@ model's true-caption column):
        coco_mini val) LPIPS at most +0.002 and PSNR at least -0.05 dB, built-in captions (Kodak,
        LIVE1) LPIPS at most +0.005, at QF 1, 5 and 10;
     b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above the
-       default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 from 51);
+       default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 for 51-52, v13 +14.52 after);
     c. no regression against v4 on Kodak and LIVE1 (issue 13): PSNR at least -0.1 dB, LPIPS at
        most +0.005, at QF 1, 5 and 10;
     d. flowers test, QF 1: no worse than that default by LPIPS +0.002 / PSNR -0.05 dB.
@@ -20,7 +20,7 @@ v9's numbers (``tgjar-text-wordpiece-r35-cpu``) come from ``text_r35/`` (QF 1 an
 QF 5/10 in ``text_r35_q510/``) and, for flowers test and coco_mini val at QF 5/10 on the full sets,
 ``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); the defaults'
 flowers test QF 1 and text control from their rounds' committed files (v11: ``text_r42/``, v12:
-``text_r50/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
+``text_r50/``, v13: ``text_r52/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
 ``benchmarks/results/held_out_check{TAG}.json``.
 """
 
@@ -37,6 +37,7 @@ SETS = {"flowers256-test": "human", "coco_mini-val": "human", "kodak": "builtin"
 DEFAULTS = {
     "v11": ("text_r42", "text_control_flowers_r42.json"),
     "v12": ("text_r50", "text_r50/text_control_flowers_test.json"),
+    "v13": ("text_r52", "text_r52/text_control_flowers_test.json"),
 }
 
 

@@ -112,3 +112,14 @@ def test_held_out_check_against_v12_needs_more_control_than_v12() -> None:
     assert verdict is False
     assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
     assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0
+
+
+def test_held_out_check_of_round_52_against_v12_passes_and_v13_is_a_default() -> None:
+    """Round 52 (= v13) passes against v12; judged against itself only text control fails."""
+    results = REPO / "benchmarks" / "results"
+    if not (results / "text_r52").is_dir():
+        pytest.skip("text_r52 results not in this checkout")
+    assert held_out_check.judge(results / "text_r52", "v12")[1] is True
+    checks, verdict = held_out_check.judge(results / "text_r52", "v13")
+    assert verdict is False
+    assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
