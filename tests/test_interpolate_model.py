@@ -88,3 +88,4 @@ def test_cli_writes_a_loadable_file_and_refuses_to_overwrite(pair: tuple[Path, P
     assert load_model_file(out).info["interpolated"]["tuned"] == "b.safetensors"
     again = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert again.returncode != 0 and "error:" in again.stderr and "Traceback" not in again.stderr
+

@@ -60,11 +60,25 @@ def _prefixed(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
+def _canonical(data: bytes) -> bytes:
+    """The same .safetensors file with its JSON header's keys sorted, padded to 8 bytes.
+
+    safetensors writes the header's keys (the metadata's above all) in an order that changes from
+    run to run, so the same tensors and metadata gave files with different sha256s. Sorted, one
+    model is one file: a rebuilt model can be checked by its hash.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":"),
+                        ensure_ascii=False).encode("utf-8")
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + data[8 + n :]
+
+
 def _save(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
           metadata: dict[str, str], force: bool) -> None:
     from safetensors.torch import save
 
-    atomic_write_bytes(path, save(tensors, metadata=metadata), force=force)
+    atomic_write_bytes(path, _canonical(save(tensors, metadata=metadata)), force=force)
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
