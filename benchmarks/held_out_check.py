@@ -45,10 +45,11 @@ def _results(path: Path) -> dict:
     return json.loads(path.read_text())["results"]
 
 
-def _text_model(path: Path) -> str:
-    """The text model's true-caption method name in a Table-3 file (not the twin, JPEG or v4)."""
-    names = json.loads(path.read_text())["method_names"]
-    return next(n for n in names if ":" not in n and n not in ("jpeg", V4))
+def _table(path: Path) -> tuple[str, dict]:
+    """A Table-3 file's text model (its true-caption method, not the twin, JPEG or v4) and results."""
+    table = json.loads(path.read_text())
+    model = next(n for n in table["method_names"] if ":" not in n and n not in ("jpeg", V4))
+    return model, table["results"]
 
 
 def _v9(name: str, qf: str) -> dict:
@@ -72,13 +73,11 @@ def _row(what: str, got: dict, ref: dict, lpips_margin: float, psnr_margin: floa
 def judge(results_dir: Path, default: str = "v11") -> tuple[dict[str, list[dict]], bool]:
     """Every check of a/b/c/d against ``default`` (printed as it goes) and whether all hold."""
     table_dir, control_file = DEFAULTS[default]
-    ref_path = RESULTS / table_dir / "ablation_flowers256-test.json"
     ref_control = json.loads((RESULTS / control_file).read_text())["results"][0]["mean_shift_region"]
     checks: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
     print("a. against v9 (human: +0.002 / -0.05 dB; built-in: +0.005)")
     for name, captions in SETS.items():
-        path = results_dir / f"ablation_{name}.json"
-        model, res = _text_model(path), _results(path)
+        model, res = _table(results_dir / f"ablation_{name}.json")
         for qf in ("1", "5", "10"):
             human = captions == "human"
             checks["a"].append(_row(f"{name} QF {qf}", res[qf][model], _v9(name, qf),
@@ -90,16 +89,15 @@ def judge(results_dir: Path, default: str = "v11") -> tuple[dict[str, list[dict]
     checks["b"].append({"what": "text control", "value": shift, "holds": shift > ref_control})
     print("c. against v4 on Kodak and LIVE1 (+0.005 / -0.1 dB)")
     for name in ("kodak", "live1"):
-        path = results_dir / f"ablation_{name}.json"
-        model, res = _text_model(path), _results(path)
+        model, res = _table(results_dir / f"ablation_{name}.json")
         v4 = _results(RESULTS / f"eval_{name}.json")
         for qf in ("1", "5", "10"):
             checks["c"].append(_row(f"{name} QF {qf}", res[qf][model], v4[qf][V4], 0.005, -0.1))
-    path = results_dir / "ablation_flowers256-test.json"
-    ref = _results(ref_path)["1"][_text_model(ref_path)]
+    model, res = _table(results_dir / "ablation_flowers256-test.json")
+    ref_model, ref_res = _table(RESULTS / table_dir / "ablation_flowers256-test.json")
     print(f"d. flowers test QF 1 against {default} (+0.002 / -0.05 dB)")
-    checks["d"].append(_row(f"flowers256-test QF 1 vs {default}",
-                            _results(path)["1"][_text_model(path)], ref, 0.002, -0.05))
+    checks["d"].append(_row(f"flowers256-test QF 1 vs {default}", res["1"][model],
+                            ref_res["1"][ref_model], 0.002, -0.05))
     passes = all(c["holds"] for rows in checks.values() for c in rows)
     print(f"held-out check: {'passes' if passes else 'fails'}")
     return checks, passes
@@ -110,7 +108,7 @@ def main() -> None:
     ap.add_argument("results_dir", type=Path, help="the round's RESULTS_DIR (ablation_*.json)")
     ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
     ap.add_argument("--default", choices=sorted(DEFAULTS), default="v11",
-                    help="the default the round would replace (rounds 49-50: v11; 51 on: v12)")
+                    help="the default the round would replace (rounds 49-50: v11; 51-52: v12; 53 on: v13)")
     args = ap.parse_args()
     checks, passes = judge(args.results_dir, args.default)
     out = RESULTS / f"held_out_check{args.tag}.json"

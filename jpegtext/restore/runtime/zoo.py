@@ -336,15 +336,15 @@ def load_restorer(model: str | os.PathLike[str] | None = None, **kwargs: Any) ->
     return Restorer(load_model_file(path), name=name, **kwargs)
 
 
-#: the registered models; each has a model card under docs/models/. Only DEFAULT_MODEL ships in the
-#: package; the others are in the repository at their ``repo_path`` (install: ``jpegtext models
-#: --install PATH``)
 #: what round 49 (the lent-GPU continuation of v11 that v12 and v13 blend with v11) trained on
 _ROUND_49_DATA = ("v11's recipe (human captions on 95 % of the flowers256 and coco_mini samples, "
                   "every colour-naming one swapped at QF 1-5, kept to v11's output otherwise) on "
                   "a fixed subset: every 10th flowers256 train image, every 4th flickr8k_sub "
                   "train, coco_mini train, every 3rd BSDS500 train, 160x160 crops")
 
+#: the registered models; each has a model card under docs/models/. Only DEFAULT_MODEL ships in the
+#: package; the others are in the repository at their ``repo_path`` (install: ``jpegtext models
+#: --install PATH``)
 REGISTERED_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="tgjar-small",
