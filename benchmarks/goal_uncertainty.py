@@ -28,7 +28,8 @@ adds the shipping rules' margin against that model on flowers test at QF 1 (PSNR
         --captions runs/text_ablation_r52/flowers_first_caption.jsonl \\
         --methods examples/weights/tgjar-text-wordpiece-r35-cpu.safetensors
 
-``--control-reference FILE`` adds the paired text-control difference against another model's
+``--by-colour-word FLOWERS_ROOT`` splits text - twin and true - empty at QF 1 by whether the
+true caption names a colour (the test of ``drift_regions.py``). ``--control-reference FILE`` adds the paired text-control difference against another model's
 file (the same images and colour pairs), resampled by image as above.
 """
 
@@ -107,6 +108,32 @@ def control(path: Path, reference: Path | None = None, draws: int = 10_000,
             "ci95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]}
 
 
+def by_colour_word(rows: dict, text: str, twin: str, root: Path, quality: int = 1) -> dict:
+    """Text - twin and true - empty (LPIPS, PSNR) on flowers test split by whether the true
+    caption names a colour (:func:`~jpegtext.restore.training.colour_swap.named_region` is not
+    None: a colour word covering at least 3 % of the image), each with its paired interval."""
+    from PIL import Image
+
+    from jpegtext.restore.training.colour_swap import named_region
+
+    groups: dict[str, set[str]] = {"names a colour": set(), "names no colour": set()}
+    for (image, q, method), row in rows.items():
+        if q == quality and method == text:
+            with Image.open(root / image) as im:
+                named = named_region(im.convert("RGB"), row["caption"].lower()) is not None
+            groups["names a colour" if named else "names no colour"].add(image)
+    out = {}
+    for group, images in groups.items():
+        sub = {k: v for k, v in rows.items() if k[0] in images}
+        out[group] = {f"{label}, {metric}": paired(sub, sub, quality, metric, text, other)
+                      for label, other in (("text - twin", twin), ("true - empty", f"{text}:nocap"))
+                      for metric in ("lpips", "psnr_rgb")}
+        for what, stat in out[group].items():
+            print(f"  {group} ({len(images)}): {what:24s} {stat['mean']:+.4f} "
+                  f"(SE {stat['se']:.4f})")
+    return out
+
+
 def _goal(what: str, stat: dict, bound: float, upper: bool) -> dict:
     """``upper``: the goal is ``mean <= bound`` (a difference that must be low enough)."""
     lo, hi = stat["ci95"]
@@ -122,7 +149,7 @@ def _goal(what: str, stat: dict, bound: float, upper: bool) -> dict:
 
 
 def measure(run_dir: Path, control_file: Path, reference: str | None = None,
-            control_reference: Path | None = None) -> dict:
+            control_reference: Path | None = None, colour_root: Path | None = None) -> dict:
     """Every goal of issue 13 measured on the held-out sets, with its uncertainty."""
     flowers = _rows(run_dir / FLOWERS)
     text, twin = _methods(flowers)
@@ -154,7 +181,11 @@ def measure(run_dir: Path, control_file: Path, reference: str | None = None,
                              paired(flowers, ref, 1, "psnr_rgb", text, method), -0.05, False))
         margins.append(_goal(f"flowers test QF 1: text - {method}, LPIPS",
                              paired(flowers, ref, 1, "lpips", text, method), 0.002, True))
-    return {"run_dir": str(run_dir), "text_model": text, "twin": twin,
+    split = {}
+    if colour_root is not None:
+        print(f"flowers test QF 1 by the true caption's colour word ({colour_root})")
+        split = {"by_colour_word": by_colour_word(flowers, text, twin, colour_root)}
+    return {"run_dir": str(run_dir), "text_model": text, "twin": twin, **split,
             "control_file": str(control_file), "reference": reference,
             "goals": goals, "margins": margins, **_paired_control(control_file, control_reference)}
 
@@ -176,9 +207,12 @@ def main() -> None:
     ap.add_argument("--reference", help="FOLDER:METHOD of a jpegtext evaluate run on flowers test")
     ap.add_argument("--control-reference", type=Path,
                     help="another model's text control file: the paired difference on its pairs")
+    ap.add_argument("--by-colour-word", type=Path, metavar="FLOWERS_ROOT",
+                    help="split text - twin and true - empty by whether the caption names a colour")
     ap.add_argument("--out", type=Path, help="write the result as JSON")
     args = ap.parse_args()
-    result = measure(args.run_dir, args.control, args.reference, args.control_reference)
+    result = measure(args.run_dir, args.control, args.reference, args.control_reference,
+                     args.by_colour_word)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -117,3 +117,24 @@ def test_paired_control_matches_pairs_across_files(tmp_path: Path) -> None:
     # every image moves +1.5 on average: the paired difference has no image-to-image spread
     assert res["mean"] == pytest.approx(1.5) and res["se"] == pytest.approx(0.0, abs=1e-9)
     assert res["n_pairs"] == 12
+
+
+def test_by_colour_word_groups_images_by_their_caption(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rows = []
+    for i, (colour, caption) in enumerate([((220, 30, 30), "this flower has red petals"),
+                                           ((220, 30, 30), "a flower with round petals"),
+                                           ((30, 70, 220), "the petals are blue"),
+                                           ((120, 120, 120), "a flower")]):
+        Image.new("RGB", (32, 32), colour).save(tmp_path / f"{i}.png")
+        for method, lp in (("M", 0.2 + 0.01 * i), ("M-twin:nocap", 0.2), ("M:nocap", 0.21)):
+            rows.append({"image": f"{i}.png", "quality": 1, "method": method, "lpips": lp,
+                         "psnr_rgb": 20.0, "caption": caption if method == "M" else ""})
+    _write_rows(tmp_path / "run" / gu.FLOWERS, rows)
+    table = gu._rows(tmp_path / "run" / gu.FLOWERS)
+    res = gu.by_colour_word(table, "M", "M-twin:nocap", tmp_path)
+    named, unnamed = res["names a colour"], res["names no colour"]
+    assert named["text - twin, lpips"]["n"] == 2 and unnamed["text - twin, lpips"]["n"] == 2
+    assert named["text - twin, lpips"]["mean"] == pytest.approx((0.0 + 0.02) / 2)
+    assert unnamed["true - empty, lpips"]["mean"] == pytest.approx((0.01 + 0.03) / 2 - 0.01)
