@@ -608,6 +608,48 @@ def test_colour_swap_paired_puts_the_true_twin_of_each_swap_in_the_batch(tiny_da
     assert same["clean"].shape[0] == n
 
 
+def test_part_distractor_prefixes_human_captions_and_changes_nothing_else(
+        tiny_data: Path) -> None:
+    """part_distractor: a clause giving a small part a colour goes before the caption (and its
+    truthful twin's); crops, inputs, targets and swaps stay those of a run without it."""
+    from jpegtext.restore.training.colour_swap import DISTRACTOR_PARTS, distractor_clause
+    from jpegtext.restore.training.config import DataConfig
+    from jpegtext.restore.training.data import CaptionedImageDataset, read_records
+
+    base = {"crop": 32, "scale_min": 0.7, "qualities": [1], "caption_dropout": 0.0,
+            "colour_swap": 0.5, "colour_swap_paired": True}
+    recs = read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                         "caption": "manifest"})
+    plain = CaptionedImageDataset(recs, DataConfig.from_dict(base), seed=1)
+    every = CaptionedImageDataset(recs, DataConfig.from_dict({**base, "part_distractor": 1.0}),
+                                  seed=1)
+    n_paired = 0
+    for i in range(len(recs)):
+        a, b = plain[i], every[i]
+        assert torch.equal(a["jpeg"], b["jpeg"]) and torch.equal(a["clean"], b["clean"])
+        assert b["caption"] != a["caption"] and b["caption"].endswith(a["caption"])
+        clause = b["caption"][: -len(a["caption"])]
+        assert any(part in clause for part in DISTRACTOR_PARTS)
+        if a["paired"]:
+            n_paired += 1
+            assert b["true_caption"] == clause + a["true_caption"]  # the same clause
+    assert n_paired > 0
+    # built-in captions never get one, and chance 0 draws none
+    builtin = CaptionedImageDataset(
+        read_records({"root": str(tiny_data), "manifest": "labels.jsonl", "split": "train",
+                      "caption": "builtin"}), DataConfig.from_dict({**base,
+                                                                    "part_distractor": 1.0}),
+        seed=1)
+    builtin_plain = CaptionedImageDataset(builtin.records, DataConfig.from_dict(base), seed=1)
+    assert builtin[0]["caption"] == builtin_plain[0]["caption"]
+    rng = np.random.default_rng(0)
+    assert {distractor_clause(rng, 0.0) for _ in range(50)} == {""}
+    share = np.mean([distractor_clause(rng, 0.3) != "" for _ in range(2000)])
+    assert 0.25 < share < 0.35
+    with pytest.raises(ConfigError, match="part_distractor"):
+        DataConfig.from_dict({**base, "part_distractor": 1.5})
+
+
 def test_paired_swaps_reach_the_training_step(tiny_data: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A stage-2 step with colour_swap_paired sees each swap and its true twin."""

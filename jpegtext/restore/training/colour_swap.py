@@ -42,8 +42,8 @@ from PIL import Image
 
 from jpegtext.captioner.colour import ANCHOR_RGB, COLOUR_NAMES, classify_lab, lab_to_lch, rgb_to_lab
 
-__all__ = ["SOURCE_COLOURS", "TARGET_COLOURS", "family_mask", "named_region", "natural_lch",
-           "swap_colour"]
+__all__ = ["DISTRACTOR_PARTS", "SOURCE_COLOURS", "TARGET_COLOURS", "distractor_clause",
+           "family_mask", "named_region", "natural_lch", "swap_colour"]
 
 #: Colour words a swap starts from (hues the colour naming finds reliably in petals and objects).
 SOURCE_COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "blue", "purple", "pink")
@@ -51,6 +51,11 @@ SOURCE_COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "blue", "purple", 
 TARGET_COLOURS: dict[str, tuple[int, int, int]] = {
     name: ANCHOR_RGB[name] for name in (*SOURCE_COLOURS, "white")
 }
+#: Small parts of a flower a distractor clause gives a colour to (see :func:`distractor_clause`).
+DISTRACTOR_PARTS: tuple[str, ...] = ("stem", "pedicel", "stamen", "stamens", "anthers",
+                                     "filaments", "pistil", "stigma", "sepals")
+_DISTRACTOR_FORMS = ("the {part} is {colour}, ", "it has {colour} {part} and ",
+                     "{colour} {part}; ")
 # the pixel terms a caption's colour word covers
 _FAMILY: dict[str, tuple[str, ...]] = {
     "red": ("red", "pink"),
@@ -223,3 +228,22 @@ def _offset(lightness: np.ndarray, chroma: np.ndarray, hue: np.ndarray,
     new_lightness = np.clip(lightness + pull * (target[0] - own[0]), 0.0, 100.0)
     new_chroma = chroma * (target[1] / max(own[1], 1.0))
     return _lab(new_lightness, new_chroma, hue + (target[2] - own[2]))
+
+
+def distractor_clause(rng: np.random.Generator, chance: float) -> str:
+    """A clause giving a small part a colour ("the pedicel is purple, ") to put before a true
+    caption, or "" (with probability ``1 - chance``).
+
+    Human captions often name a small part's colour first ("the pedicel is dark purple, but ...
+    the petals turn a bright orange"); a model that learnt colour from swaps of the caption's
+    first colour word paints the whole flower with it. Prefixed to a caption whose target is
+    left unchanged, the clause teaches that a colour bound to such a part does not repaint the
+    flower. Four random numbers are drawn whatever ``chance`` is (a fixed stream).
+    """
+    u, u_part, u_colour, u_form = rng.random(4)
+    if u >= chance:
+        return ""
+    colours = tuple(TARGET_COLOURS)
+    return _DISTRACTOR_FORMS[int(u_form * len(_DISTRACTOR_FORMS))].format(
+        part=DISTRACTOR_PARTS[int(u_part * len(DISTRACTOR_PARTS))],
+        colour=colours[int(u_colour * len(colours))])

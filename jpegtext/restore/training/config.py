@@ -162,6 +162,11 @@ class DataConfig(_Config):
         colour_swap_paired: a swapped sample also keeps its truthful twin in the same batch (the
             same JPEG with the true caption and the unchanged target), so each swap is learnt
             as a contrast: one input, two captions, two targets.
+        part_distractor: chance that a training sample's human caption (and its truthful twin's)
+            is prefixed with a clause giving a small part of the flower a random colour ("the
+            pedicel is purple, "), the target unchanged, so a colour bound to a part does not
+            repaint the whole subject (round 54;
+            :func:`jpegtext.restore.training.colour_swap.distractor_clause`).
     """
 
     sources: tuple[Mapping[str, Any], ...] = ()
@@ -183,6 +188,7 @@ class DataConfig(_Config):
     colour_swap_far: bool = False
     colour_swap_lightness: float = 1.0
     colour_swap_paired: bool = False
+    part_distractor: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
@@ -207,6 +213,8 @@ class DataConfig(_Config):
                f'Invalid colour_swap_lightness "{self.colour_swap_lightness}", need 0-1')
         _check(isinstance(self.colour_swap_paired, bool),
                f'Invalid colour_swap_paired "{self.colour_swap_paired}", need true or false')
+        _check(0 <= self.part_distractor <= 1,
+               f'Invalid part_distractor "{self.part_distractor}", need 0-1')
         for src in self.sources:
             _check(isinstance(src, Mapping) and "root" in src,
                    f"each data source needs a 'root': {src!r}")

@@ -32,7 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from jpegtext.errors import ConfigError
-from jpegtext.restore.training.colour_swap import named_region, swap_colour
+from jpegtext.restore.training.colour_swap import distractor_clause, named_region, swap_colour
 from jpegtext.restore.training.config import DataConfig
 
 __all__ = ["CaptionedImageDataset", "ImageRecord", "desaturate", "jpeg_degrade", "read_records",
@@ -227,6 +227,12 @@ class CaptionedImageDataset(Dataset):
                                                       self.config.colour_swap_mode,
                                                       self.config.colour_swap_far,
                                                       self.config.colour_swap_lightness)
+        if self.train and self.config.part_distractor > 0 and human:
+            # its own stream, so that crops, qualities and swaps are those of a run without it
+            clause = distractor_clause(
+                np.random.default_rng([self.seed, self.epoch, index, 1, 54]),
+                self.config.part_distractor)
+            caption, true_caption = clause + caption, clause + true_caption
         item: dict[str, Any] = {
             "clean": to_tensor(image),
             "jpeg": to_tensor(jpeg),
