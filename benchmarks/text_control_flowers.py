@@ -15,7 +15,9 @@ crops are centred on the flower) comes to the named colour, in 8-bit RGB levels:
 
 ``--input-chroma F`` (a diagnostic, not the issue's measure) scales the clean image's chroma by
 F before it is encoded, so the JPEG carries little colour: it shows how far the caption can
-steer when the file does not already fix the colour.
+steer when the file does not already fix the colour. ``--consistent`` (also a diagnostic)
+decodes with ``consistent=True``: the steering that stays within what the file's quantisation
+allows.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def _mean(img: np.ndarray, central: bool) -> np.ndarray:
 
 
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
-            device: str | None, input_chroma: float = 1.0) -> dict[str, object]:
+            device: str | None, input_chroma: float = 1.0,
+            consistent: bool = False) -> dict[str, object]:
     from PIL import Image
 
     import jpegtext
@@ -98,12 +101,13 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
             with Image.open(root / file) as im:
                 source = desaturate(im.convert("RGB"), input_chroma)
         data = jpegtext.encode(source, quality=quality, caption=caption)
-        base = jpegtext.decode(data, model=restorer, output_type="np")
+        base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistent)
         for target in TARGETS:
             if target == colour:
                 continue
             new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
-            img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np")
+            img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
+                                  consistent=consistent)
             anchor = np.array(ANCHORS[target], dtype=np.float64)
             row = {"file": file, "from": colour, "to": target}
             for name, central in (("region", True), ("image", False)):
@@ -144,14 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--input-chroma", type=float, default=1.0,
                     help="scale the clean image's chroma by this before encoding (diagnostic)")
+    ap.add_argument("--consistent", action="store_true",
+                    help="decode with consistent=True (a diagnostic: steering the file allows)")
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
     items = checkout_items(args.root, args.n, args.split)
     if items is None:
         return 1
-    results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma)
-               for m in args.model]
+    results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma,
+                       args.consistent) for m in args.model]
     for r in results:
         print(f"{r['model']}: mean shift towards the named colour {r['mean_shift_region']:+.2f} "
               f"levels (flower region), {r['mean_shift_image']:+.2f} (image); towards in "
@@ -163,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --input-chroma {args.input_chroma}"
     if args.split != "test":
         cmd += f" --split {args.split}"
+    if args.consistent:
+        cmd += " --consistent"
     out = {"command": cmd, "split": args.split, "quality": args.quality,
+           "consistent": args.consistent,
            "input_chroma": args.input_chroma, "targets": list(TARGETS),
            "anchors": ANCHORS, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
 """Where a true caption costs the most: a colour word bound to the wrong part of the flower.
 
-Each image is encoded at QF 1 with its caption and restored four ways: the no-text twin, the text
-model with the true caption, with an empty caption, and (for reference) the JPEG itself; every
-tile is labelled with its PSNR. The two default images are the flowers test images whose true
+Each image is encoded at QF 1 with its caption and shown five ways: the JPEG itself, the no-text
+twin, the text model with the true caption, the same with ``consistent=True`` (projected onto
+what the file's quantisation allows: ``jpegtext decode --consistent``) and with an empty caption;
+every tile is labelled with its PSNR. The two default images are the flowers test images whose true
 caption costs the default the most against an empty one (``benchmarks/goal_uncertainty.py
 --by-colour-word``): their first colour word names a small part (a purple pedicel, fuchsia petals
 read by the swap vocabulary as no colour), and the generator paints the whole flower with it.
@@ -44,7 +45,7 @@ def _label(tile: Image.Image, text: str) -> Image.Image:
 
 
 def row(file: str, caption: str, model: object, twin: object) -> Image.Image:
-    """JPEG, twin, true caption, empty caption, clean: one labelled strip."""
+    """JPEG, twin, true caption, true caption made consistent, empty caption, clean: a strip."""
     with Image.open(FLOWERS / file) as im:
         clean = im.convert("RGB")
     ref = np.asarray(clean)
@@ -53,6 +54,8 @@ def row(file: str, caption: str, model: object, twin: object) -> Image.Image:
         tiles = [("JPEG QF 1", np.asarray(jpeg.convert("RGB")))]
     tiles.append(("no-text twin", jpegtext.decode(data, model=twin, caption="", output_type="np")))
     tiles.append(("true caption", jpegtext.decode(data, model=model, output_type="np")))
+    tiles.append(("true, --consistent", jpegtext.decode(data, model=model, output_type="np",
+                                                        consistent=True)))
     tiles.append(("empty caption", jpegtext.decode(data, model=model, caption="",
                                                    output_type="np")))
     strip = [_label(Image.fromarray(t), f"{name} {_psnr(t, ref):.2f} dB") for name, t in tiles]

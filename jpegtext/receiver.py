@@ -67,6 +67,8 @@ class DecodeResult:
             nearest IJG quality to other tables); else None.
         lost_words: the caption's words the model's text encoder cannot read, or None when
             not looked for (only with ``report_lost_words``, or INFO logging, as ``-v``).
+        consistent: the restoration was projected onto what the file's quantisation allows
+            (``consistent=True`` and a gray or YCbCr file).
     """
 
     image: np.ndarray
@@ -80,6 +82,7 @@ class DecodeResult:
     quality_source: str = "tables"
     quality_kind: str | None = None
     lost_words: tuple[str, ...] | None = None
+    consistent: bool = False
 
 
 def get_restorer(model: str | os.PathLike[str] | None = None, *,
@@ -227,6 +230,7 @@ class Receiver:
         max_pixels: int | None = None,
         ensemble: int | None = None,
         grayscale: bool | None = None,
+        consistent: bool = False,
     ) -> DecodeResult:
         """Restore one JPEG file; see :func:`decode` for the arguments.
 
@@ -256,13 +260,16 @@ class Receiver:
                                          ensemble=self.ensemble if ensemble is None
                                          else ensemble)
         _check_output(pixels, restored, self.name)
+        projected = False
+        if consistent:
+            restored, projected = _project(restored, file, warnings)
         gray = file.grayscale if grayscale is None else bool(grayscale)
         if gray:
             restored = _to_gray(restored)
         return DecodeResult(restored, use.caption, use.caption_source, use.quality, self.name,
                             file.icc_profile, grayscale=gray, warnings=tuple(warnings),
                             quality_source=use.quality_source, quality_kind=use.quality_kind,
-                            lost_words=lost)
+                            lost_words=lost, consistent=projected)
 
 
 def decode_detailed(
@@ -278,6 +285,7 @@ def decode_detailed(
     ensemble: int | None = None,
     ignore_payload: bool = False,
     grayscale: bool | None = None,
+    consistent: bool = False,
 ) -> DecodeResult:
     """Restore a JPEG file; see :func:`decode` for the arguments.
 
@@ -296,7 +304,19 @@ def decode_detailed(
                                 tile_overlap=tile_overlap)
     return Receiver(restorer).receive(file, caption=caption, ignore_payload=ignore_payload,
                                       max_pixels=max_pixels, ensemble=ensemble,
-                                      grayscale=grayscale)
+                                      grayscale=grayscale, consistent=consistent)
+
+
+def _project(restored: np.ndarray, file: JpegFile, warnings: list[str]) -> tuple[np.ndarray, bool]:
+    """``restored`` projected onto the file's quantisation intervals, and whether it was."""
+    from jpegtext.codec.consistency import UnsupportedLayout, project_jpeg_file
+
+    try:
+        return project_jpeg_file(restored, file), True
+    except UnsupportedLayout as exc:
+        warnings.append(f"not made consistent with the file: {exc}")
+        log.warning("%s", warnings[-1])
+        return restored, False
 
 
 def _check_output(pixels: np.ndarray, restored: np.ndarray, name: str) -> None:
@@ -331,6 +351,7 @@ def decode(
     ensemble: int | None = None,
     ignore_payload: bool = False,
     grayscale: bool | None = None,
+    consistent: bool = False,
 ) -> PIL.Image.Image | np.ndarray | torch.Tensor:
     """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
 
@@ -354,6 +375,11 @@ def decode(
             (a warning instead of a ``PayloadError``). A ``caption`` also reads past one.
         grayscale: give a gray image (three equal channels); None = when the JPEG is
             grayscale, so a gray photo never comes back tinted.
+        consistent: project the restoration onto the images the file could have come from
+            (every DCT coefficient within its quantisation interval,
+            :mod:`jpegtext.codec.consistency`): never further from the original in that sense,
+            and a caption that misleads the model cannot move colours past what the file
+            allows; it also undoes colour steering by a caption that contradicts the file.
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.
@@ -368,7 +394,8 @@ def decode(
     result = decode_detailed(data, model=model, caption=caption, device=device,
                              precision=precision, tile=tile, tile_overlap=tile_overlap,
                              max_pixels=max_pixels, ensemble=ensemble,
-                             ignore_payload=ignore_payload, grayscale=grayscale)
+                             ignore_payload=ignore_payload, grayscale=grayscale,
+                             consistent=consistent)
     if output_type == "np":
         return result.image
     if output_type == "pt":

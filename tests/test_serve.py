@@ -121,6 +121,23 @@ def test_restore_keeps_icc_and_ensemble_is_checked(client: Any) -> None:
     assert bad.status_code == 400 and "ensemble" in bad.json()["message"]
 
 
+def test_restore_consistent_is_an_option(client: Any) -> None:
+    from jpegtext.codec.consistency import project_jpeg_file
+    from jpegtext.codec.jpegfile import parse_file
+
+    buf = io.BytesIO()
+    make_sample_image(64, 64, seed=4).save(buf, format="JPEG", quality=2)
+    plain = client.post("/v1/restore", content=buf.getvalue())
+    kept = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "1"})
+    assert plain.headers["x-jpegtext-consistent"] == "0"
+    assert kept.status_code == 200 and kept.headers["x-jpegtext-consistent"] == "1"
+    a = np.asarray(_open_png(plain.content).convert("RGB"))
+    b = np.asarray(_open_png(kept.content).convert("RGB"))
+    assert np.array_equal(b, project_jpeg_file(a, parse_file(buf.getvalue())))
+    bad = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "yes"})
+    assert bad.status_code == 400 and "consistent" in bad.json()["message"]
+
+
 # ------------------------------------------------------------------ encode / inspect
 def test_encode_with_captioner_caption_and_quality(client: Any) -> None:
     photo = _png()

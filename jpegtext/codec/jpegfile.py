@@ -256,6 +256,17 @@ def _oriented(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr
 
 
+def unoriented(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Undo :func:`_oriented`: an array shown in EXIF ``orientation`` back in the file's own."""
+    if orientation == 6:
+        return arr[:, ::-1].transpose(1, 0, 2)
+    if orientation == 7:
+        return arr[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return arr[::-1].transpose(1, 0, 2)
+    return _oriented(arr, orientation)  # 1-5 are their own inverses
+
+
 def _decode(file: JpegFile) -> np.ndarray:
     from jpegtext.codec.image import _decode_with_pillow, _to_rgb
 

@@ -420,13 +420,15 @@ async def _restore(service: _Service, request: Request) -> Response:
     data, options = await service.read_request(request)
     caption = options.get("caption")  # present (even empty) = the caller's text wins
     ensemble = _option_int(options, "ensemble", 1, _ENSEMBLES)
+    consistent = bool(_option_int(options, "consistent", 0, (0, 1)))
     max_pixels = service.config.max_pixels
     file = await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
 
     def job() -> tuple[Any, bytes, float]:
         start = time.perf_counter()
         result = decode_detailed(file, model=service.restorer, caption=caption,
-                                 max_pixels=max_pixels, ensemble=ensemble)
+                                 max_pixels=max_pixels, ensemble=ensemble,
+                                 consistent=consistent)
         return result, encode_png(result), time.perf_counter() - start
 
     queued = time.perf_counter()
@@ -437,6 +439,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         "X-Jpegtext-Caption-Source": result.caption_source,
         "X-Jpegtext-Model": result.model,
         "X-Jpegtext-Ensemble": str(ensemble),
+        "X-Jpegtext-Consistent": str(int(result.consistent)),
         "X-Jpegtext-Time-Ms": f"{seconds * 1000:.0f}",
         "Server-Timing": f"restore;dur={seconds * 1000:.1f}, total;dur={total * 1000:.1f}",
         "Cache-Control": "no-store",

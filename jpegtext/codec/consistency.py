@@ -1,0 +1,139 @@
+"""Keep a restoration consistent with the JPEG file it came from (quantisation constraint).
+
+A JPEG file does not say what the clean image was, but it bounds it: every 8x8 DCT coefficient
+``c`` of every component (chroma after the encoder's downsampling) was quantised to
+``k = round(c / Q)``, so the clean image's coefficient lies in ``[(k - 1/2) Q, (k + 1/2) Q]``.
+The set of images meeting all these bounds is convex and contains the clean image, so the
+Euclidean projection onto it (clipping each coefficient of the restoration into its interval;
+the DCT is orthonormal) never moves a restoration further from the clean image in that space,
+and moves it closer wherever the restoration left the set. That is what a caption that misleads
+the generator does: a colour word bound to the wrong part repaints a region by more than the
+file's own chroma allows (README, "Where a true caption costs"). A caption that *steers* colour
+on purpose (text control) is undone to the same extent, so the projection is an option.
+
+The coefficients ``k`` are not read from the entropy-coded data: they are recovered from the
+decoded pixels (the forward DCT of the decoded planes, chroma averaged back to its coded
+resolution), which is exact up to the decoder's rounding and upsampling when the quantisation
+steps are large (QF 1-10: steps of 16 to 255); the intervals are widened by ``tolerance`` for
+that. The decoded JPEG itself is a fixed point. Chroma corrections are made at the coded
+resolution and spread to the pixels each coded sample covers, which is the exact projection for
+the averaging downsampler.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jpegtext.codec.jpegfile import JpegFile, _oriented, unoriented
+from jpegtext.codec.markers import FrameHeader
+
+__all__ = ["UnsupportedLayout", "project_jpeg_file", "project_to_file"]
+
+#: natural (row-major) position of each zig-zag index of a DQT table
+_ZIGZAG = np.array([
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34,
+    27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44,
+    51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63])
+# JFIF's full-range BT.601 conversion, as libjpeg does it
+_TO_YCC = np.array([[0.299, 0.587, 0.114],
+                    [-0.168735892, -0.331264108, 0.5],
+                    [0.5, -0.418687589, -0.081312411]])
+_FROM_YCC = np.linalg.inv(_TO_YCC)
+_OFFSET = np.array([0.0, 128.0, 128.0])
+
+
+class UnsupportedLayout(ValueError):
+    """The file's components cannot be projected (CMYK, RGB-coded, unusual sampling)."""
+
+
+def _natural(table: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(64)
+    out[_ZIGZAG] = np.asarray(table, dtype=np.float64)
+    return out.reshape(8, 8)
+
+
+def _dct(plane: np.ndarray) -> np.ndarray:
+    from scipy import fft
+
+    h, w = plane.shape
+    blocks = (plane - 128.0).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+
+
+def _idct(coef: np.ndarray) -> np.ndarray:
+    from scipy import fft
+
+    n, m = coef.shape[:2]
+    return fft.idctn(coef, axes=(2, 3), norm="ortho").transpose(0, 2, 1, 3).reshape(
+        n * 8, m * 8) + 128.0
+
+
+def _factors(frame: FrameHeader) -> list[tuple[int, int]]:
+    """Per component: how many pixels (rows, columns) one coded sample covers."""
+    comps = frame.components
+    if len(comps) not in (1, 3):
+        raise UnsupportedLayout(f"{len(comps)} components (only gray and YCbCr files)")
+    if len(comps) == 3 and tuple(c.id for c in comps) == (82, 71, 66):
+        raise UnsupportedLayout("an RGB-coded JPEG (no YCbCr transform)")
+    vmax, hmax = max(c.v for c in comps), max(c.h for c in comps)
+    out = []
+    for c in comps:
+        if vmax % c.v or hmax % c.h or vmax // c.v > 2 or hmax // c.h > 2:
+            raise UnsupportedLayout(f"sampling factors {[(c.h, c.v) for c in comps]}")
+        out.append((vmax // c.v, hmax // c.h))
+    return out
+
+
+def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeader,
+                    qtables: dict[int, tuple[int, ...]], tolerance: float = 1.0) -> np.ndarray:
+    """The restoration with every DCT coefficient clipped into the interval the file allows.
+
+    Args:
+        restored: (H, W, 3) uint8 RGB restoration, in the file's own orientation.
+        decoded: (H, W, 3) uint8 RGB decoded JPEG, the same orientation and size.
+        frame: the file's frame header (components, sampling factors, table ids).
+        qtables: the file's quantisation tables (zig-zag order, as in DQT).
+        tolerance: DCT units added to each side of every interval (decoder rounding).
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        UnsupportedLayout: not a gray or YCbCr file with sampling ratios of 1 or 2.
+    """
+    factors = _factors(frame)
+    if restored.shape != decoded.shape or restored.ndim != 3 or restored.shape[2] != 3:
+        raise ValueError(f"shapes differ: {restored.shape} vs {decoded.shape}")
+    h, w = restored.shape[:2]
+    ycc_r = restored.astype(np.float64) @ _TO_YCC.T + _OFFSET
+    ycc_d = decoded.astype(np.float64) @ _TO_YCC.T + _OFFSET
+    for ci, (comp, (fy, fx)) in enumerate(zip(frame.components, factors, strict=True)):
+        if comp.tq not in qtables:
+            raise UnsupportedLayout(f"component {comp.id} names a missing table {comp.tq}")
+        q = _natural(qtables[comp.tq])
+        pad = ((0, (-h) % (8 * fy)), (0, (-w) % (8 * fx)))
+        r = np.pad(ycc_r[:, :, ci], pad, mode="edge")
+        d = np.pad(ycc_d[:, :, ci], pad, mode="edge")
+        ph, pw = r.shape
+        r_coded = r.reshape(ph // fy, fy, pw // fx, fx).mean(axis=(1, 3))
+        d_coded = d.reshape(ph // fy, fy, pw // fx, fx).mean(axis=(1, 3))
+        k = np.round(_dct(d_coded) / q)
+        coef = _dct(r_coded)
+        clipped = np.clip(coef, (k - 0.5) * q - tolerance, (k + 0.5) * q + tolerance)
+        if np.array_equal(clipped, coef):
+            continue
+        delta = _idct(clipped) - r_coded
+        delta = np.repeat(np.repeat(delta, fy, axis=0), fx, axis=1)[:h, :w]
+        ycc_r[:, :, ci] += delta  # a gray file bounds the luma only
+    rgb = (ycc_r - _OFFSET) @ _FROM_YCC.T
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def project_jpeg_file(restored: np.ndarray, file: JpegFile, tolerance: float = 1.0) -> np.ndarray:
+    """:func:`project_to_file` for a restoration of ``file.pixels()`` (EXIF orientation applied:
+    the projection runs in the file's own orientation and the result is turned back)."""
+    o = file.orientation
+    out = project_to_file(np.ascontiguousarray(unoriented(restored, o)),
+                          np.ascontiguousarray(unoriented(file.pixels(), o)),
+                          file.layout.frame, file.layout.qtables, tolerance)
+    return np.ascontiguousarray(_oriented(out, o))
