@@ -644,3 +644,27 @@ def test_equal_bytes_methods(dataset: Path, weights: dict[str, Path], tmp_path: 
     assert pts["jpeg"][1]["n"] == 3 and pts["jpeg"][10]["bytes"] > pts["jpeg"][1]["bytes"]
     text = rd_markdown(pts, bd_rates(pts), title="t")
     assert "| 10 |" in text and "BD-rate" in text
+
+
+def test_consistent_methods_are_their_own_columns(dataset: Path, weights: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    from jpegtext.evaluation.methods import parse_method_specs
+
+    model = str(weights["model"])
+    specs = parse_method_specs([model, f"{model}+c", f"{model}+c:nocap", "m+x8+c"],
+                               zoo_names=["m"])
+    assert [(s.name, s.consistent, s.ensemble, s.caption_mode) for s in specs] == [
+        ("tinytest", False, 1, "caption"), ("tinytest+c", True, 1, "caption"),
+        ("tinytest+c:nocap", True, 1, "nocap"), ("m+x8+c", True, 8, "caption")]
+    with pytest.raises(ConfigError, match=r"\+c"):
+        parse_method_specs(["jpeg+c"], zoo_names=["m"])
+    out = tmp_path / "ev"
+    run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
+                        methods=(model, f"{model}+c")))
+    rows = {r["method"]: [] for r in _records(out)}
+    for r in _records(out):
+        rows[r["method"]].append(r["psnr_rgb"])
+    assert set(rows) >= {"tinytest", "tinytest+c"}
+    # never further from the clean image than the rounding of the output
+    assert all(c >= p - 0.01 for p, c in zip(rows["tinytest"], rows["tinytest+c"], strict=True))
+    assert rows["tinytest"] != rows["tinytest+c"]

@@ -14,6 +14,9 @@ on the command line:
   (``jpegtext models``: the package ships the default only);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
   geometric self-ensemble (:mod:`jpegtext.restore.runtime.inference`), a method of its own in the tables;
+- ``<model>+c`` (also ``<model>+x8+c``, ``<model>+c:nocap`` ...): the model's restoration made
+  consistent with the file (``jpegtext decode --consistent``,
+  :mod:`jpegtext.codec.consistency`), a method of its own;
 - ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
   caption at the highest quality whose file fits the captioned file's bytes (at least the
   evaluated QF), and restored with an empty caption;
@@ -103,6 +106,7 @@ class MethodSpec:
         caption_mode: ``caption``, ``nocap``, ``wrongcap`` or ``capbytes`` for ``tgjar``;
             ``none`` for the others (they take no text).
         ensemble: geometric self-ensemble size of a ``tgjar`` method (1 = off).
+        consistent: a ``tgjar`` method's output projected onto what the file allows (``+c``).
     """
 
     name: str
@@ -110,6 +114,7 @@ class MethodSpec:
     model: str | None = None
     caption_mode: str = "none"
     ensemble: int = 1
+    consistent: bool = False
 
     @property
     def model_name(self) -> str:
@@ -124,6 +129,7 @@ class MethodSpec:
             "model": self.model,
             "caption_mode": self.caption_mode,
             "ensemble": self.ensemble,
+            "consistent": self.consistent,
         }
 
 
@@ -171,6 +177,11 @@ def _split_ensemble(base: str) -> tuple[str, int]:
     return base, 1
 
 
+def _split_consistent(base: str) -> tuple[str, bool]:
+    """``model+c`` -> (``model``, True); no suffix -> (base, False)."""
+    return (base[:-2], True) if base.endswith("+c") else (base, False)
+
+
 def parse_method_specs(
     tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False
 ) -> list[MethodSpec]:
@@ -197,14 +208,16 @@ def parse_method_specs(
         if not token:
             continue
         base, mode = _split_mode(token)
+        base, cons = _split_consistent(base)
         base, ens = _split_ensemble(base)
-        suffix = ("" if ens == 1 else f"+x{ens}") + ("" if mode == "caption" else f":{mode}")
+        suffix = (("" if ens == 1 else f"+x{ens}") + ("+c" if cons else "")
+                  + ("" if mode == "caption" else f":{mode}"))
         new: list[MethodSpec] = []
         if base in BASELINES or base in CODECS or base in PEERS:
             if token != base:
                 raise ConfigError(
                     f'Invalid method "{token}": {base} takes no caption and no ensemble, so it '
-                    f"has no {':'.join(CAPTION_MODES[1:])} or +x2/+x8 variant"
+                    f"has no {':'.join(CAPTION_MODES[1:])}, +x2/+x8 or +c variant"
                 )
             kind = "codec" if base in CODECS else "peer" if base in PEERS else base
             new.append(MethodSpec(base, kind))
@@ -212,19 +225,19 @@ def parse_method_specs(
             if not zoo_all and not quiet:
                 logger.warning("method %r: the model zoo is empty, nothing to add", token)
             for model in zoo_all:
-                new.append(MethodSpec(model + suffix, "tgjar", model, mode, ens))
+                new.append(MethodSpec(model + suffix, "tgjar", model, mode, ens, cons))
         elif base in zoo:
-            new.append(MethodSpec(base + suffix, "tgjar", base, mode, ens))
+            new.append(MethodSpec(base + suffix, "tgjar", base, mode, ens, cons))
         elif base.endswith(".safetensors") or Path(base).expanduser().is_file():
             path = Path(base).expanduser()
             if not path.is_file():
                 raise ConfigError(f'method "{token}": model file not found: {path}')
-            new.append(MethodSpec(path.stem + suffix, "tgjar", str(path), mode, ens))
+            new.append(MethodSpec(path.stem + suffix, "tgjar", str(path), mode, ens, cons))
         else:
             known = ", ".join([*BASELINES, *CODECS, *PEERS, *zoo])
             raise ConfigError(
                 f'unknown method "{token}"; known: {known}, zoo, a .safetensors file, each '
-                "model optionally with +x2/+x8 and :nocap, :wrongcap or :capbytes"
+                "model optionally with +x2/+x8, +c and :nocap, :wrongcap or :capbytes"
             )
         for spec in new:
             old = by_name.get(spec.name)
@@ -276,16 +289,18 @@ class TGJARMethod:
         restorer: a :class:`~jpegtext.restore.runtime.inference.Restorer`.
         sha256: the weights file's sha256 (recorded in the results).
         ensemble: geometric self-ensemble size (1 = off).
+        consistent: project each restoration of a file onto what the file allows (``+c``).
     """
 
     def __init__(self, name: str, restorer: Any, sha256: str | None = None,
-                 ensemble: int = 1) -> None:
+                 ensemble: int = 1, consistent: bool = False) -> None:
         from jpegtext.receiver import Receiver
 
         self.name = name
         self.restorer = restorer
         self.sha256 = sha256
         self.ensemble = ensemble
+        self.consistent = consistent
         self.receiver = Receiver(restorer, ensemble=ensemble)
 
     def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
@@ -303,7 +318,7 @@ class TGJARMethod:
         Returns:
             The :class:`~jpegtext.receiver.DecodeResult`.
         """
-        return self.receiver.receive(file, caption=caption)
+        return self.receiver.receive(file, caption=caption, consistent=self.consistent)
 
 
 class CodecMethod:
@@ -442,9 +457,10 @@ class MethodLoader:
         return self._cache.get(self._key(spec))
 
     @staticmethod
-    def _key(spec: MethodSpec) -> tuple[str, str | None, int]:
+    def _key(spec: MethodSpec) -> tuple[str, str | None, int, bool]:
         # A model's caption variants share it; every other method is its own.
-        return (spec.kind, spec.model if spec.kind == "tgjar" else spec.name, spec.ensemble)
+        return (spec.kind, spec.model if spec.kind == "tgjar" else spec.name, spec.ensemble,
+                spec.consistent)
 
     def weights_sha256(self, spec: MethodSpec) -> str | None:
         """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
@@ -483,5 +499,5 @@ class MethodLoader:
                 )
                 self._restorers[spec.model] = restorer
             return TGJARMethod(spec.model_name, restorer, self.weights_sha256(spec),
-                               spec.ensemble)
+                               spec.ensemble, spec.consistent)
         raise ConfigError(f"unknown method kind {spec.kind!r}")
