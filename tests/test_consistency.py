@@ -123,13 +123,16 @@ def test_unsupported_layouts_are_refused() -> None:
             project_to_file(decoded, decoded, frame, {0: (1,) * 64, 1: (1,) * 64})
 
 
-def test_decode_consistent_through_the_product(tmp_path: Path) -> None:
+def test_decode_consistent_through_the_product(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
     model = save_tiny_model(tmp_path / "tiny.safetensors")
     clean = make_sample_image(96, 64, seed=5)
     data = jpegtext.encode(clean, 1, caption="a red barn")
     plain = decode_detailed(data, model=str(model), device="cpu")
-    kept = decode_detailed(data, model=str(model), device="cpu", consistent=True)
+    with caplog.at_level("INFO", logger="jpegtext"):
+        kept = decode_detailed(data, model=str(model), device="cpu", consistent=True)
     assert not plain.consistent and kept.consistent
+    assert "moved the restoration by" in caplog.text  # what -v shows
     assert np.array_equal(kept.image, _project(plain.image, data))
     assert _psnr(kept.image, np.asarray(clean)) >= _psnr(plain.image, np.asarray(clean)) - 0.01
     src = tmp_path / "in.jpg"
