@@ -170,20 +170,27 @@ def test_ddp_two_processes_equal_single_process(tiny_data: Path, tmp_path: Path)
     script = tmp_path / "ddp_train.py"
     script.write_text(_DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script), str(cfg_path), str(tmp_path / "ddp")],
-        capture_output=True, text=True, env=env, timeout=300)
+    for attempt in range(2):
+        out = tmp_path / f"ddp{attempt}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+             "2", str(script), str(cfg_path), str(out)],
+            capture_output=True, text=True, env=env, timeout=300)
+        # a worker has been seen, once in many runs under load, to abort in the C++ runtime
+        # ("terminate called without an active exception", SIGABRT): one fresh retry for that
+        # signature only; any other failure, or the same one twice, fails the test
+        if proc.returncode == 0 or "terminate called" not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
     a = _generator_state(tmp_path / "single" / "model.safetensors")
-    b = _generator_state(tmp_path / "ddp" / "model.safetensors")
+    b = _generator_state(out / "model.safetensors")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
-    ck = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)
+    ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert ck["world_size"] == 2 and ck["written_by_rank"] == 0
     # rank 0 alone writes: one checkpoint file, one log
-    assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == ["last.pt"]
-    steps = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt"]
+    steps = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "l1" in r] == [1, 2, 3]  # not once per rank
 
 
