@@ -31,25 +31,23 @@ SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
 
 
-def _flowers_test() -> list[tuple[Path, str]]:
+def _items(name: str) -> list[tuple[Path, str | None]]:
+    """(image, its first human caption or None = the built-in captioner) of a held-out set,
+    listed by the evaluation harness's :func:`~jpegtext.evaluation.dataset.list_images`."""
+    from jpegtext.evaluation.dataset import list_images
+
+    if name != "flowers256-test":
+        folder = {"kodak": "kodak", "live1": "live1_color"}[name]
+        return [(im.path, None) for im in list_images(DATA / folder)]
     root = DATA / "flowers256"
-    split = {}
-    for line in (root / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            split[row["file"]] = row["split"]
-    out = []
+    first = {}
     for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            if split.get(row["file"]) == "test" and row["captions"]:
-                out.append((root / row["file"], row["captions"][0]))
-    return sorted(out)
-
-
-def _folder(name: str) -> list[tuple[Path, None]]:
-    return [(p, None) for p in sorted((DATA / name).glob("*.png"))
-            + sorted((DATA / name).glob("*.bmp"))]
+            if row["captions"]:
+                first[row["file"]] = row["captions"][0]
+    return [(im.path, first[im.id]) for im in list_images(root, manifest="labels.jsonl",
+                                                          split="test") if im.id in first]
 
 
 def _stat(d: list[float]) -> dict:
@@ -71,13 +69,11 @@ def measure(model: str, sets: list[str], qualities: list[int]) -> dict:
     restorer = jpegtext.load_restorer(model)
     lp = load_lpips(trunk_path=SHARED / "weights" / "lpips" / "alexnet_features_imagenet_tv.pth",
                     device="cpu")
-    sources = {"flowers256-test": _flowers_test, "kodak": lambda: _folder("kodak"),
-               "live1": lambda: _folder("live1_color")}
     names = {"flowers": "flowers256-test", "kodak": "kodak", "live1": "live1"}
     results: dict = {}
     for key in sets:
         name = names[key]
-        items = sources[name]()
+        items = _items(name)
         captions = ["true", "empty"] if name == "flowers256-test" else ["builtin"]
         for q in qualities:
             rows = {c: {"psnr": [], "lpips": [], "psnr_c": [], "lpips_c": [], "changed": 0}

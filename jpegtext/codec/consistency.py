@@ -26,20 +26,16 @@ import numpy as np
 
 from jpegtext.codec.jpegfile import JpegFile, _oriented, unoriented
 from jpegtext.codec.markers import FrameHeader
+from jpegtext.codec.quality import _ZIGZAG  # natural position of each zig-zag index (DQT order)
 
 __all__ = ["UnsupportedLayout", "project_jpeg_file", "project_to_file"]
 
-#: natural (row-major) position of each zig-zag index of a DQT table
-_ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34,
-    27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44,
-    51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63])
 # JFIF's full-range BT.601 conversion, as libjpeg does it
-_TO_YCC = np.array([[0.299, 0.587, 0.114],
-                    [-0.168735892, -0.331264108, 0.5],
-                    [0.5, -0.418687589, -0.081312411]])
-_FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
-_TO_YCC = _TO_YCC.astype(np.float32)
+_JFIF = np.array([[0.299, 0.587, 0.114],
+                  [-0.168735892, -0.331264108, 0.5],
+                  [0.5, -0.418687589, -0.081312411]])
+_TO_YCC = _JFIF.astype(np.float32)
+_FROM_YCC = np.linalg.inv(_JFIF).astype(np.float32)
 _OFFSET = np.array([0.0, 128.0, 128.0], dtype=np.float32)
 
 
@@ -49,7 +45,7 @@ class UnsupportedLayout(ValueError):
 
 def _natural(table: tuple[int, ...]) -> np.ndarray:
     out = np.zeros(64, dtype=np.float32)
-    out[_ZIGZAG] = np.asarray(table, dtype=np.float32)
+    out[list(_ZIGZAG)] = np.asarray(table, dtype=np.float32)
     return out.reshape(8, 8)
 
 
