@@ -74,6 +74,48 @@ def test_the_clean_image_is_inside_and_a_repainted_one_comes_back(quality: int) 
     assert np.all(np.abs(coef - k * q) <= q / 2 + 1 + 4)  # + the uint8 rounding of the output
 
 
+def test_slack_widens_the_intervals_monotonically() -> None:
+    clean, data = _encoded(1)
+    file = parse_file(data)
+    decoded = file.pixels().astype(np.float64)
+    wrong = np.clip(decoded + np.array([60.0, -40.0, 50.0]), 0, 255).astype(np.uint8)
+
+    def moved(slack: float) -> float:
+        out = project_to_file(wrong, file.pixels(), file.layout.frame, file.layout.qtables,
+                              slack=slack)
+        return float(np.abs(out.astype(int) - wrong).mean())
+
+    exact, wider, widest = moved(1.0), moved(2.0), moved(float("inf"))
+    # a wider set moves the restoration less, an unbounded one not at all, and the clean image
+    # stays inside every one of them
+    assert exact > wider > widest == 0.0
+    kept = project_to_file(clean, file.pixels(), file.layout.frame, file.layout.qtables, slack=2.0)
+    assert np.abs(kept.astype(int) - clean).max() <= 2
+    for bad in (0.5, float("nan")):
+        with pytest.raises(ValueError, match="slack"):
+            project_to_file(wrong, file.pixels(), file.layout.frame, file.layout.qtables,
+                            slack=bad)
+        with pytest.raises(ValueError, match="chroma_slack"):
+            project_to_file(wrong, file.pixels(), file.layout.frame, file.layout.qtables,
+                            chroma_slack=bad)
+
+
+def test_chroma_slack_bounds_the_luma_alone() -> None:
+    _, data = _encoded(1)
+    file = parse_file(data)
+    decoded = file.pixels().astype(np.float64)
+    luma = np.array([0.299, 0.587, 0.114])
+    wrong = np.clip(decoded + np.array([60.0, -40.0, 50.0]), 0, 255).astype(np.uint8)
+    out = project_to_file(wrong, file.pixels(), file.layout.frame, file.layout.qtables,
+                          chroma_slack=float("inf")).astype(np.float64)
+    both = project_to_file(wrong, file.pixels(), file.layout.frame, file.layout.qtables)
+    # the luma is brought back as far as with both bounded; the chroma (RGB minus luma) is left
+    assert np.abs(out @ luma - both.astype(np.float64) @ luma).mean() < 1.0
+    chroma = (wrong.astype(np.float64) - (wrong @ luma)[..., None])
+    kept = out - (out @ luma)[..., None]
+    assert np.abs(kept - chroma).mean() < 1.0 < np.abs(both - (both @ luma)[..., None] - chroma).mean()
+
+
 def test_a_gray_file_bounds_the_luma_only() -> None:
     clean = make_sample_image(72, 64, seed=2).convert("L")
     buf = io.BytesIO()

@@ -18,9 +18,17 @@ steps are large (QF 1-10: steps of 16 to 255); the intervals are widened by ``to
 that. The decoded JPEG itself is a fixed point. Chroma corrections are made at the coded
 resolution and spread to the pixels each coded sample covers, which is the exact projection for
 the averaging downsampler.
+
+``slack`` widens every interval to ``[(k - s/2) Q, (k + s/2) Q]`` (``s = 1``: exactly what the
+file allows; ``chroma_slack`` for Cb and Cr alone, ``inf``: chroma left as restored). A wider set
+still contains the clean image, so the projection keeps its guarantee (never further from the
+clean image in DCT space) while leaving a caption more room to steer colour;
+``benchmarks/consistency_slack.py`` measures the trade.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -82,7 +90,8 @@ def _factors(frame: FrameHeader) -> list[tuple[int, int]]:
 
 
 def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeader,
-                    qtables: dict[int, tuple[int, ...]], tolerance: float = 1.0) -> np.ndarray:
+                    qtables: dict[int, tuple[int, ...]], tolerance: float = 1.0,
+                    slack: float = 1.0, chroma_slack: float | None = None) -> np.ndarray:
     """The restoration with every DCT coefficient clipped into the interval the file allows.
 
     Args:
@@ -91,13 +100,21 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
         frame: the file's frame header (components, sampling factors, table ids).
         qtables: the file's quantisation tables (zig-zag order, as in DQT).
         tolerance: DCT units added to each side of every interval (decoder rounding).
+        slack: the intervals' width in quantisation steps (1: what the file allows; more: wider;
+            ``inf``: no bound).
+        chroma_slack: the same for Cb and Cr (None: ``slack``).
 
     Returns:
         (H, W, 3) uint8 RGB.
 
     Raises:
         UnsupportedLayout: not a gray or YCbCr file with sampling ratios of 1 or 2.
+        ValueError: a slack under 1 (that set could exclude the clean image) or NaN.
     """
+    chroma_slack = slack if chroma_slack is None else chroma_slack
+    for name, value in (("slack", slack), ("chroma_slack", chroma_slack)):
+        if math.isnan(value) or value < 1.0:
+            raise ValueError(f"{name} must be at least 1 (or inf), got {value}")
     factors = _factors(frame)
     if restored.shape != decoded.shape or restored.ndim != 3 or restored.shape[2] != 3:
         raise ValueError(f"shapes differ: {restored.shape} vs {decoded.shape}")
@@ -108,6 +125,9 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
     for ci, (comp, (fy, fx)) in enumerate(zip(frame.components, factors, strict=True)):
         if comp.tq not in qtables:
             raise UnsupportedLayout(f"component {comp.id} names a missing table {comp.tq}")
+        width = slack if ci == 0 else chroma_slack
+        if math.isinf(width):
+            continue
         q = _natural(qtables[comp.tq])
         pad = ((0, (-h) % (8 * fy)), (0, (-w) % (8 * fx)))
         r = np.pad(ycc_r[:, :, ci], pad, mode="edge")
@@ -117,7 +137,8 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
         d_coded = d.reshape(ph // fy, fy, pw // fx, fx).mean(axis=(1, 3))
         k = np.round(_dct(d_coded) / q)
         coef = _dct(r_coded)
-        clipped = np.clip(coef, (k - 0.5) * q - tolerance, (k + 0.5) * q + tolerance)
+        half = 0.5 * width * q + tolerance
+        clipped = np.clip(coef, k * q - half, k * q + half)
         if np.array_equal(clipped, coef):
             continue
         delta = _idct(clipped) - r_coded
@@ -127,11 +148,13 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def project_jpeg_file(restored: np.ndarray, file: JpegFile, tolerance: float = 1.0) -> np.ndarray:
+def project_jpeg_file(restored: np.ndarray, file: JpegFile, tolerance: float = 1.0,
+                      slack: float = 1.0, chroma_slack: float | None = None) -> np.ndarray:
     """:func:`project_to_file` for a restoration of ``file.pixels()`` (EXIF orientation applied:
     the projection runs in the file's own orientation and the result is turned back)."""
     o = file.orientation
     out = project_to_file(np.ascontiguousarray(unoriented(restored, o)),
                           np.ascontiguousarray(unoriented(file.pixels(), o)),
-                          file.layout.frame, file.layout.qtables, tolerance)
+                          file.layout.frame, file.layout.qtables, tolerance, slack,
+                          chroma_slack)
     return np.ascontiguousarray(_oriented(out, o))
