@@ -9,7 +9,11 @@ is measured too. Reported per set and QF: mean PSNR (RGB) and LPIPS of both, the
 difference with its standard error, how many images changed, and the largest per-image change.
 
     python benchmarks/consistency.py [--model tgjar-text-v13] [--sets flowers kodak live1]
-        [--qualities 1 5 10] [--out benchmarks/results/consistency_v13.json]
+        [--qualities 1 5 10] [--slack 1] [--chroma-slack inf]
+        [--out benchmarks/results/consistency_v13.json]
+
+``--slack`` / ``--chroma-slack`` widen the intervals (``project_jpeg_file``'s arguments;
+``--chroma-slack inf`` bounds the luma alone).
 
 Nothing here chooses anything: ``consistent`` is an option, off by default, measured once.
 """
@@ -57,7 +61,8 @@ def _stat(d: list[float]) -> dict:
             "max_loss": float(a.min())}
 
 
-def measure(model: str, sets: list[str], qualities: list[int]) -> dict:
+def measure(model: str, sets: list[str], qualities: list[int], slack: float = 1.0,
+            chroma_slack: float | None = None) -> dict:
     from PIL import Image
 
     import jpegtext
@@ -91,7 +96,7 @@ def measure(model: str, sets: list[str], qualities: list[int]) -> dict:
                 for c in captions:
                     over = "" if c == "empty" else None
                     plain = decode_detailed(file, model=restorer, caption=over).image
-                    kept = project_jpeg_file(plain, file)
+                    kept = project_jpeg_file(plain, file, slack=slack, chroma_slack=chroma_slack)
                     r = rows[c]
                     r["psnr"].append(psnr(clean, plain))
                     r["psnr_c"].append(psnr(clean, kept))
@@ -114,6 +119,7 @@ def measure(model: str, sets: list[str], qualities: list[int]) -> dict:
                       f"{entry['lpips_consistent']:.4f} ({entry['d_lpips']['mean']:+.4f}), "
                       f"{entry['changed']} changed  [{time.time() - t0:.0f} s]", flush=True)
     return {"model": model, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "slack": slack, "chroma_slack": None if chroma_slack is None else str(chroma_slack),
             "results": results}
 
 
@@ -123,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="+", default=["flowers", "kodak", "live1"],
                     choices=["flowers", "kodak", "live1"])
     ap.add_argument("--qualities", type=int, nargs="+", default=[1, 5, 10])
+    ap.add_argument("--slack", type=float, default=1.0)
+    ap.add_argument("--chroma-slack", type=float, default=None, help="inf: luma alone")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    result = measure(args.model, args.sets, args.qualities)
+    result = measure(args.model, args.sets, args.qualities, args.slack, args.chroma_slack)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")

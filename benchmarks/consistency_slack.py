@@ -125,9 +125,10 @@ def fidelity(restorer, items: list[tuple[Path, str]], qualities: list[int], lp) 
 
 
 def steering(restorer, split: str, n: int) -> dict[str, dict[str, float]]:
+    from text_control_flowers import ANCHORS, TARGETS, _mean, pick_images
+
     import jpegtext
     from jpegtext.codec.jpegfile import parse_file
-    from text_control_flowers import ANCHORS, TARGETS, _mean, pick_images
 
     items = pick_images(SHARED / "data" / "flowers256", n, split)
     shifts: dict[str, list[float]] = {c: [] for c in CANDIDATES}

@@ -24,7 +24,7 @@ adds the shipping rules' margin against that model on flowers test at QF 1 (PSNR
 
     jpegtext evaluate ../shared/data/flowers256 --name flowers256-test \\
         --out runs/v9_flowers_test_q1 --qualities 1 --metrics psnr lpips \\
-        --weights-dir ../shared/weights --manifest labels.jsonl --split test \\
+        --weights-dir ../shared/weights --manifest labels.jsonl --split test --consistency off \\
         --captions runs/text_ablation_r52/flowers_first_caption.jsonl \\
         --methods examples/weights/tgjar-text-wordpiece-r35-cpu.safetensors
 

@@ -16,6 +16,9 @@
 # splits for a CPU budget; the tables say n, and summary.json records the exact command.
 # RESULTS_DIR / RUNS_DIR put another model pair's tables and work folders elsewhere (round 2:
 #   TEXT=... TWIN=... RESULTS_DIR=benchmarks/results/text_r2 RUNS_DIR=runs/text_ablation_r2).
+# CONSISTENCY=off|luma|full: how the restorations are bounded by the file (`jpegtext evaluate
+# --consistency`). Default off, the models' own output, so that a round compares with every
+# committed round (all unbounded); luma is what `jpegtext decode` gives users.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -52,6 +55,7 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
   echo "== $name" >&2
   "$PYTHON" -m jpegtext evaluate "$dir" --name "$name" --out "$RUNS/$name" "${LIMIT[@]}" \
     --qualities "${QUALITIES[@]}" --metrics psnr lpips --figure-images 2 --weights-dir "$SHARED/weights" \
+    --consistency "${CONSISTENCY:-off}" \
     --figure-methods "$(basename "$TWIN" .safetensors):nocap" "$T" "$T:nocap" "$@" >/dev/null
   cp "$RUNS/$name/table.md" "$RESULTS/ablation_$name.md"
   cp "$RUNS/$name/summary.json" "$RESULTS/ablation_$name.json"

@@ -15,9 +15,10 @@ crops are centred on the flower) comes to the named colour, in 8-bit RGB levels:
 
 ``--input-chroma F`` (a diagnostic, not the issue's measure) scales the clean image's chroma by
 F before it is encoded, so the JPEG carries little colour: it shows how far the caption can
-steer when the file does not already fix the colour. ``--consistent`` (also a diagnostic)
-decodes with ``consistent=True``: the steering that stays within what the file's quantisation
-allows.
+steer when the file does not already fix the colour. ``--consistency`` is decode's: ``off``
+(the default here: the model's own steering, as every committed round measured it), ``luma``
+(what ``jpegtext decode`` gives users) or ``full`` (the steering that stays within what the
+file's quantisation allows).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _mean(img: np.ndarray, central: bool) -> np.ndarray:
 
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
             device: str | None, input_chroma: float = 1.0,
-            consistent: bool = False) -> dict[str, object]:
+            consistency: str = "off") -> dict[str, object]:
     from PIL import Image
 
     import jpegtext
@@ -101,13 +102,13 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
             with Image.open(root / file) as im:
                 source = desaturate(im.convert("RGB"), input_chroma)
         data = jpegtext.encode(source, quality=quality, caption=caption)
-        base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistent)
+        base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistency)
         for target in TARGETS:
             if target == colour:
                 continue
             new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
             img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
-                                  consistent=consistent)
+                                  consistent=consistency)
             anchor = np.array(ANCHORS[target], dtype=np.float64)
             row = {"file": file, "from": colour, "to": target}
             for name, central in (("region", True), ("image", False)):
@@ -148,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--input-chroma", type=float, default=1.0,
                     help="scale the clean image's chroma by this before encoding (diagnostic)")
-    ap.add_argument("--consistent", action="store_true",
-                    help="decode with consistent=True (a diagnostic: steering the file allows)")
+    ap.add_argument("--consistency", default="off", choices=("off", "luma", "full"),
+                    help="decode's bound by the file (off: the model's own steering; luma: what "
+                         "users get; full: the steering the file allows)")
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if items is None:
         return 1
     results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma,
-                       args.consistent) for m in args.model]
+                       args.consistency) for m in args.model]
     for r in results:
         print(f"{r['model']}: mean shift towards the named colour {r['mean_shift_region']:+.2f} "
               f"levels (flower region), {r['mean_shift_image']:+.2f} (image); towards in "
@@ -169,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --input-chroma {args.input_chroma}"
     if args.split != "test":
         cmd += f" --split {args.split}"
-    if args.consistent:
-        cmd += " --consistent"
+    if args.consistency != "off":
+        cmd += f" --consistency {args.consistency}"
     out = {"command": cmd, "split": args.split, "quality": args.quality,
-           "consistent": args.consistent,
+           "consistency": args.consistency,
            "input_chroma": args.input_chroma, "targets": list(TARGETS),
            "anchors": ANCHORS, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

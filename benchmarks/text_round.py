@@ -98,12 +98,13 @@ def _make_val_data(model: Path, tag: str, shared: Path) -> None:
                    env=env, check=True)
     subprocess.run([sys.executable, "benchmarks/text_control_flowers.py", "--split", "val",
                     "--root", str(shared / "data" / "flowers256"), "--model", str(model),
+                    "--consistency", "off",
                     "--out", str(RESULTS / f"text_control_flowers_val{tag}.json")],
                    cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
     work = REPO / "runs" / f"flickr_val_builtin{tag}"
     subprocess.run([sys.executable, "-m", "jpegtext", "evaluate", str(shared / "data" / "flickr8k_sub"),
                     "--manifest", "captions.jsonl", "--split", "val", "--captioner", "builtin",
-                    "--qualities", "1", "--metrics", "psnr", "lpips",
+                    "--qualities", "1", "--metrics", "psnr", "lpips", "--consistency", "off",
                     "--weights-dir", str(shared / "weights"),
                     "--methods", str(model), f"{model}:nocap", "--out", str(work)],
                    cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)

@@ -1,8 +1,9 @@
 """Where a true caption costs the most: a colour word bound to the wrong part of the flower.
 
 Each image is encoded at QF 1 with its caption and shown five ways: the JPEG itself, the no-text
-twin, the text model with the true caption, the same with ``consistent=True`` (projected onto
-what the file's quantisation allows: ``jpegtext decode --consistent``) and with an empty caption;
+twin, the text model with the true caption, the same with ``consistent="full"`` (projected onto
+what the file's quantisation allows: ``jpegtext decode --consistency full``) and with an empty
+caption; the others are the models' own output (``consistent="off"``);
 every tile is labelled with its PSNR. The two default images are the flowers test images whose true
 caption costs the default the most against an empty one (``benchmarks/goal_uncertainty.py
 --by-colour-word``): their first colour word names a small part (a purple pedicel, fuchsia petals
@@ -52,12 +53,14 @@ def row(file: str, caption: str, model: object, twin: object) -> Image.Image:
     data = jpegtext.encode(clean, quality=1, caption=caption)
     with Image.open(io.BytesIO(data)) as jpeg:
         tiles = [("JPEG QF 1", np.asarray(jpeg.convert("RGB")))]
-    tiles.append(("no-text twin", jpegtext.decode(data, model=twin, caption="", output_type="np")))
-    tiles.append(("true caption", jpegtext.decode(data, model=model, output_type="np")))
+    tiles.append(("no-text twin", jpegtext.decode(data, model=twin, caption="", output_type="np",
+                                                    consistent="off")))
+    tiles.append(("true caption", jpegtext.decode(data, model=model, output_type="np",
+                                                  consistent="off")))
     tiles.append(("true, --consistent", jpegtext.decode(data, model=model, output_type="np",
-                                                        consistent=True)))
+                                                        consistent="full")))
     tiles.append(("empty caption", jpegtext.decode(data, model=model, caption="",
-                                                   output_type="np")))
+                                                   output_type="np", consistent="off")))
     strip = [_label(Image.fromarray(t), f"{name} {_psnr(t, ref):.2f} dB") for name, t in tiles]
     strip.append(_label(clean, "clean"))
     out = Image.new("RGB", (sum(t.width for t in strip), strip[0].height + 16), "white")

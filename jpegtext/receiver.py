@@ -9,7 +9,11 @@ walked once and opened with Pillow once) and resolves in one place:
   quality, "estimated"), else the payload's record (CMYK), else the model's middle quality (a
   warning). When the payload records another quality than the tables show, the tables win and a
   warning names both;
-- the words of the caption the model's text encoder cannot read (reported with ``-v``).
+- the words of the caption the model's text encoder cannot read (reported with ``-v``);
+- how the restoration is bounded by the file (``consistent``): ``"luma"`` by default, the luma's
+  DCT coefficients clipped into the file's quantisation intervals and the colour left to the
+  model and its caption (chosen by ``benchmarks/results/selection_consistency_default_rule.md``);
+  ``"full"`` bounds the chroma too, ``"off"`` returns the model's output as it is.
 
 Restorers are cached per (model, device, precision, tile settings), so repeated calls load the
 weights once; the cache and the restorers are safe to use from several threads.
@@ -35,14 +39,34 @@ if TYPE_CHECKING:
     from jpegtext.codec.jpegfile import JpegFile
     from jpegtext.restore.runtime.inference import Restorer
 
-__all__ = ["DecodeResult", "Receiver", "check_input", "decode", "decode_detailed", "encode_png",
-           "get_restorer"]
+__all__ = ["CONSISTENCY", "DEFAULT_CONSISTENCY", "DecodeResult", "Receiver", "check_input",
+           "consistency_mode", "decode", "decode_detailed", "encode_png", "get_restorer"]
 
 log = logging.getLogger(__name__)
 
 _OUTPUT_TYPES = ("pil", "np", "pt")
 _CACHE: dict[tuple[Any, ...], Restorer] = {}
 _CACHE_LOCK = threading.Lock()
+#: how a restoration may be bounded by its file: not at all, its luma, every component
+CONSISTENCY = ("off", "luma", "full")
+DEFAULT_CONSISTENCY = "luma"
+
+
+def consistency_mode(value: bool | str | None) -> str:
+    """``consistent``'s value as one of :data:`CONSISTENCY` (True = ``"full"``, False =
+    ``"off"``, None = the default).
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if value is None:
+        return DEFAULT_CONSISTENCY
+    if isinstance(value, bool):
+        return "full" if value else "off"
+    if isinstance(value, str) and value.strip().lower() in CONSISTENCY:
+        return value.strip().lower()
+    raise ConfigError(f"Invalid consistent={value!r}: one of {', '.join(CONSISTENCY)} "
+                      "(or True = full, False = off)")
 
 @dataclass(frozen=True)
 class DecodeResult:
@@ -68,7 +92,9 @@ class DecodeResult:
         lost_words: the caption's words the model's text encoder cannot read, or None when
             not looked for (only with ``report_lost_words``, or INFO logging, as ``-v``).
         consistent: the restoration was projected onto what the file's quantisation allows
-            (``consistent=True`` and a gray or YCbCr file).
+            (``consistency`` not ``"off"``, and a gray or YCbCr file).
+        consistency: how it was bounded: ``"off"``, ``"luma"`` or ``"full"`` (``"off"`` also
+            when the file's layout could not be projected: see ``warnings``).
     """
 
     image: np.ndarray
@@ -83,6 +109,7 @@ class DecodeResult:
     quality_kind: str | None = None
     lost_words: tuple[str, ...] | None = None
     consistent: bool = False
+    consistency: str = "off"
 
 
 def get_restorer(model: str | os.PathLike[str] | None = None, *,
@@ -230,7 +257,7 @@ class Receiver:
         max_pixels: int | None = None,
         ensemble: int | None = None,
         grayscale: bool | None = None,
-        consistent: bool = False,
+        consistent: bool | str | None = None,
     ) -> DecodeResult:
         """Restore one JPEG file; see :func:`decode` for the arguments.
 
@@ -241,6 +268,7 @@ class Receiver:
         Returns:
             The restored image, with the caption and quality used and where they came from.
         """
+        mode = consistency_mode(consistent)
         file, warnings = check_input(data, caption=caption, ignore_payload=ignore_payload,
                                      max_pixels=max_pixels)
         use = self.resolve(file, caption=caption, ignore_payload=ignore_payload,
@@ -261,15 +289,16 @@ class Receiver:
                                          else ensemble)
         _check_output(pixels, restored, self.name)
         projected = False
-        if consistent:
-            restored, projected = _project(restored, file, warnings)
+        if mode != "off":
+            restored, projected = _project(restored, file, warnings, mode)
         gray = file.grayscale if grayscale is None else bool(grayscale)
         if gray:
             restored = _to_gray(restored)
         return DecodeResult(restored, use.caption, use.caption_source, use.quality, self.name,
                             file.icc_profile, grayscale=gray, warnings=tuple(warnings),
                             quality_source=use.quality_source, quality_kind=use.quality_kind,
-                            lost_words=lost, consistent=projected)
+                            lost_words=lost, consistent=projected,
+                            consistency=mode if projected else "off")
 
 
 def decode_detailed(
@@ -285,7 +314,7 @@ def decode_detailed(
     ensemble: int | None = None,
     ignore_payload: bool = False,
     grayscale: bool | None = None,
-    consistent: bool = False,
+    consistent: bool | str | None = None,
 ) -> DecodeResult:
     """Restore a JPEG file; see :func:`decode` for the arguments.
 
@@ -295,6 +324,7 @@ def decode_detailed(
     Returns:
         A :class:`DecodeResult` with the image and where its caption and quality came from.
     """
+    consistency_mode(consistent)  # a bad value fails before the file is read
     file, _ = check_input(data, caption=caption, ignore_payload=ignore_payload,
                           max_pixels=max_pixels, log_warnings=False)  # before any model loads
     if hasattr(model, "restore") and hasattr(model, "name"):
@@ -307,20 +337,25 @@ def decode_detailed(
                                       grayscale=grayscale, consistent=consistent)
 
 
-def _project(restored: np.ndarray, file: JpegFile, warnings: list[str]) -> tuple[np.ndarray, bool]:
-    """``restored`` projected onto the file's quantisation intervals, and whether it was."""
+def _project(restored: np.ndarray, file: JpegFile, warnings: list[str],
+             mode: str) -> tuple[np.ndarray, bool]:
+    """``restored`` projected onto the file's quantisation intervals (``mode`` ``"luma"``: the
+    luma's alone), and whether it was."""
+    import math
+
     from jpegtext.codec.consistency import UnsupportedLayout, project_jpeg_file
 
     try:
-        kept = project_jpeg_file(restored, file)
+        kept = project_jpeg_file(restored, file,
+                                 chroma_slack=math.inf if mode == "luma" else None)
     except UnsupportedLayout as exc:
         warnings.append(f"not made consistent with the file: {exc}")
         log.warning("%s", warnings[-1])
         return restored, False
     if log.isEnabledFor(logging.INFO):  # -v: how far the model had left what the file allows
         moved = np.abs(kept.astype(np.int16) - restored.astype(np.int16))
-        log.info("consistent: the file's quantisation moved the restoration by %.2f levels on "
-                 "average (%.1f %% of values, at most %d)", float(moved.mean()),
+        log.info("consistent (%s): the file's quantisation moved the restoration by %.2f levels "
+                 "on average (%.1f %% of values, at most %d)", mode, float(moved.mean()),
                  100.0 * float((moved > 0).mean()), int(moved.max()))
     return kept, True
 
@@ -357,7 +392,7 @@ def decode(
     ensemble: int | None = None,
     ignore_payload: bool = False,
     grayscale: bool | None = None,
-    consistent: bool = False,
+    consistent: bool | str | None = None,
 ) -> PIL.Image.Image | np.ndarray | torch.Tensor:
     """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
 
@@ -382,10 +417,13 @@ def decode(
         grayscale: give a gray image (three equal channels); None = when the JPEG is
             grayscale, so a gray photo never comes back tinted.
         consistent: project the restoration onto the images the file could have come from
-            (every DCT coefficient within its quantisation interval,
-            :mod:`jpegtext.codec.consistency`): never further from the original in that sense,
-            and a caption that misleads the model cannot move colours past what the file
-            allows; it also undoes colour steering by a caption that contradicts the file.
+            (each DCT coefficient within its quantisation interval,
+            :mod:`jpegtext.codec.consistency`; never further from the original in that sense).
+            ``"luma"`` (None, the default): the luma alone, so the colour stays the model's
+            and the caption's to steer; ``"full"`` (or True): the chroma too, so a caption that
+            misleads the model cannot move colours past what the file allows, but colour
+            steering by a caption that contradicts the file is undone too; ``"off"`` (or
+            False): the model's output as it is.
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.

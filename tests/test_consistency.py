@@ -22,6 +22,7 @@ from jpegtext.codec.consistency import (
 )
 from jpegtext.codec.jpegfile import _oriented, parse_file, unoriented
 from jpegtext.codec.markers import Component, FrameHeader
+from jpegtext.errors import ConfigError
 from jpegtext.receiver import decode_detailed
 from jpegtext.sample import make_sample_image
 
@@ -165,22 +166,36 @@ def test_unsupported_layouts_are_refused() -> None:
             project_to_file(decoded, decoded, frame, {0: (1,) * 64, 1: (1,) * 64})
 
 
-def test_decode_consistent_through_the_product(tmp_path: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_decode_consistency_through_the_product(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     model = save_tiny_model(tmp_path / "tiny.safetensors")
     clean = make_sample_image(96, 64, seed=5)
     data = jpegtext.encode(clean, 1, caption="a red barn")
-    plain = decode_detailed(data, model=str(model), device="cpu")
+    plain = decode_detailed(data, model=str(model), device="cpu", consistent="off")
+    default = decode_detailed(data, model=str(model), device="cpu")
     with caplog.at_level("INFO", logger="jpegtext"):
         kept = decode_detailed(data, model=str(model), device="cpu", consistent=True)
-    assert not plain.consistent and kept.consistent
+    assert (plain.consistency, default.consistency, kept.consistency) == ("off", "luma", "full")
+    assert not plain.consistent and default.consistent and kept.consistent
     assert "moved the restoration by" in caplog.text  # what -v shows
-    assert np.array_equal(kept.image, _project(plain.image, data))
+    file = parse_file(data)
+    assert np.array_equal(kept.image, project_jpeg_file(plain.image, file))
+    assert np.array_equal(default.image, project_jpeg_file(plain.image, file,
+                                                           chroma_slack=float("inf")))
     assert _psnr(kept.image, np.asarray(clean)) >= _psnr(plain.image, np.asarray(clean)) - 0.01
     src = tmp_path / "in.jpg"
     src.write_bytes(data)
-    out = tmp_path / "out.png"
-    r = CliRunner().invoke(main, ["decode", str(src), "-o", str(out), "--model", str(model),
-                                  "--device", "cpu", "--consistent"])
-    assert r.exit_code == 0, r.output
-    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), kept.image)
+    for flags, expected in (([], default.image), (["--consistent"], kept.image),
+                            (["--consistency", "full"], kept.image),
+                            (["--consistency", "off"], plain.image)):
+        out = tmp_path / f"out{len(flags)}{'-'.join(flags)}.png"
+        r = CliRunner().invoke(main, ["decode", str(src), "-o", str(out), "--model", str(model),
+                                      "--device", "cpu", *flags])
+        assert r.exit_code == 0, r.output
+        assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected), flags
+    r = CliRunner().invoke(main, ["decode", str(src), "-o", str(tmp_path / "x.png"), "--model",
+                                  str(model), "--consistent", "--consistency", "off"])
+    assert r.exit_code == 2 and "--consistent means --consistency full" in r.output
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises(ConfigError, match="consistent="):
+        decode_detailed(data, model=str(model), device="cpu", consistent="chroma")

@@ -646,25 +646,49 @@ def test_equal_bytes_methods(dataset: Path, weights: dict[str, Path], tmp_path: 
     assert "| 10 |" in text and "BD-rate" in text
 
 
-def test_consistent_methods_are_their_own_columns(dataset: Path, weights: dict[str, Path],
-                                                  tmp_path: Path) -> None:
+def test_consistency_variants_are_their_own_columns(dataset: Path, weights: dict[str, Path],
+                                                     tmp_path: Path) -> None:
     from jpegtext.evaluation.methods import parse_method_specs
 
     model = str(weights["model"])
-    specs = parse_method_specs([model, f"{model}+c", f"{model}+c:nocap", "m+x8+c"],
+    specs = parse_method_specs([model, f"{model}+c", f"{model}+c:nocap", "m+x8+c", "m+raw"],
                                zoo_names=["m"])
-    assert [(s.name, s.consistent, s.ensemble, s.caption_mode) for s in specs] == [
-        ("tinytest", False, 1, "caption"), ("tinytest+c", True, 1, "caption"),
-        ("tinytest+c:nocap", True, 1, "nocap"), ("m+x8+c", True, 8, "caption")]
-    with pytest.raises(ConfigError, match=r"\+c"):
-        parse_method_specs(["jpeg+c"], zoo_names=["m"])
+    assert [(s.name, s.consistency, s.ensemble, s.caption_mode) for s in specs] == [
+        ("tinytest", "luma", 1, "caption"), ("tinytest+c", "full", 1, "caption"),
+        ("tinytest+c:nocap", "full", 1, "nocap"), ("m+x8+c", "full", 8, "caption"),
+        ("m+raw", "off", 1, "caption")]
+    for bad in ("jpeg+c", "arcnn+raw"):
+        with pytest.raises(ConfigError, match=r"\+c or \+raw"):
+            parse_method_specs([bad], zoo_names=["m"])
     out = tmp_path / "ev"
     run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
-                        methods=(model, f"{model}+c")))
+                        methods=(model, f"{model}+c", f"{model}+raw")))
     rows = {r["method"]: [] for r in _records(out)}
     for r in _records(out):
         rows[r["method"]].append(r["psnr_rgb"])
-    assert set(rows) >= {"tinytest", "tinytest+c"}
-    # never further from the clean image than the rounding of the output
-    assert all(c >= p - 0.01 for p, c in zip(rows["tinytest"], rows["tinytest+c"], strict=True))
-    assert rows["tinytest"] != rows["tinytest+c"]
+    assert set(rows) >= {"tinytest", "tinytest+c", "tinytest+raw"}
+    # a bound never moves further from the clean image than the rounding of the output
+    for bounded in ("tinytest", "tinytest+c"):
+        assert all(c >= p - 0.01 for p, c in zip(rows["tinytest+raw"], rows[bounded],
+                                                  strict=True))
+    assert rows["tinytest+raw"] != rows["tinytest+c"]
+
+
+def test_the_run_wide_consistency_names_no_column_and_is_never_mixed(
+        dataset: Path, weights: dict[str, Path], tmp_path: Path) -> None:
+    from jpegtext.evaluation.methods import parse_method_specs
+
+    [spec] = parse_method_specs(["m"], zoo_names=["m"], consistency="off")
+    assert (spec.name, spec.consistency) == ("m", "off")
+    [spec] = parse_method_specs(["m+c"], zoo_names=["m"], consistency="off")
+    assert (spec.name, spec.consistency) == ("m+c", "full")
+    with pytest.raises(ConfigError, match="consistency"):
+        _cfg(dataset, tmp_path / "x", weights, consistency="chroma")
+    model = str(weights["model"])
+    out = tmp_path / "ev"
+    run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
+                        methods=(model,), consistency="off"))
+    # records of unbounded restorations are never resumed as bounded ones (same column name)
+    with pytest.raises(ConfigError, match="consistency: 'off' -> 'luma'"):
+        run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
+                            methods=(model,)))

@@ -121,21 +121,34 @@ def test_restore_keeps_icc_and_ensemble_is_checked(client: Any) -> None:
     assert bad.status_code == 400 and "ensemble" in bad.json()["message"]
 
 
-def test_restore_consistent_is_an_option(client: Any) -> None:
+def test_restore_consistency_luma_by_default_full_or_off_on_request(client: Any) -> None:
+    import math
+
     from jpegtext.codec.consistency import project_jpeg_file
     from jpegtext.codec.jpegfile import parse_file
 
     buf = io.BytesIO()
     make_sample_image(64, 64, seed=4).save(buf, format="JPEG", quality=2)
-    plain = client.post("/v1/restore", content=buf.getvalue())
-    kept = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "1"})
-    assert plain.headers["x-jpegtext-consistent"] == "0"
-    assert kept.status_code == 200 and kept.headers["x-jpegtext-consistent"] == "1"
-    a = np.asarray(_open_png(plain.content).convert("RGB"))
-    b = np.asarray(_open_png(kept.content).convert("RGB"))
-    assert np.array_equal(b, project_jpeg_file(a, parse_file(buf.getvalue())))
-    bad = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "yes"})
-    assert bad.status_code == 400 and "consistent" in bad.json()["message"]
+    file = parse_file(buf.getvalue())
+    raw = client.post("/v1/restore", content=buf.getvalue(), params={"consistency": "off"})
+    luma = client.post("/v1/restore", content=buf.getvalue())
+    full = client.post("/v1/restore", content=buf.getvalue(), params={"consistency": "full"})
+    legacy = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "1"})
+    assert [r.headers["x-jpegtext-consistency"] for r in (raw, luma, full, legacy)] == [
+        "off", "luma", "full", "full"]
+    assert raw.headers["x-jpegtext-consistent"] == "0"
+    assert luma.headers["x-jpegtext-consistent"] == full.headers["x-jpegtext-consistent"] == "1"
+    a = np.asarray(_open_png(raw.content).convert("RGB"))
+    assert np.array_equal(np.asarray(_open_png(luma.content).convert("RGB")),
+                          project_jpeg_file(a, file, chroma_slack=math.inf))
+    assert np.array_equal(np.asarray(_open_png(full.content).convert("RGB")),
+                          project_jpeg_file(a, file))
+    assert legacy.content == full.content
+    for params, word in (({"consistent": "yes"}, "consistent"),
+                         ({"consistency": "chroma"}, "consistency"),
+                         ({"consistency": "luma", "consistent": "1"}, "consistent=1")):
+        bad = client.post("/v1/restore", content=buf.getvalue(), params=params)
+        assert bad.status_code == 400 and word in bad.json()["message"]
 
 
 # ------------------------------------------------------------------ encode / inspect

@@ -50,10 +50,13 @@ def _shard() -> tuple[int, int, int]:
 @click.option("--ensemble", type=click.Choice(["1", "2", "8"]), default="1", show_default=True,
               help="Geometric self-ensemble: average the restorations of 2 (mirror) or 8 (all "
                    "flips and transpositions) copies; that many times slower, higher PSNR.")
-@click.option("--consistent", is_flag=True,
-              help="Keep every DCT coefficient of the result within the file's quantisation "
-                   "interval: a misleading caption cannot repaint past what the JPEG allows "
-                   "(it also undoes deliberate colour steering).")
+@click.option("--consistency", type=click.Choice(["off", "luma", "full"]), default="luma",
+              show_default=True,
+              help="Keep the result's DCT coefficients within the file's quantisation intervals: "
+                   "luma = brightness and detail only, colour left to the model and caption; "
+                   "full = colour too (a misleading caption cannot repaint past what the JPEG "
+                   "allows, but deliberate colour steering is undone); off = the model's output.")
+@click.option("--consistent", is_flag=True, help="Same as --consistency full.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
@@ -63,7 +66,7 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
            out_dir: Path | None, caption: str | None, ignore_payload: bool, gray: bool | None,
            model: str | None, device: str | None,
            precision: str | None, tile: int | None, tile_overlap: int, ensemble: str,
-           consistent: bool, recursive: bool, resume: bool, force: bool, max_pixels: int | None) -> None:
+           consistency: str, consistent: bool, recursive: bool, resume: bool, force: bool, max_pixels: int | None) -> None:
     """Restore JPEG files IN... with the caption stored in each (or --caption) and write PNGs.
 
     IN may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). The
@@ -75,6 +78,11 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
     """
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
+    if consistent:
+        source = ctx.get_parameter_source("consistency")
+        if consistency != "full" and source is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(f"--consistent means --consistency full, not {consistency}")
+        consistency = "full"
     items = expand_inputs(inputs, recursive=recursive, suffixes=JPEG_SUFFIXES)
     if output not in (None, "-") and Path(output).suffix.lower() != ".png":
         raise click.BadParameter("the restored image is written as PNG: name it *.png "
@@ -106,7 +114,7 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
 
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
-               "gray": gray, "ensemble": int(ensemble), "consistent": consistent, "force": force}
+               "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "force": force}
     # Fail fast: check every input before the model loads (seconds), keeping stdin's bytes.
     early: list[str] = []
     checked = []
@@ -173,14 +181,14 @@ def _read(item: object) -> bytes:
 
 def _restore_one(restorer: object, item: object, out: str, file: object | None, *,
                  caption: str | None, ignore_payload: bool, max_pixels: int | None,
-                 gray: bool | None, ensemble: int, consistent: bool, force: bool) -> str:
+                 gray: bool | None, ensemble: int, consistency: str, force: bool) -> str:
     from jpegtext._io import write_output
     from jpegtext.receiver import decode_detailed, encode_png
 
     data = file if file is not None else _read(item)
     result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble,
                              ignore_payload=ignore_payload, grayscale=gray,
-                             max_pixels=max_pixels, consistent=consistent)
+                             max_pixels=max_pixels, consistent=consistency)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")

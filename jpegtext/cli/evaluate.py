@@ -106,7 +106,8 @@ class _ListOptionsCommand(click.Command):
     "--methods",
     multiple=True,
     help="jpeg, arcnn, dncnn3, a zoo model or .safetensors file (append +x2 or +x8 for "
-    "geometric self-ensemble, then :nocap for an empty caption, :wrongcap for another "
+    "geometric self-ensemble, then +c / +raw to bound its colour by the file too / to bound "
+    "nothing (see --consistency), then :nocap for an empty caption, :wrongcap for another "
     "image's caption or :capbytes for no caption with its bytes given to the image), "
     "zoo[+x8][:nocap|:wrongcap] for every zoo model; webp, avif (other codecs within the "
     "jpegtext file's bytes); waifu2x, realcugan (jpegtext[peers]).  [default: jpeg arcnn "
@@ -220,6 +221,14 @@ class _ListOptionsCommand(click.Command):
     show_default=True,
     help="Seed of the wrong-caption derangement.",
 )
+@click.option(
+    "--consistency",
+    type=click.Choice(["luma", "full", "off"]),
+    default="luma",
+    show_default=True,
+    help="How models named without +c (full) or +raw (off) are bounded by their file, as "
+    "`jpegtext decode --consistency` (off: the model's output, as every run before 2026-12-05).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.pass_context
 def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) -> None:
@@ -284,6 +293,7 @@ def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) 
             figure_methods=tuple(opts["figure_methods"]) or None,
             save_images=opts["save_images"],
             wrongcap_seed=opts["wrongcap_seed"],
+            consistency=opts["consistency"],
             command=command,
         )
     except ConfigError as exc:

@@ -129,6 +129,9 @@ class EvaluationConfig:
             ``methods``; clean and JPEG are always shown); None = every evaluated method.
         save_images: keep every restored PNG and JPEG (else only the figure images').
         wrongcap_seed: seed of the wrong-caption derangement.
+        consistency: how TGJAR methods named without ``+c`` / ``+raw`` are bounded by their
+            file: ``luma`` (``jpegtext decode``'s default), ``full`` or ``off`` (the model's
+            output; every run before 2026-12-05 measured this).
         command: the command line, recorded in the outputs.
     """
 
@@ -158,6 +161,7 @@ class EvaluationConfig:
     figure_methods: tuple[str, ...] | None = None
     save_images: bool = False
     wrongcap_seed: int = 0
+    consistency: str = "luma"
     command: str | None = None
 
     def __post_init__(self) -> None:
@@ -173,6 +177,11 @@ class EvaluationConfig:
                 raise ConfigError(f'Invalid quality "{q}", should be an integer in [1, 100]')
         if len(set(qs)) != len(qs):
             raise ConfigError(f"qualities repeat: {list(qs)}")
+        from jpegtext.receiver import CONSISTENCY
+
+        if self.consistency not in CONSISTENCY:
+            raise ConfigError(f'Invalid consistency "{self.consistency}", should be one of '
+                              f"{list(CONSISTENCY)}")
         object.__setattr__(self, "qualities", tuple(int(q) for q in qs))
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
@@ -331,6 +340,7 @@ def _fingerprint(cfg: EvaluationConfig) -> dict[str, Any]:
         "lpips_trunk_sha256": _sha256(Path(lpips)) if lpips else None,
         "niqe_params_sha256": _sha256(Path(niqe)) if niqe else None,
         "wrongcap_seed": cfg.wrongcap_seed,
+        "consistency": cfg.consistency,
     }
 
 
@@ -341,7 +351,8 @@ def _check_run_file(cfg: EvaluationConfig, path: Path) -> dict[str, Any]:
     entry = {"time": _now(), "command": cfg.command}
     if path.is_file():
         run = json.loads(path.read_text(encoding="utf-8"))
-        old = run.get("fingerprint", {})
+        # runs from before the consistency setting restored every model unbounded
+        old = {"consistency": "off", **run.get("fingerprint", {})}
         diff = [
             f"{k}: {old.get(k)!r} -> {v!r}"
             for k, v in fp.items()
@@ -559,7 +570,8 @@ def run_evaluation(
         limit=cfg.limit,
         caption_template=cfg.caption_template,
     )
-    specs = parse_method_specs(cfg.methods if cfg.methods is not None else default_method_names())
+    specs = parse_method_specs(cfg.methods if cfg.methods is not None else default_method_names(),
+                               consistency=cfg.consistency)
     shown = _figure_specs(cfg, specs)
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -927,7 +939,9 @@ def _figure_specs(cfg: EvaluationConfig, specs: Sequence[MethodSpec]) -> list[Me
             shown.append(by_name[token])
             continue
         try:
-            named = [s for s in parse_method_specs([token], quiet=True) if s.kind != "jpeg"]
+            named = [s for s in parse_method_specs([token], quiet=True,
+                                                   consistency=cfg.consistency)
+                     if s.kind != "jpeg"]
         except ConfigError:
             named = None
         if named is None or any(s.name not in by_name for s in named):

@@ -14,9 +14,11 @@ on the command line:
   (``jpegtext models``: the package ships the default only);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
   geometric self-ensemble (:mod:`jpegtext.restore.runtime.inference`), a method of its own in the tables;
-- ``<model>+c`` (also ``<model>+x8+c``, ``<model>+c:nocap`` ...): the model's restoration made
-  consistent with the file (``jpegtext decode --consistent``,
-  :mod:`jpegtext.codec.consistency`), a method of its own;
+- a model is restored as ``jpegtext decode`` restores it, its luma bounded by the file (the
+  default ``--consistency luma``, :mod:`jpegtext.codec.consistency`); ``<model>+c`` (also
+  ``<model>+x8+c``, ``<model>+c:nocap`` ...) bounds the chroma too (``--consistency full``) and
+  ``<model>+raw`` is the model's output unbounded (``--consistency off``; every result made
+  before 2026-12-05 was this), each a method of its own;
 - ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
   caption at the highest quality whose file fits the captioned file's bytes (at least the
   evaluated QF), and restored with an empty caption;
@@ -106,7 +108,8 @@ class MethodSpec:
         caption_mode: ``caption``, ``nocap``, ``wrongcap`` or ``capbytes`` for ``tgjar``;
             ``none`` for the others (they take no text).
         ensemble: geometric self-ensemble size of a ``tgjar`` method (1 = off).
-        consistent: a ``tgjar`` method's output projected onto what the file allows (``+c``).
+        consistency: how a ``tgjar`` method's output is bounded by the file: ``luma`` (the
+            decode default), ``full`` (``+c``) or ``off`` (``+raw``).
     """
 
     name: str
@@ -114,7 +117,7 @@ class MethodSpec:
     model: str | None = None
     caption_mode: str = "none"
     ensemble: int = 1
-    consistent: bool = False
+    consistency: str = "luma"
 
     @property
     def model_name(self) -> str:
@@ -129,7 +132,7 @@ class MethodSpec:
             "model": self.model,
             "caption_mode": self.caption_mode,
             "ensemble": self.ensemble,
-            "consistent": self.consistent,
+            "consistency": self.consistency,
         }
 
 
@@ -177,13 +180,21 @@ def _split_ensemble(base: str) -> tuple[str, int]:
     return base, 1
 
 
-def _split_consistent(base: str) -> tuple[str, bool]:
-    """``model+c`` -> (``model``, True); no suffix -> (base, False)."""
-    return (base[:-2], True) if base.endswith("+c") else (base, False)
+_CONSISTENCY_SUFFIX = {"full": "+c", "off": "+raw"}
+
+
+def _split_consistency(base: str, default: str = "luma") -> tuple[str, str, str]:
+    """``model+c`` -> (``model``, ``full``, ``+c``); ``model+raw`` -> (``model``, ``off``,
+    ``+raw``); no suffix -> (base, ``default``, "")."""
+    for mode, suffix in _CONSISTENCY_SUFFIX.items():
+        if base.endswith(suffix):
+            return base[: -len(suffix)], mode, suffix
+    return base, default, ""
 
 
 def parse_method_specs(
-    tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False
+    tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False,
+    consistency: str = "luma",
 ) -> list[MethodSpec]:
     """Parse method names (see the module docstring); commas separate names too.
 
@@ -191,6 +202,7 @@ def parse_method_specs(
         tokens: the names, e.g. ``["jpeg", "arcnn", "tgjar-small", "tgjar-small:nocap"]``.
         zoo_names: the registered models; None reads the zoo.
         quiet: do not log that ``zoo`` names no model (for a validation pass).
+        consistency: how models named without ``+c`` / ``+raw`` are bounded by their file.
 
     Returns:
         The specs in the given order, duplicates removed.
@@ -208,16 +220,16 @@ def parse_method_specs(
         if not token:
             continue
         base, mode = _split_mode(token)
-        base, cons = _split_consistent(base)
+        base, cons, cons_suffix = _split_consistency(base, consistency)
         base, ens = _split_ensemble(base)
-        suffix = (("" if ens == 1 else f"+x{ens}") + ("+c" if cons else "")
+        suffix = (("" if ens == 1 else f"+x{ens}") + cons_suffix
                   + ("" if mode == "caption" else f":{mode}"))
         new: list[MethodSpec] = []
         if base in BASELINES or base in CODECS or base in PEERS:
             if token != base:
                 raise ConfigError(
                     f'Invalid method "{token}": {base} takes no caption and no ensemble, so it '
-                    f"has no {':'.join(CAPTION_MODES[1:])}, +x2/+x8 or +c variant"
+                    f"has no {':'.join(CAPTION_MODES[1:])}, +x2/+x8, +c or +raw variant"
                 )
             kind = "codec" if base in CODECS else "peer" if base in PEERS else base
             new.append(MethodSpec(base, kind))
@@ -289,18 +301,19 @@ class TGJARMethod:
         restorer: a :class:`~jpegtext.restore.runtime.inference.Restorer`.
         sha256: the weights file's sha256 (recorded in the results).
         ensemble: geometric self-ensemble size (1 = off).
-        consistent: project each restoration of a file onto what the file allows (``+c``).
+        consistency: how each restoration of a file is bounded by it (``luma``, ``full``,
+            ``off``; :func:`jpegtext.decode`'s ``consistent``).
     """
 
     def __init__(self, name: str, restorer: Any, sha256: str | None = None,
-                 ensemble: int = 1, consistent: bool = False) -> None:
+                 ensemble: int = 1, consistency: str = "luma") -> None:
         from jpegtext.receiver import Receiver
 
         self.name = name
         self.restorer = restorer
         self.sha256 = sha256
         self.ensemble = ensemble
-        self.consistent = consistent
+        self.consistency = consistency
         self.receiver = Receiver(restorer, ensemble=ensemble)
 
     def restore(self, jpeg_rgb: np.ndarray, caption: str, quality: int) -> np.ndarray:
@@ -318,7 +331,7 @@ class TGJARMethod:
         Returns:
             The :class:`~jpegtext.receiver.DecodeResult`.
         """
-        return self.receiver.receive(file, caption=caption, consistent=self.consistent)
+        return self.receiver.receive(file, caption=caption, consistent=self.consistency)
 
 
 class CodecMethod:
@@ -457,10 +470,10 @@ class MethodLoader:
         return self._cache.get(self._key(spec))
 
     @staticmethod
-    def _key(spec: MethodSpec) -> tuple[str, str | None, int, bool]:
+    def _key(spec: MethodSpec) -> tuple[str, str | None, int, str]:
         # A model's caption variants share it; every other method is its own.
         return (spec.kind, spec.model if spec.kind == "tgjar" else spec.name, spec.ensemble,
-                spec.consistent)
+                spec.consistency)
 
     def weights_sha256(self, spec: MethodSpec) -> str | None:
         """sha256 of a ``tgjar`` spec's weights file (None for the baselines)."""
@@ -499,5 +512,5 @@ class MethodLoader:
                 )
                 self._restorers[spec.model] = restorer
             return TGJARMethod(spec.model_name, restorer, self.weights_sha256(spec),
-                               spec.ensemble, spec.consistent)
+                               spec.ensemble, spec.consistency)
         raise ConfigError(f"unknown method kind {spec.kind!r}")

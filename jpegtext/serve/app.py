@@ -377,6 +377,24 @@ def _option_int(options: dict[str, str], name: str, default: int | None = None,
     return value
 
 
+def _consistency(options: dict[str, str]) -> str:
+    """``consistency=off|luma|full`` (default luma); ``consistent=1`` / ``0`` say full / off."""
+    from jpegtext.receiver import CONSISTENCY, DEFAULT_CONSISTENCY
+
+    text = (options.get("consistency") or "").strip().lower()
+    if text and text not in CONSISTENCY:
+        raise ServiceError(400, f'Invalid consistency "{options["consistency"]}", should be one '
+                           f"of {list(CONSISTENCY)}", "ConfigError")
+    legacy = _option_int(options, "consistent", None, (0, 1))
+    if legacy is not None:
+        implied = "full" if legacy else "off"
+        if text and text != implied:
+            raise ServiceError(400, f"consistent={legacy} means consistency={implied}, not "
+                               f"{text}", "ConfigError")
+        text = implied
+    return text or DEFAULT_CONSISTENCY
+
+
 def _header_text(text: str) -> str:
     """HTTP headers are Latin-1: captions travel percent-encoded (``decodeURIComponent``)."""
     return quote(text, safe=" ,.;:!?'()-_/")
@@ -420,7 +438,7 @@ async def _restore(service: _Service, request: Request) -> Response:
     data, options = await service.read_request(request)
     caption = options.get("caption")  # present (even empty) = the caller's text wins
     ensemble = _option_int(options, "ensemble", 1, _ENSEMBLES)
-    consistent = bool(_option_int(options, "consistent", 0, (0, 1)))
+    consistency = _consistency(options)
     max_pixels = service.config.max_pixels
     file = await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
 
@@ -428,7 +446,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         start = time.perf_counter()
         result = decode_detailed(file, model=service.restorer, caption=caption,
                                  max_pixels=max_pixels, ensemble=ensemble,
-                                 consistent=consistent)
+                                 consistent=consistency)
         return result, encode_png(result), time.perf_counter() - start
 
     queued = time.perf_counter()
@@ -439,6 +457,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         "X-Jpegtext-Caption-Source": result.caption_source,
         "X-Jpegtext-Model": result.model,
         "X-Jpegtext-Ensemble": str(ensemble),
+        "X-Jpegtext-Consistency": result.consistency,
         "X-Jpegtext-Consistent": str(int(result.consistent)),
         "X-Jpegtext-Time-Ms": f"{seconds * 1000:.0f}",
         "Server-Timing": f"restore;dur={seconds * 1000:.1f}, total;dur={total * 1000:.1f}",
