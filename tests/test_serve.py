@@ -508,10 +508,27 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert driver.find_element(By.ID, "s-qf").text == "QF 10"
             assert driver.find_element(By.ID, "qf-badge").text == "QF 10"
             assert restored.get_attribute("data-caption") == "bright red sky over dark blue water"
+            assert driver.find_element(By.ID, "s-consistency").text == "luma"
+
+            # 4b. the receiver's options: bound the colour too, then self-ensemble x2
+            from selenium.webdriver.support.ui import Select
+
+            Select(driver.find_element(By.ID, "consistency")).select_by_value("full")
+            wait.until(lambda d: seq() >= 4
+                       and d.find_element(By.ID, "s-consistency").text == "full")
+            Select(driver.find_element(By.ID, "ensemble")).select_by_value("2")
+            wait.until(lambda d: seq() >= 5
+                       and d.find_element(By.ID, "s-consistency").text == "full · ensemble x2")
+            Select(driver.find_element(By.ID, "consistency")).select_by_value("luma")
+            Select(driver.find_element(By.ID, "ensemble")).select_by_value("1")
+            # two quick changes: the first restoration may be cancelled, the last one shows
+            wait.until(lambda d: seq() >= 6 and d.find_element(By.ID, "s-consistency").text
+                       == "luma")
 
             # 5. a ready jpegtext JPEG is restored as received, with its stored caption
+            n = seq()
             driver.find_element(By.ID, "file").send_keys(str(received))
-            wait.until(lambda d: seq() >= 4
+            wait.until(lambda d: seq() > n
                        and restored.get_attribute("data-caption")
                        == "olive trees under a blue sky")
             assert caption_box.get_attribute("value") == "olive trees under a blue sky"

@@ -202,7 +202,7 @@ async function pipeline(opts = {}) {
       setBefore();
     }
     busy(true, "Restoring…");
-    const params = {};
+    const params = { consistency: $("consistency").value, ensemble: $("ensemble").value };
     // a received file keeps its stored caption unless the user edited it (text control)
     if (state.role === "received" && captionEdited()) params.caption = currentCaption();
     const res = await api("/v1/restore", state.jpeg, params, ctl.signal);
@@ -226,7 +226,7 @@ function clearViewer() {
   $("stage-side").classList.add("hidden");
   $("empty").classList.remove("hidden");
   $("restored-caption").textContent = "";
-  for (const id of ["s-size", "s-photo", "s-bytes", "s-caption", "s-share", "s-qf", "s-model", "s-time"]) $(id).textContent = "—";
+  for (const id of ["s-size", "s-photo", "s-bytes", "s-caption", "s-share", "s-qf", "s-model", "s-consistency", "s-time"]) $(id).textContent = "—";
   $("s-share-bar").style.width = "0";
   for (const id of ["dl-jpeg", "dl-png"]) $(id).setAttribute("aria-disabled", "true");
   updateCaptionMeta();
@@ -275,6 +275,9 @@ function showRestored(png, res) {
   $("label-after").innerHTML = label;
   $("label-side-after").innerHTML = label;
   $("s-model").textContent = model || "—";
+  const ens = header(res, "X-Jpegtext-Ensemble");
+  $("s-consistency").textContent = (header(res, "X-Jpegtext-Consistency") || "—")
+    + (ens && ens !== "1" ? ` · ensemble x${ens}` : "");
   $("s-time").textContent = ms ? `${(ms / 1000).toFixed(2)} s` : "—";
   $("restored-caption").innerHTML = "";
   const b = document.createElement("b");
@@ -452,6 +455,9 @@ function bindControls() {
     pipeline();
   });
   $("before-src").addEventListener("change", setBefore);
+  for (const id of ["consistency", "ensemble"]) {
+    $(id).addEventListener("change", () => { if (state.jpeg) { clearTimeout(timer); pipeline({ restoreOnly: true }); } });
+  }
   $("token-btn").addEventListener("click", () => {
     sessionStorage.setItem("jpegtext-token", $("token").value.trim());
     $("token-card").classList.add("hidden");
