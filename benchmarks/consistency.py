@@ -1,9 +1,9 @@
-"""What ``decode(..., consistent=True)`` does to the default's restorations on the held-out sets.
+"""What decode's bound by the file (``consistent="full"`` or ``"luma"``) does on the held-out sets.
 
 Each image is encoded by the product (flowers256 test: its first human caption; Kodak and LIVE1:
 the built-in captioner on the clean image, as the sender would), restored by the product's decode
 path, and then projected onto the file's quantisation intervals
-(:func:`jpegtext.codec.consistency.project_jpeg_file`, which is what ``consistent=True`` adds;
+(:func:`jpegtext.codec.consistency.project_jpeg_file`, which is what ``consistent`` adds;
 ``tests/test_consistency.py`` checks the two are the same pixels). For flowers the empty caption
 is measured too. Reported per set and QF: mean PSNR (RGB) and LPIPS of both, the paired
 difference with its standard error, how many images changed, and the largest per-image change.
@@ -15,7 +15,10 @@ difference with its standard error, how many images changed, and the largest per
 ``--slack`` / ``--chroma-slack`` widen the intervals (``project_jpeg_file``'s arguments;
 ``--chroma-slack inf`` bounds the luma alone).
 
-Nothing here chooses anything: ``consistent`` is an option, off by default, measured once.
+The restorations are the model's own output (``consistent="off"``) and the bound is applied here,
+so the paired difference is exactly what the bound does. Nothing here chooses anything (the rule
+that made ``luma`` the decode default is ``consistency_slack.py``'s; this script is its held-out
+check).
 """
 
 from __future__ import annotations
@@ -35,14 +38,11 @@ SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
 
 
-def _items(name: str) -> list[tuple[Path, str | None]]:
-    """(image, its first human caption or None = the built-in captioner) of a held-out set,
-    listed by the evaluation harness's :func:`~jpegtext.evaluation.dataset.list_images`."""
+def flowers_items(split: str) -> list[tuple[Path, str]]:
+    """(image, first human caption) of every flowers256 ``split`` image that has one, listed by
+    the evaluation harness's :func:`~jpegtext.evaluation.dataset.list_images`."""
     from jpegtext.evaluation.dataset import list_images
 
-    if name != "flowers256-test":
-        folder = {"kodak": "kodak", "live1": "live1_color"}[name]
-        return [(im.path, None) for im in list_images(DATA / folder)]
     root = DATA / "flowers256"
     first = {}
     for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines():
@@ -51,7 +51,17 @@ def _items(name: str) -> list[tuple[Path, str | None]]:
             if row["captions"]:
                 first[row["file"]] = row["captions"][0]
     return [(im.path, first[im.id]) for im in list_images(root, manifest="labels.jsonl",
-                                                          split="test") if im.id in first]
+                                                          split=split) if im.id in first]
+
+
+def _items(name: str) -> list[tuple[Path, str | None]]:
+    """(image, its first human caption or None = the built-in captioner) of a held-out set."""
+    from jpegtext.evaluation.dataset import list_images
+
+    if name == "flowers256-test":
+        return list(flowers_items("test"))
+    folder = {"kodak": "kodak", "live1": "live1_color"}[name]
+    return [(im.path, None) for im in list_images(DATA / folder)]
 
 
 def _stat(d: list[float]) -> dict:
@@ -95,7 +105,8 @@ def measure(model: str, sets: list[str], qualities: list[int], slack: float = 1.
                 file = parse_file(data)
                 for c in captions:
                     over = "" if c == "empty" else None
-                    plain = decode_detailed(file, model=restorer, caption=over).image
+                    plain = decode_detailed(file, model=restorer, caption=over,
+                                            consistent="off").image
                     kept = project_jpeg_file(plain, file, slack=slack, chroma_slack=chroma_slack)
                     r = rows[c]
                     r["psnr"].append(psnr(clean, plain))

@@ -51,21 +51,6 @@ WORST_LOSS = 0.05  # dB: no image may lose more
 TIE = 0.002  # dB
 
 
-def flowers_items(split: str) -> list[tuple[Path, str]]:
-    """(image, first human caption) of every flowers256 ``split`` image that has one."""
-    from jpegtext.evaluation.dataset import list_images
-
-    root = SHARED / "data" / "flowers256"
-    first = {}
-    for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if row["captions"]:
-                first[row["file"]] = row["captions"][0]
-    return [(im.path, first[im.id]) for im in list_images(root, manifest="labels.jsonl",
-                                                          split=split) if im.id in first]
-
-
 def _bound(img: np.ndarray, file, candidate: tuple[float, float] | None) -> np.ndarray:
     from jpegtext.codec.consistency import project_jpeg_file
 
@@ -99,7 +84,7 @@ def fidelity(restorer, items: list[tuple[Path, str]], qualities: list[int], lp) 
                 clean_im = im.convert("RGB")
             clean = np.asarray(clean_im)
             file = parse_file(jpegtext.encode(clean_im, quality=q, caption=caption))
-            plain = decode_detailed(file, model=restorer).image
+            plain = decode_detailed(file, model=restorer, consistent="off").image
             names_colour.append(bool(colour.search(caption)))
             for name, cand in CANDIDATES.items():
                 img = _bound(plain, file, cand)
@@ -136,12 +121,13 @@ def steering(restorer, split: str, n: int) -> dict[str, dict[str, float]]:
         data = jpegtext.encode(SHARED / "data" / "flowers256" / file_name, quality=1,
                                caption=caption)
         file = parse_file(data)
-        base = jpegtext.decode(data, model=restorer, output_type="np")
+        base = jpegtext.decode(data, model=restorer, output_type="np", consistent="off")
         for target in TARGETS:
             if target == colour:
                 continue
             new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
-            img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np")
+            img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
+                                  consistent="off")
             anchor = np.array(ANCHORS[target], dtype=np.float64)
             for name, cand in CANDIDATES.items():
                 before = np.linalg.norm(_mean(_bound(base, file, cand), True) - anchor)
@@ -203,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     restorer = jpegtext.load_restorer(args.model)
     lp = load_lpips(trunk_path=SHARED / "weights" / "lpips" / "alexnet_features_imagenet_tv.pth",
                     device="cpu")
+    from consistency import flowers_items
+
     items = flowers_items(args.split)[: args.limit]
     steer = steering(restorer, args.split, args.n_control)
     fid = fidelity(restorer, items, args.qualities, lp)
