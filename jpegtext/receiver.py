@@ -10,10 +10,11 @@ walked once and opened with Pillow once) and resolves in one place:
   warning). When the payload records another quality than the tables show, the tables win and a
   warning names both;
 - the words of the caption the model's text encoder cannot read (reported with ``-v``);
-- how the restoration is bounded by the file (``consistent``): ``"luma"`` by default, the luma's
-  DCT coefficients clipped into the file's quantisation intervals and the colour left to the
-  model and its caption (chosen by ``benchmarks/results/selection_consistency_default_rule.md``);
-  ``"full"`` bounds the chroma too, ``"off"`` returns the model's output as it is.
+- how the restoration is bounded by the file (``consistent``): ``"auto"`` by default, every DCT
+  coefficient clipped into the file's quantisation interval (``"full"``) when the caption is the
+  file's own (or none), the luma's alone (``"luma"``, the colour left to the caption) when the
+  caller gives the caption; ``"off"`` returns the model's output as it is
+  (``benchmarks/results/selection_consistency_default_rule.md`` and ``..._auto_rule.md``).
 
 Restorers are cached per (model, device, precision, tile settings), so repeated calls load the
 weights once; the cache and the restorers are safe to use from several threads.
@@ -47,9 +48,10 @@ log = logging.getLogger(__name__)
 _OUTPUT_TYPES = ("pil", "np", "pt")
 _CACHE: dict[tuple[Any, ...], Restorer] = {}
 _CACHE_LOCK = threading.Lock()
-#: how a restoration may be bounded by its file: not at all, its luma, every component
-CONSISTENCY = ("off", "luma", "full")
-DEFAULT_CONSISTENCY = "luma"
+#: how a restoration may be bounded by its file: by where its caption came from, not at all, its
+#: luma, every component
+CONSISTENCY = ("auto", "off", "luma", "full")
+DEFAULT_CONSISTENCY = "auto"
 
 
 def consistency_mode(value: bool | str | None) -> str:
@@ -93,8 +95,8 @@ class DecodeResult:
             not looked for (only with ``report_lost_words``, or INFO logging, as ``-v``).
         consistent: the restoration was projected onto what the file's quantisation allows
             (``consistency`` not ``"off"``, and a gray or YCbCr file).
-        consistency: how it was bounded: ``"off"``, ``"luma"`` or ``"full"`` (``"off"`` also
-            when the file's layout could not be projected: see ``warnings``).
+        consistency: how it was bounded: ``"off"``, ``"luma"`` or ``"full"`` (``"auto"`` resolved;
+            ``"off"`` also when the file's layout could not be projected: see ``warnings``).
     """
 
     image: np.ndarray
@@ -283,6 +285,10 @@ class Receiver:
             if lost:
                 log.info("the model cannot read %d of the caption's words: %s", len(lost),
                          " ".join(lost))
+        if mode == "auto":
+            # the file's own caption describes the clean image, which the full bound contains;
+            # a caller's caption asks to steer colour, which only the luma bound leaves free
+            mode = "luma" if use.caption_source == "override" else "full"
         pixels = file.pixels()  # writable and C-contiguous: the restorer does not copy it
         restored = self.restorer.restore(pixels, use.caption, use.quality,
                                          ensemble=self.ensemble if ensemble is None
@@ -419,11 +425,12 @@ def decode(
         consistent: project the restoration onto the images the file could have come from
             (each DCT coefficient within its quantisation interval,
             :mod:`jpegtext.codec.consistency`; never further from the original in that sense).
-            ``"luma"`` (None, the default): the luma alone, so the colour stays the model's
-            and the caption's to steer; ``"full"`` (or True): the chroma too, so a caption that
-            misleads the model cannot move colours past what the file allows, but colour
-            steering by a caption that contradicts the file is undone too; ``"off"`` (or
-            False): the model's output as it is.
+            ``"full"`` (or True): every component, so a caption that misleads the model cannot
+            move colours past what the file allows (but colour steering by a caption that
+            contradicts the file is undone too); ``"luma"``: the luma alone, the colour left to
+            the model and the caption; ``"auto"`` (None, the default): ``"full"`` for the
+            file's own caption (or none), ``"luma"`` for a ``caption`` given here;
+            ``"off"`` (or False): the model's output as it is.
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.

@@ -173,21 +173,31 @@ def test_decode_consistency_through_the_product(tmp_path: Path,
     data = jpegtext.encode(clean, 1, caption="a red barn")
     plain = decode_detailed(data, model=str(model), device="cpu", consistent="off")
     default = decode_detailed(data, model=str(model), device="cpu")
+    luma = decode_detailed(data, model=str(model), device="cpu", consistent="luma")
     with caplog.at_level("INFO", logger="jpegtext"):
         kept = decode_detailed(data, model=str(model), device="cpu", consistent=True)
-    assert (plain.consistency, default.consistency, kept.consistency) == ("off", "luma", "full")
-    assert not plain.consistent and default.consistent and kept.consistent
+    assert [r.consistency for r in (plain, default, luma, kept)] == ["off", "full", "luma", "full"]
+    assert not plain.consistent and default.consistent and luma.consistent and kept.consistent
     assert "moved the restoration by" in caplog.text  # what -v shows
     file = parse_file(data)
     assert np.array_equal(kept.image, project_jpeg_file(plain.image, file))
-    assert np.array_equal(default.image, project_jpeg_file(plain.image, file,
+    assert np.array_equal(default.image, kept.image)  # auto: the file's own caption -> full
+    assert np.array_equal(luma.image, project_jpeg_file(plain.image, file,
+                                                        chroma_slack=float("inf")))
+    # auto with the caller's caption (steering) bounds the luma only
+    steer_raw = decode_detailed(data, model=str(model), device="cpu", caption="a blue barn",
+                                consistent="off")
+    steered = decode_detailed(data, model=str(model), device="cpu", caption="a blue barn")
+    assert steered.consistency == "luma"
+    assert np.array_equal(steered.image, project_jpeg_file(steer_raw.image, file,
                                                            chroma_slack=float("inf")))
     assert _psnr(kept.image, np.asarray(clean)) >= _psnr(plain.image, np.asarray(clean)) - 0.01
     src = tmp_path / "in.jpg"
     src.write_bytes(data)
-    for flags, expected in (([], default.image), (["--consistent"], kept.image),
-                            (["--consistency", "full"], kept.image),
-                            (["--consistency", "off"], plain.image)):
+    for flags, expected in (([], kept.image), (["--consistent"], kept.image),
+                            (["--consistency", "luma"], luma.image),
+                            (["--consistency", "off"], plain.image),
+                            (["--caption", "a blue barn"], steered.image)):
         out = tmp_path / f"out{len(flags)}{'-'.join(flags)}.png"
         r = CliRunner().invoke(main, ["decode", str(src), "-o", str(out), "--model", str(model),
                                       "--device", "cpu", *flags])

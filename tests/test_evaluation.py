@@ -654,7 +654,7 @@ def test_consistency_variants_are_their_own_columns(dataset: Path, weights: dict
     specs = parse_method_specs([model, f"{model}+c", f"{model}+c:nocap", "m+x8+c", "m+raw"],
                                zoo_names=["m"])
     assert [(s.name, s.consistency, s.ensemble, s.caption_mode) for s in specs] == [
-        ("tinytest", "luma", 1, "caption"), ("tinytest+c", "full", 1, "caption"),
+        ("tinytest", "auto", 1, "caption"), ("tinytest+c", "full", 1, "caption"),
         ("tinytest+c:nocap", "full", 1, "nocap"), ("m+x8+c", "full", 8, "caption"),
         ("m+raw", "off", 1, "caption")]
     for bad in ("jpeg+c", "arcnn+raw"):
@@ -672,6 +672,8 @@ def test_consistency_variants_are_their_own_columns(dataset: Path, weights: dict
         assert all(c >= p - 0.01 for p, c in zip(rows["tinytest+raw"], rows[bounded],
                                                   strict=True))
     assert rows["tinytest+raw"] != rows["tinytest+c"]
+    # auto: every column stands for a file holding its caption, so it is the full bound
+    assert rows["tinytest"] == rows["tinytest+c"]
 
 
 def test_the_run_wide_consistency_names_no_column_and_is_never_mixed(
@@ -689,6 +691,6 @@ def test_the_run_wide_consistency_names_no_column_and_is_never_mixed(
     run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
                         methods=(model,), consistency="off"))
     # records of unbounded restorations are never resumed as bounded ones (same column name)
-    with pytest.raises(ConfigError, match="consistency: 'off' -> 'luma'"):
+    with pytest.raises(ConfigError, match="consistency: 'off' -> 'auto'"):
         run_evaluation(_cfg(dataset, out, weights, qualities=(1,), metrics=("psnr",),
                             methods=(model,)))

@@ -121,7 +121,7 @@ def test_restore_keeps_icc_and_ensemble_is_checked(client: Any) -> None:
     assert bad.status_code == 400 and "ensemble" in bad.json()["message"]
 
 
-def test_restore_consistency_luma_by_default_full_or_off_on_request(client: Any) -> None:
+def test_restore_consistency_auto_by_default_or_as_requested(client: Any) -> None:
     import math
 
     from jpegtext.codec.consistency import project_jpeg_file
@@ -131,11 +131,19 @@ def test_restore_consistency_luma_by_default_full_or_off_on_request(client: Any)
     make_sample_image(64, 64, seed=4).save(buf, format="JPEG", quality=2)
     file = parse_file(buf.getvalue())
     raw = client.post("/v1/restore", content=buf.getvalue(), params={"consistency": "off"})
-    luma = client.post("/v1/restore", content=buf.getvalue())
+    luma = client.post("/v1/restore", content=buf.getvalue(), params={"consistency": "luma"})
     full = client.post("/v1/restore", content=buf.getvalue(), params={"consistency": "full"})
     legacy = client.post("/v1/restore", content=buf.getvalue(), params={"consistent": "1"})
-    assert [r.headers["x-jpegtext-consistency"] for r in (raw, luma, full, legacy)] == [
-        "off", "luma", "full", "full"]
+    auto = client.post("/v1/restore", content=buf.getvalue())  # the file's own (no) caption
+    steered = client.post("/v1/restore", content=buf.getvalue(), params={"caption": "a red barn"})
+    raw_steered = client.post("/v1/restore", content=buf.getvalue(),
+                              params={"caption": "a red barn", "consistency": "off"})
+    assert [r.headers["x-jpegtext-consistency"] for r in (raw, luma, full, legacy, auto, steered)
+            ] == ["off", "luma", "full", "full", "full", "luma"]
+    assert auto.content == full.content
+    b = np.asarray(_open_png(raw_steered.content).convert("RGB"))
+    assert np.array_equal(np.asarray(_open_png(steered.content).convert("RGB")),
+                          project_jpeg_file(b, file, chroma_slack=math.inf))
     assert raw.headers["x-jpegtext-consistent"] == "0"
     assert luma.headers["x-jpegtext-consistent"] == full.headers["x-jpegtext-consistent"] == "1"
     a = np.asarray(_open_png(raw.content).convert("RGB"))
@@ -472,6 +480,7 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert driver.find_element(By.ID, "s-bytes").text.endswith("B")
             assert "%" in driver.find_element(By.ID, "s-share").text
             assert driver.find_element(By.ID, "s-qf").text == "QF 1"
+            assert driver.find_element(By.ID, "s-consistency").text == "full"  # its own caption
             first_src = restored.get_attribute("src")
             natural = driver.execute_script(
                 "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", restored)
@@ -508,6 +517,7 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert driver.find_element(By.ID, "s-qf").text == "QF 10"
             assert driver.find_element(By.ID, "qf-badge").text == "QF 10"
             assert restored.get_attribute("data-caption") == "bright red sky over dark blue water"
+            # auto: an edited caption steers, so only the luma is bounded
             assert driver.find_element(By.ID, "s-consistency").text == "luma"
 
             # 4b. the receiver's options: bound the colour too, then self-ensemble x2
@@ -519,7 +529,7 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             Select(driver.find_element(By.ID, "ensemble")).select_by_value("2")
             wait.until(lambda d: seq() >= 5
                        and d.find_element(By.ID, "s-consistency").text == "full · ensemble x2")
-            Select(driver.find_element(By.ID, "consistency")).select_by_value("luma")
+            Select(driver.find_element(By.ID, "consistency")).select_by_value("auto")
             Select(driver.find_element(By.ID, "ensemble")).select_by_value("1")
             # two quick changes: the first restoration may be cancelled, the last one shows
             wait.until(lambda d: seq() >= 6 and d.find_element(By.ID, "s-consistency").text
@@ -533,6 +543,7 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
                        == "olive trees under a blue sky")
             assert caption_box.get_attribute("value") == "olive trees under a blue sky"
             assert driver.find_element(By.ID, "s-qf").text == "QF 5"
+            assert driver.find_element(By.ID, "s-consistency").text == "full"
             assert "on" in driver.find_element(By.ID, "role-received").get_attribute("class")
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             assert not errors, errors

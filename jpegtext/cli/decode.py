@@ -50,12 +50,13 @@ def _shard() -> tuple[int, int, int]:
 @click.option("--ensemble", type=click.Choice(["1", "2", "8"]), default="1", show_default=True,
               help="Geometric self-ensemble: average the restorations of 2 (mirror) or 8 (all "
                    "flips and transpositions) copies; that many times slower, higher PSNR.")
-@click.option("--consistency", type=click.Choice(["off", "luma", "full"]), default="luma",
-              show_default=True,
+@click.option("--consistency", type=click.Choice(["auto", "full", "luma", "off"]),
+              default="auto", show_default=True,
               help="Keep the result's DCT coefficients within the file's quantisation intervals: "
-                   "luma = brightness and detail only, colour left to the model and caption; "
-                   "full = colour too (a misleading caption cannot repaint past what the JPEG "
-                   "allows, but deliberate colour steering is undone); off = the model's output.")
+                   "full = every one (a misleading caption cannot repaint past what the JPEG "
+                   "allows, but deliberate colour steering is undone); luma = brightness and "
+                   "detail only, colour left to the caption; auto = full for the file's own "
+                   "caption, luma with --caption; off = the model's output.")
 @click.option("--consistent", is_flag=True, help="Same as --consistency full.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")

@@ -223,11 +223,12 @@ class _ListOptionsCommand(click.Command):
 )
 @click.option(
     "--consistency",
-    type=click.Choice(["luma", "full", "off"]),
-    default="luma",
+    type=click.Choice(["auto", "full", "luma", "off"]),
+    default="auto",
     show_default=True,
     help="How models named without +c (full) or +raw (off) are bounded by their file, as "
-    "`jpegtext decode --consistency` (off: the model's output, as every run before 2026-12-05).",
+    "`jpegtext decode --consistency` restores a file holding the column's caption (auto = full "
+    "there; off: the model's output, as every run before 2026-12-05).",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.pass_context

@@ -130,8 +130,9 @@ class EvaluationConfig:
         save_images: keep every restored PNG and JPEG (else only the figure images').
         wrongcap_seed: seed of the wrong-caption derangement.
         consistency: how TGJAR methods named without ``+c`` / ``+raw`` are bounded by their
-            file: ``luma`` (``jpegtext decode``'s default), ``full`` or ``off`` (the model's
-            output; every run before 2026-12-05 measured this).
+            file: ``auto`` (``jpegtext decode``'s default: ``full`` for a file's own caption,
+            which every column stands for), ``luma``, ``full`` or ``off`` (the model's output;
+            every run before 2026-12-05 measured this).
         command: the command line, recorded in the outputs.
     """
 
@@ -161,7 +162,7 @@ class EvaluationConfig:
     figure_methods: tuple[str, ...] | None = None
     save_images: bool = False
     wrongcap_seed: int = 0
-    consistency: str = "luma"
+    consistency: str = "auto"
     command: str | None = None
 
     def __post_init__(self) -> None:

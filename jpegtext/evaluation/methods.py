@@ -14,11 +14,12 @@ on the command line:
   (``jpegtext models``: the package ships the default only);
 - ``<model>+x2`` / ``<model>+x8`` (also ``zoo+x8``, ``<model>+x8:nocap`` ...): the model with
   geometric self-ensemble (:mod:`jpegtext.restore.runtime.inference`), a method of its own in the tables;
-- a model is restored as ``jpegtext decode`` restores it, its luma bounded by the file (the
-  default ``--consistency luma``, :mod:`jpegtext.codec.consistency`); ``<model>+c`` (also
-  ``<model>+x8+c``, ``<model>+c:nocap`` ...) bounds the chroma too (``--consistency full``) and
-  ``<model>+raw`` is the model's output unbounded (``--consistency off``; every result made
-  before 2026-12-05 was this), each a method of its own;
+- a model is restored as ``jpegtext decode`` restores a file that holds the column's caption:
+  bounded by the file (the default ``--consistency auto``, which for a file's own caption is
+  ``full``, :mod:`jpegtext.codec.consistency`); ``<model>+c`` (also ``<model>+x8+c``,
+  ``<model>+c:nocap`` ...) is ``full`` whatever the run's setting and ``<model>+raw`` the model's
+  output unbounded (``off``; every result made before 2026-12-05 was this), each a method of
+  its own;
 - ``<model>:capbytes``: "is the caption worth its bytes": the image is encoded again without a
   caption at the highest quality whose file fits the captioned file's bytes (at least the
   evaluated QF), and restored with an empty caption;
@@ -108,8 +109,9 @@ class MethodSpec:
         caption_mode: ``caption``, ``nocap``, ``wrongcap`` or ``capbytes`` for ``tgjar``;
             ``none`` for the others (they take no text).
         ensemble: geometric self-ensemble size of a ``tgjar`` method (1 = off).
-        consistency: how a ``tgjar`` method's output is bounded by the file: ``luma`` (the
-            decode default), ``full`` (``+c``) or ``off`` (``+raw``).
+        consistency: how a ``tgjar`` method's output is bounded by the file: ``auto`` (the
+            decode default; ``full`` here, see :meth:`TGJARMethod.receive`), ``luma``, ``full``
+            (``+c``) or ``off`` (``+raw``).
     """
 
     name: str
@@ -117,7 +119,7 @@ class MethodSpec:
     model: str | None = None
     caption_mode: str = "none"
     ensemble: int = 1
-    consistency: str = "luma"
+    consistency: str = "auto"
 
     @property
     def model_name(self) -> str:
@@ -183,7 +185,7 @@ def _split_ensemble(base: str) -> tuple[str, int]:
 _CONSISTENCY_SUFFIX = {"full": "+c", "off": "+raw"}
 
 
-def _split_consistency(base: str, default: str = "luma") -> tuple[str, str, str]:
+def _split_consistency(base: str, default: str = "auto") -> tuple[str, str, str]:
     """``model+c`` -> (``model``, ``full``, ``+c``); ``model+raw`` -> (``model``, ``off``,
     ``+raw``); no suffix -> (base, ``default``, "")."""
     for mode, suffix in _CONSISTENCY_SUFFIX.items():
@@ -194,7 +196,7 @@ def _split_consistency(base: str, default: str = "luma") -> tuple[str, str, str]
 
 def parse_method_specs(
     tokens: Sequence[str], zoo_names: Sequence[str] | None = None, *, quiet: bool = False,
-    consistency: str = "luma",
+    consistency: str = "auto",
 ) -> list[MethodSpec]:
     """Parse method names (see the module docstring); commas separate names too.
 
@@ -301,12 +303,12 @@ class TGJARMethod:
         restorer: a :class:`~jpegtext.restore.runtime.inference.Restorer`.
         sha256: the weights file's sha256 (recorded in the results).
         ensemble: geometric self-ensemble size (1 = off).
-        consistency: how each restoration of a file is bounded by it (``luma``, ``full``,
-            ``off``; :func:`jpegtext.decode`'s ``consistent``).
+        consistency: how each restoration of a file is bounded by it (``auto``, ``luma``,
+            ``full``, ``off``; :func:`jpegtext.decode`'s ``consistent``).
     """
 
     def __init__(self, name: str, restorer: Any, sha256: str | None = None,
-                 ensemble: int = 1, consistency: str = "luma") -> None:
+                 ensemble: int = 1, consistency: str = "auto") -> None:
         from jpegtext.receiver import Receiver
 
         self.name = name
@@ -331,7 +333,10 @@ class TGJARMethod:
         Returns:
             The :class:`~jpegtext.receiver.DecodeResult`.
         """
-        return self.receiver.receive(file, caption=caption, consistent=self.consistency)
+        # a column's caption (true, empty, another image's) stands for a file that holds it,
+        # so "auto" is what a receiver of that file gets: the full bound, in every column alike
+        mode = "full" if self.consistency == "auto" else self.consistency
+        return self.receiver.receive(file, caption=caption, consistent=mode)
 
 
 class CodecMethod:

@@ -378,7 +378,8 @@ def _option_int(options: dict[str, str], name: str, default: int | None = None,
 
 
 def _consistency(options: dict[str, str]) -> str:
-    """``consistency=off|luma|full`` (default luma); ``consistent=1`` / ``0`` say full / off."""
+    """``consistency=auto|full|luma|off`` (default auto); ``consistent=1`` / ``0`` say full /
+    off."""
     from jpegtext.receiver import CONSISTENCY, DEFAULT_CONSISTENCY
 
     text = (options.get("consistency") or "").strip().lower()

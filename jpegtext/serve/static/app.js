@@ -202,7 +202,11 @@ async function pipeline(opts = {}) {
       setBefore();
     }
     busy(true, "Restoring…");
-    const params = { consistency: $("consistency").value, ensemble: $("ensemble").value };
+    const bound = $("consistency").value;
+    // auto: the file's own caption bounds colour too (full); a caption edited here steers (luma),
+    // also when it was stored in the file just now by this page playing the sender
+    const params = { consistency: bound === "auto" && captionEdited() ? "luma" : bound,
+                     ensemble: $("ensemble").value };
     // a received file keeps its stored caption unless the user edited it (text control)
     if (state.role === "received" && captionEdited()) params.caption = currentCaption();
     const res = await api("/v1/restore", state.jpeg, params, ctl.signal);
