@@ -214,8 +214,10 @@ def test_evaluate_equals_encode_then_decode(model_path: Path, tmp_path: Path) ->
         r = runner.invoke(main, ["encode", str(data_dir / name), "-q", str(q),
                                  "--caption", captions[name], "-o", str(jpg), "--force"])
         assert r.exit_code == 0, r.output
+        # :nocap stands for a file without a caption: its receiver reads none (and the default
+        # bound, auto, treats it as the file's own, not as a caption given to steer)
         args = ["decode", str(jpg), "-o", str(png), "--model", model, "--device", "cpu",
-                "--force"] + (["--caption", ""] if nocap else [])
+                "--force"] + (["--ignore-payload"] if nocap else [])
         r = runner.invoke(main, args)
         assert r.exit_code == 0, r.output
         clean = np.asarray(Image.open(data_dir / name).convert("RGB"))
