@@ -16,7 +16,10 @@ writes JSON.
 ``--text-models`` compares real model files instead: the start-up a ``jpegtext decode`` call
 pays (importing jpegtext, loading the model and its text encoder, the first caption; each in a
 fresh process) and the seconds per 768x512 image in a folder run (a new caption per image, so
-the text encoder runs every time; median of ``--repeats``).
+the text encoder runs every time; median of ``--repeats``), and what decode's default bound by
+the file adds to it (``bound_full_s``: :func:`~jpegtext.codec.consistency.project_jpeg_file` on
+a QF 1 file of the 768x512 sample, the ``full`` bound that ``auto`` applies to a file's own
+caption; ``seconds_per_image_with_bound`` is the sum).
 """
 
 from __future__ import annotations
@@ -146,11 +149,24 @@ def _text_case(model: str, repeats: int, threads: int) -> dict[str, object]:
         t = time.perf_counter()
         restorer.restore(img, caption, 1)
         times.append(time.perf_counter() - t)
+    from jpegtext.codec.consistency import project_jpeg_file
+    from jpegtext.codec.jpegfile import parse_file
+    from jpegtext.sample import make_sample_image
+
+    file = parse_file(jpegtext.encode(make_sample_image(), 1, caption="x"))
+    pixels = file.pixels()
+    bound = []
+    for _ in range(max(repeats, 3)):
+        t = time.perf_counter()
+        project_jpeg_file(pixels, file)
+        bound.append(time.perf_counter() - t)
     return {"model": model, "text_encoder": restorer.config.text.kind,
             "import_s": round(t_import, 3), "load_model_s": round(t_load, 3),
             "first_caption_s": round(t_first_caption, 4),
             "startup_s": round(t_import + t_load + t_first_caption, 3),
             "seconds_per_image_768x512": round(float(np.median(times)), 4),
+            "bound_full_s": round(float(np.median(bound)), 4),
+            "seconds_per_image_with_bound": round(float(np.median(times) + np.median(bound)), 4),
             "seconds_all": [round(t, 4) for t in times], "version": jpegtext.__version__}
 
 
@@ -167,7 +183,8 @@ def _text_models(models: list[str], repeats: int, threads: int, out: Path) -> No
         rows.append(row)
         print(f"{model}: start-up {row['startup_s']:.2f} s (import {row['import_s']:.2f}, load "
               f"{row['load_model_s']:.2f}, first caption {row['first_caption_s']:.3f}); "
-              f"{row['seconds_per_image_768x512']:.3f} s per 768x512 image", flush=True)
+              f"{row['seconds_per_image_768x512']:.3f} s per 768x512 image, "
+              f"{row['seconds_per_image_with_bound']:.3f} with the file bound", flush=True)
     result = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
               "threads": threads, "rows": rows,
               "command": "python benchmarks/decode.py --text-models " + " ".join(models)}
