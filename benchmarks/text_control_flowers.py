@@ -18,7 +18,8 @@ F before it is encoded, so the JPEG carries little colour: it shows how far the 
 steer when the file does not already fix the colour. ``--consistency`` is decode's: ``off``
 (the default here: the model's own steering, as every committed round measured it), ``luma``
 (what ``jpegtext decode`` gives users) or ``full`` (the steering that stays within what the
-file's quantisation allows).
+file's quantisation allows). ``--guidance S`` is decode's caption strength (default 1, the
+model's own steering).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _mean(img: np.ndarray, central: bool) -> np.ndarray:
 
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
             device: str | None, input_chroma: float = 1.0,
-            consistency: str = "off") -> dict[str, object]:
+            consistency: str = "off", guidance: float = 1.0) -> dict[str, object]:
     from PIL import Image
 
     import jpegtext
@@ -102,13 +103,14 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
             with Image.open(root / file) as im:
                 source = desaturate(im.convert("RGB"), input_chroma)
         data = jpegtext.encode(source, quality=quality, caption=caption)
-        base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistency)
+        base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistency,
+                               guidance=guidance)
         for target in TARGETS:
             if target == colour:
                 continue
             new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
             img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
-                                  consistent=consistency)
+                                  consistent=consistency, guidance=guidance)
             anchor = np.array(ANCHORS[target], dtype=np.float64)
             row = {"file": file, "from": colour, "to": target}
             for name, central in (("region", True), ("image", False)):
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--consistency", default="off", choices=("off", "luma", "full"),
                     help="decode's bound by the file (off: the model's own steering; luma: what "
                          "users get; full: the steering the file allows)")
+    ap.add_argument("--guidance", type=float, default=1.0,
+                    help="decode's caption strength (1: the model's own steering)")
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks" / "results" / "text_control_flowers.json")
     args = ap.parse_args(argv)
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if items is None:
         return 1
     results = [measure(m, items, args.root, args.quality, args.device, args.input_chroma,
-                       args.consistency) for m in args.model]
+                       args.consistency, args.guidance) for m in args.model]
     for r in results:
         print(f"{r['model']}: mean shift towards the named colour {r['mean_shift_region']:+.2f} "
               f"levels (flower region), {r['mean_shift_image']:+.2f} (image); towards in "
@@ -173,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --split {args.split}"
     if args.consistency != "off":
         cmd += f" --consistency {args.consistency}"
+    if args.guidance != 1.0:
+        cmd += f" --guidance {args.guidance:g}"
     out = {"command": cmd, "split": args.split, "quality": args.quality,
-           "consistency": args.consistency,
+           "consistency": args.consistency, "guidance": args.guidance,
            "input_chroma": args.input_chroma, "targets": list(TARGETS),
            "anchors": ANCHORS, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

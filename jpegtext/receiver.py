@@ -260,6 +260,7 @@ class Receiver:
         ensemble: int | None = None,
         grayscale: bool | None = None,
         consistent: bool | str | None = None,
+        guidance: float = 1.0,
     ) -> DecodeResult:
         """Restore one JPEG file; see :func:`decode` for the arguments.
 
@@ -290,9 +291,10 @@ class Receiver:
             # a caller's caption asks to steer colour, which only the luma bound leaves free
             mode = "luma" if use.caption_source == "override" else "full"
         pixels = file.pixels()  # writable and C-contiguous: the restorer does not copy it
+        extra = {} if guidance == 1.0 else {"guidance": guidance}  # 1: one pass, any restorer
         restored = self.restorer.restore(pixels, use.caption, use.quality,
                                          ensemble=self.ensemble if ensemble is None
-                                         else ensemble)
+                                         else ensemble, **extra)
         _check_output(pixels, restored, self.name)
         projected = False
         if mode != "off":
@@ -321,6 +323,7 @@ def decode_detailed(
     ignore_payload: bool = False,
     grayscale: bool | None = None,
     consistent: bool | str | None = None,
+    guidance: float = 1.0,
 ) -> DecodeResult:
     """Restore a JPEG file; see :func:`decode` for the arguments.
 
@@ -330,7 +333,10 @@ def decode_detailed(
     Returns:
         A :class:`DecodeResult` with the image and where its caption and quality came from.
     """
-    consistency_mode(consistent)  # a bad value fails before the file is read
+    from jpegtext.restore.runtime.inference import check_guidance
+
+    consistency_mode(consistent)  # bad values fail before the file is read
+    guidance = check_guidance(guidance)
     file, _ = check_input(data, caption=caption, ignore_payload=ignore_payload,
                           max_pixels=max_pixels, log_warnings=False)  # before any model loads
     if hasattr(model, "restore") and hasattr(model, "name"):
@@ -340,7 +346,8 @@ def decode_detailed(
                                 tile_overlap=tile_overlap)
     return Receiver(restorer).receive(file, caption=caption, ignore_payload=ignore_payload,
                                       max_pixels=max_pixels, ensemble=ensemble,
-                                      grayscale=grayscale, consistent=consistent)
+                                      grayscale=grayscale, consistent=consistent,
+                                      guidance=guidance)
 
 
 def _project(restored: np.ndarray, file: JpegFile, warnings: list[str],
@@ -399,6 +406,7 @@ def decode(
     ignore_payload: bool = False,
     grayscale: bool | None = None,
     consistent: bool | str | None = None,
+    guidance: float = 1.0,
 ) -> PIL.Image.Image | np.ndarray | torch.Tensor:
     """Restore a JPEG written by ``jpegtext.encode`` (or any JPEG) with a TGJAR model.
 
@@ -431,6 +439,9 @@ def decode(
             the model and the caption; ``"auto"`` (None, the default): ``"full"`` for the
             file's own caption (or none), ``"luma"`` for a ``caption`` given here;
             ``"off"`` (or False): the model's output as it is.
+        guidance: caption strength: 1 (default) = the model's restoration; ``s`` = the
+            restoration with an empty caption plus ``s`` times what the caption changes
+            (two passes; 1.5-2 steer colour further, 0 = no caption). Applied before the bound.
 
     Raises:
         InvalidJpegError: not a complete JPEG stream.
@@ -446,7 +457,7 @@ def decode(
                              precision=precision, tile=tile, tile_overlap=tile_overlap,
                              max_pixels=max_pixels, ensemble=ensemble,
                              ignore_payload=ignore_payload, grayscale=grayscale,
-                             consistent=consistent)
+                             consistent=consistent, guidance=guidance)
     if output_type == "np":
         return result.image
     if output_type == "pt":

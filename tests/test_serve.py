@@ -152,7 +152,13 @@ def test_restore_consistency_auto_by_default_or_as_requested(client: Any) -> Non
     assert np.array_equal(np.asarray(_open_png(full.content).convert("RGB")),
                           project_jpeg_file(a, file))
     assert legacy.content == full.content
-    for params, word in (({"consistent": "yes"}, "consistent"),
+    strong = client.post("/v1/restore", content=buf.getvalue(),
+                         params={"caption": "a red barn", "guidance": "2"})
+    assert strong.status_code == 200 and strong.headers["x-jpegtext-guidance"] == "2"
+    assert steered.headers["x-jpegtext-guidance"] == "1"
+    assert strong.content != steered.content
+    for params, word in (({"guidance": "strong"}, "guidance"), ({"guidance": "11"}, "guidance"),
+                         ({"consistent": "yes"}, "consistent"),
                          ({"consistency": "chroma"}, "consistency"),
                          ({"consistency": "luma", "consistent": "1"}, "consistent=1")):
         bad = client.post("/v1/restore", content=buf.getvalue(), params=params)
@@ -529,10 +535,14 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             Select(driver.find_element(By.ID, "ensemble")).select_by_value("2")
             wait.until(lambda d: seq() >= 5
                        and d.find_element(By.ID, "s-consistency").text == "full · ensemble x2")
+            Select(driver.find_element(By.ID, "guidance")).select_by_value("2")
+            wait.until(lambda d: seq() >= 6 and d.find_element(By.ID, "s-consistency").text
+                       == "full · ensemble x2 · strength 2")
             Select(driver.find_element(By.ID, "consistency")).select_by_value("auto")
             Select(driver.find_element(By.ID, "ensemble")).select_by_value("1")
-            # two quick changes: the first restoration may be cancelled, the last one shows
-            wait.until(lambda d: seq() >= 6 and d.find_element(By.ID, "s-consistency").text
+            Select(driver.find_element(By.ID, "guidance")).select_by_value("1")
+            # quick changes: earlier restorations may be cancelled, the last one shows
+            wait.until(lambda d: seq() >= 7 and d.find_element(By.ID, "s-consistency").text
                        == "luma")
 
             # 5. a ready jpegtext JPEG is restored as received, with its stored caption

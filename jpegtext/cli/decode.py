@@ -58,6 +58,10 @@ def _shard() -> tuple[int, int, int]:
                    "detail only, colour left to the caption; auto = full for the file's own "
                    "caption, luma with --caption; off = the model's output.")
 @click.option("--consistent", is_flag=True, help="Same as --consistency full.")
+@click.option("--guidance", type=click.FloatRange(0, 10), default=1.0, show_default=True,
+              help="Caption strength: S scales what the caption changes (the restoration with "
+                   "an empty caption plus S times the difference; two passes). 1 = the model's "
+                   "own; 1.5-2 steer colour further with --caption.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
@@ -67,7 +71,7 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
            out_dir: Path | None, caption: str | None, ignore_payload: bool, gray: bool | None,
            model: str | None, device: str | None,
            precision: str | None, tile: int | None, tile_overlap: int, ensemble: str,
-           consistency: str, consistent: bool, recursive: bool, resume: bool, force: bool, max_pixels: int | None) -> None:
+           consistency: str, consistent: bool, guidance: float, recursive: bool, resume: bool, force: bool, max_pixels: int | None) -> None:
     """Restore JPEG files IN... with the caption stored in each (or --caption) and write PNGs.
 
     IN may be files, folders (their .jpg/.jpeg files), globs or '-' (standard input). The
@@ -115,7 +119,8 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
 
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
-               "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "force": force}
+               "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "guidance": guidance,
+               "force": force}
     # Fail fast: check every input before the model loads (seconds), keeping stdin's bytes.
     early: list[str] = []
     checked = []
@@ -182,14 +187,15 @@ def _read(item: object) -> bytes:
 
 def _restore_one(restorer: object, item: object, out: str, file: object | None, *,
                  caption: str | None, ignore_payload: bool, max_pixels: int | None,
-                 gray: bool | None, ensemble: int, consistency: str, force: bool) -> str:
+                 gray: bool | None, ensemble: int, consistency: str, guidance: float,
+                 force: bool) -> str:
     from jpegtext._io import write_output
     from jpegtext.receiver import decode_detailed, encode_png
 
     data = file if file is not None else _read(item)
     result = decode_detailed(data, model=restorer, caption=caption, ensemble=ensemble,
                              ignore_payload=ignore_payload, grayscale=gray,
-                             max_pixels=max_pixels, consistent=consistency)
+                             max_pixels=max_pixels, consistent=consistency, guidance=guidance)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")

@@ -396,6 +396,19 @@ def _consistency(options: dict[str, str]) -> str:
     return text or DEFAULT_CONSISTENCY
 
 
+def _guidance(options: dict[str, str]) -> float:
+    """``guidance=S`` (caption strength, 0-10; default 1)."""
+    from jpegtext.restore.runtime.inference import check_guidance
+
+    text = (options.get("guidance") or "").strip()
+    if not text:
+        return 1.0
+    try:
+        return check_guidance(text)
+    except ConfigError as exc:
+        raise ServiceError(400, str(exc), "ConfigError") from None
+
+
 def _header_text(text: str) -> str:
     """HTTP headers are Latin-1: captions travel percent-encoded (``decodeURIComponent``)."""
     return quote(text, safe=" ,.;:!?'()-_/")
@@ -440,6 +453,7 @@ async def _restore(service: _Service, request: Request) -> Response:
     caption = options.get("caption")  # present (even empty) = the caller's text wins
     ensemble = _option_int(options, "ensemble", 1, _ENSEMBLES)
     consistency = _consistency(options)
+    guidance = _guidance(options)
     max_pixels = service.config.max_pixels
     file = await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
 
@@ -447,7 +461,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         start = time.perf_counter()
         result = decode_detailed(file, model=service.restorer, caption=caption,
                                  max_pixels=max_pixels, ensemble=ensemble,
-                                 consistent=consistency)
+                                 consistent=consistency, guidance=guidance)
         return result, encode_png(result), time.perf_counter() - start
 
     queued = time.perf_counter()
@@ -459,6 +473,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         "X-Jpegtext-Model": result.model,
         "X-Jpegtext-Ensemble": str(ensemble),
         "X-Jpegtext-Consistency": result.consistency,
+        "X-Jpegtext-Guidance": f"{guidance:g}",
         "X-Jpegtext-Consistent": str(int(result.consistent)),
         "X-Jpegtext-Time-Ms": f"{seconds * 1000:.0f}",
         "Server-Timing": f"restore;dur={seconds * 1000:.1f}, total;dur={total * 1000:.1f}",

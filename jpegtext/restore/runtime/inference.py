@@ -22,6 +22,7 @@ copy keeps the 8x8 (and 4:2:0 16x16) JPEG grid where the model expects it.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 
 import numpy as np
@@ -33,7 +34,7 @@ from jpegtext.restore.networks.text import TextFeatures
 from jpegtext.restore.runtime.modelfile import LoadedModel
 from jpegtext.restore.tiling import pad_to_multiple, tiles
 
-__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer"]
+__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "check_guidance"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,17 @@ _MCU = 16  # the 4:2:0 chroma block grid, in luma pixels
 AUTO_TILES = (384, 512, 640, 768, 1024, 1536, 2048)
 #: geometric self-ensemble sizes: 1 = off, 2 = + mirror, 8 = every flip and transposition
 ENSEMBLES = (1, 2, 8)
+
+
+def check_guidance(value: float) -> float:
+    """``value`` as a caption strength (a finite number from 0 to 10), else ConfigError."""
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Invalid guidance {value!r}: a number from 0 to 10") from None
+    if not math.isfinite(s) or not 0.0 <= s <= 10.0:
+        raise ConfigError(f"Invalid guidance {value!r}: a number from 0 to 10")
+    return s
 
 
 def _check_ensemble(ensemble: int) -> int:
@@ -161,7 +173,7 @@ class Restorer:
 
     # ------------------------------------------------------------------ images
     def restore(self, image: np.ndarray, caption: str = "", quality: int | None = None,
-                ensemble: int | None = None) -> np.ndarray:
+                ensemble: int | None = None, guidance: float = 1.0) -> np.ndarray:
         """Restore one decoded JPEG.
 
         Args:
@@ -170,6 +182,7 @@ class Restorer:
             quality: the file's JPEG quality (1-100); required by models with a quality input;
                 None = the middle of the model's trained qualities.
             ensemble: geometric self-ensemble size (1, 2, 8); None = the restorer's setting.
+            guidance: caption strength (see :meth:`restore_tensor`); 1 = the model's own.
 
         Returns:
             (H, W, 3) uint8 RGB restored image.
@@ -181,7 +194,7 @@ class Restorer:
         if not arr.flags.writeable or not arr.flags.c_contiguous:
             arr = np.array(arr, copy=True)  # e.g. np.asarray(PIL image) is read-only
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        out = self.restore_tensor(x.float().div_(255.0), caption, quality, ensemble)
+        out = self.restore_tensor(x.float().div_(255.0), caption, quality, ensemble, guidance)
         if not bool(torch.isfinite(out).all()):
             raise WeightsError(f"model {self.name or '?'} produced NaN or infinite values: its "
                                "weights (or the chosen precision) are unusable")
@@ -190,16 +203,31 @@ class Restorer:
                     .to(torch.uint8).numpy())
 
     def restore_tensor(self, x: torch.Tensor, caption: str = "", quality: int | None = None,
-                       ensemble: int | None = None) -> torch.Tensor:
+                       ensemble: int | None = None, guidance: float = 1.0) -> torch.Tensor:
         """Restore a (1, 3, H, W) float tensor in [0, 1]; returns the same shape, clamped.
 
         ``ensemble``: geometric self-ensemble size (1, 2, 8); None = the restorer's setting.
+        ``guidance``: caption strength ``s`` (0-10; 1 = the model's own restoration). With a
+        caption and ``s != 1`` the image is also restored with an empty caption and the result
+        is ``empty + s * (captioned - empty)``, so what the caption changes is scaled by ``s``
+        (as classifier-free guidance does; two passes, twice the time).
         """
         if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise ConfigError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
         k = self.ensemble if ensemble is None else _check_ensemble(ensemble)
         q = self._quality(quality)
+        s = check_guidance(guidance)
         text = self.encode_caption(caption)
+        if s != 1.0 and caption.strip():
+            with torch.inference_mode():
+                captioned = self._restore_k(x, text, q, k)
+                empty = self._restore_k(x, self.encode_caption(""), q, k)
+                return empty.add_(captioned.sub_(empty).mul_(s)).clamp_(0, 1)
+        return self._restore_k(x, text, q, k)
+
+    def _restore_k(self, x: torch.Tensor, text: TextFeatures, q: torch.Tensor,
+                   k: int) -> torch.Tensor:
+        """One restoration, averaged over ``k`` symmetries (self-ensemble) when ``k > 1``."""
         if k == 1:
             return self._restore_once(x, text, q)
         h, w = x.shape[2], x.shape[3]

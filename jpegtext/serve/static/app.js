@@ -206,7 +206,7 @@ async function pipeline(opts = {}) {
     // auto: the file's own caption bounds colour too (full); a caption edited here steers (luma),
     // also when it was stored in the file just now by this page playing the sender
     const params = { consistency: bound === "auto" && captionEdited() ? "luma" : bound,
-                     ensemble: $("ensemble").value };
+                     ensemble: $("ensemble").value, guidance: $("guidance").value };
     // a received file keeps its stored caption unless the user edited it (text control)
     if (state.role === "received" && captionEdited()) params.caption = currentCaption();
     const res = await api("/v1/restore", state.jpeg, params, ctl.signal);
@@ -280,8 +280,10 @@ function showRestored(png, res) {
   $("label-side-after").innerHTML = label;
   $("s-model").textContent = model || "—";
   const ens = header(res, "X-Jpegtext-Ensemble");
+  const strength = header(res, "X-Jpegtext-Guidance");
   $("s-consistency").textContent = (header(res, "X-Jpegtext-Consistency") || "—")
-    + (ens && ens !== "1" ? ` · ensemble x${ens}` : "");
+    + (ens && ens !== "1" ? ` · ensemble x${ens}` : "")
+    + (strength && strength !== "1" ? ` · strength ${strength}` : "");
   $("s-time").textContent = ms ? `${(ms / 1000).toFixed(2)} s` : "—";
   $("restored-caption").innerHTML = "";
   const b = document.createElement("b");
@@ -459,7 +461,7 @@ function bindControls() {
     pipeline();
   });
   $("before-src").addEventListener("change", setBefore);
-  for (const id of ["consistency", "ensemble"]) {
+  for (const id of ["consistency", "ensemble", "guidance"]) {
     $(id).addEventListener("change", () => { if (state.jpeg) { clearTimeout(timer); pipeline({ restoreOnly: true }); } });
   }
   $("token-btn").addEventListener("click", () => {
