@@ -119,9 +119,13 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
     if restored.shape != decoded.shape or restored.ndim != 3 or restored.shape[2] != 3:
         raise ValueError(f"shapes differ: {restored.shape} vs {decoded.shape}")
     h, w = restored.shape[:2]
-    # float32 (a 12 MP image's planes stay a few hundred MB; DCT error ~1e-4 of a step)
-    ycc_r = restored.astype(np.float32) @ _TO_YCC.T + _OFFSET
-    ycc_d = decoded.astype(np.float32) @ _TO_YCC.T + _OFFSET
+    # float32 (a 12 MP image's planes stay a few hundred MB; DCT error ~1e-4 of a step). Each
+    # bounded component is converted alone (one (H*W, 3) x (3,) product) and its correction is
+    # added back in RGB (the inverse transform's column for that component): no full
+    # conversion of the image, and a luma correction is the same in R, G and B.
+    rest = restored.reshape(-1, 3).astype(np.float32)
+    dec = decoded.reshape(-1, 3).astype(np.float32)
+    out = None
     for ci, (comp, (fy, fx)) in enumerate(zip(frame.components, factors, strict=True)):
         if comp.tq not in qtables:
             raise UnsupportedLayout(f"component {comp.id} names a missing table {comp.tq}")
@@ -130,11 +134,9 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
             continue
         q = _natural(qtables[comp.tq])
         pad = ((0, (-h) % (8 * fy)), (0, (-w) % (8 * fx)))
-        r = np.pad(ycc_r[:, :, ci], pad, mode="edge")
-        d = np.pad(ycc_d[:, :, ci], pad, mode="edge")
-        ph, pw = r.shape
-        r_coded = r.reshape(ph // fy, fy, pw // fx, fx).mean(axis=(1, 3))
-        d_coded = d.reshape(ph // fy, fy, pw // fx, fx).mean(axis=(1, 3))
+        r = np.pad((rest @ _TO_YCC[ci] + _OFFSET[ci]).reshape(h, w), pad, mode="edge")
+        d = np.pad((dec @ _TO_YCC[ci] + _OFFSET[ci]).reshape(h, w), pad, mode="edge")
+        r_coded, d_coded = _coded(r, fy, fx), _coded(d, fy, fx)
         k = np.round(_dct(d_coded) / q)
         coef = _dct(r_coded)
         half = 0.5 * width * q + tolerance
@@ -143,9 +145,20 @@ def project_to_file(restored: np.ndarray, decoded: np.ndarray, frame: FrameHeade
             continue
         delta = _idct(clipped) - r_coded
         delta = np.repeat(np.repeat(delta, fy, axis=0), fx, axis=1)[:h, :w]
-        ycc_r[:, :, ci] += delta  # a gray file bounds the luma only
-    rgb = (ycc_r - _OFFSET) @ _FROM_YCC.T
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+        if out is None:
+            out = rest.copy()
+        out += delta.reshape(-1, 1) * _FROM_YCC[:, ci]  # a gray file bounds the luma only
+    if out is None:  # already within every bound
+        return np.array(restored, dtype=np.uint8, copy=True)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(h, w, 3)
+
+
+def _coded(plane: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """The plane at its coded resolution: the mean of each ``fy`` x ``fx`` cell."""
+    if fy == fx == 1:
+        return plane
+    h, w = plane.shape
+    return plane.reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
 
 
 def project_jpeg_file(restored: np.ndarray, file: JpegFile, tolerance: float = 1.0,
