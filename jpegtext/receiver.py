@@ -70,6 +70,7 @@ def consistency_mode(value: bool | str | None) -> str:
     raise ConfigError(f"Invalid consistent={value!r}: one of {', '.join(CONSISTENCY)} "
                       "(or True = full, False = off)")
 
+
 @dataclass(frozen=True)
 class DecodeResult:
     """What :meth:`Receiver.receive` (and :func:`decode_detailed`) produced.
