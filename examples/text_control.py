@@ -12,10 +12,12 @@ Usage::
         [--model tgjar-small | --model my.safetensors] [--quality 1]
         [--caption "green in the lower part, yellow patch at the bottom left"]
         [--word yellow] [--colours red green blue yellow purple]
-        [--out runs/text_control.png] [--device cpu]
+        [--out runs/text_control.png] [--device cpu] [--guidance 1 1.5 2]
 
 Without ``--caption`` the built-in captioner describes the clean image (as the sender would);
 without ``--word`` the first chromatic colour word of the caption is the one replaced.
+``--guidance S [S ...]`` restores with decode's caption strength (``empty + S * (captioned -
+empty)``); with several, one row per strength, labelled, stacked.
 """
 
 from __future__ import annotations
@@ -63,6 +65,21 @@ def colour_captions(base: str, word: str | None, colours: list[str]) -> tuple[st
     return word or "", captions
 
 
+def _stack(rows: list, labels: list[str]):
+    """The strips one under another, each labelled on its left."""
+    from PIL import Image, ImageDraw
+
+    margin = 100
+    out = Image.new("RGB", (margin + max(r.width for r in rows), sum(r.height for r in rows)),
+                    "white")
+    draw, y = ImageDraw.Draw(out), 0
+    for row, label in zip(rows, labels, strict=True):
+        out.paste(row, (margin, y))
+        draw.text((6, y + row.height // 2), label, fill="black")
+        y += row.height
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=SHARED / "data" / "kodak" / "kodim23.png")
@@ -76,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "text_control.png")
     parser.add_argument("--device", default=None)
     parser.add_argument("--tile-width", type=int, default=256)
+    parser.add_argument("--guidance", type=float, nargs="+", default=[1.0],
+                        help="caption strength(s): one row each")
     args = parser.parse_args(argv)
     from jpegtext.restore.runtime.zoo import use_checkout_weights
 
@@ -106,17 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     word, captions = colour_captions(base, args.word, args.colours)
     jpeg = np.array(decode_jpeg(encode_jpeg(clean, args.quality)))
     restorer = load_restorer(model, device=args.device)
-    outputs = [restorer.restore(jpeg, c, args.quality) for c in captions]
-
-    strip = captioned_strip(
-        [np.asarray(clean), jpeg, *outputs],
-        ["clean", f"JPEG q{args.quality} (input)", *captions],
-        tile_width=args.tile_width,
-    )
+    rows = []
+    for s in args.guidance:
+        outputs = [restorer.restore(jpeg, c, args.quality, guidance=s) for c in captions]
+        rows.append(captioned_strip(
+            [np.asarray(clean), jpeg, *outputs],
+            ["clean", f"JPEG q{args.quality} (input)", *captions],
+            tile_width=args.tile_width,
+        ))
+    strip = rows[0] if len(rows) == 1 else _stack(rows, [f"strength {s:g}" for s in args.guidance])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     strip.save(args.out)
 
-    print(f"model {restorer.name}, QF {args.quality}, replaced word: {word or '(none)'}")
+    print(f"model {restorer.name}, QF {args.quality}, caption strength {args.guidance[-1]:g}, "
+          f"replaced word: {word or '(none)'}")
     print("caption | mean dR dG dB vs original caption | towards named colour")
     ref = outputs[0].astype(np.float64)
     for cap, out in zip(captions, outputs, strict=True):
