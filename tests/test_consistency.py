@@ -194,15 +194,17 @@ def test_decode_consistency_through_the_product(tmp_path: Path,
     assert _psnr(kept.image, np.asarray(clean)) >= _psnr(plain.image, np.asarray(clean)) - 0.01
     src = tmp_path / "in.jpg"
     src.write_bytes(data)
-    for flags, expected in (([], kept.image), (["--consistent"], kept.image),
-                            (["--consistency", "luma"], luma.image),
-                            (["--consistency", "off"], plain.image),
-                            (["--caption", "a blue barn"], steered.image)):
+    for flags, expected, said in (([], kept.image, "bound full"),
+                                  (["--consistent"], kept.image, "bound full"),
+                                  (["--consistency", "luma"], luma.image, "bound luma"),
+                                  (["--consistency", "off"], plain.image, "bound off"),
+                                  (["--caption", "a blue barn"], steered.image, "bound luma")):
         out = tmp_path / f"out{len(flags)}{'-'.join(flags)}.png"
         r = CliRunner().invoke(main, ["decode", str(src), "-o", str(out), "--model", str(model),
                                       "--device", "cpu", *flags])
         assert r.exit_code == 0, r.output
         assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected), flags
+        assert said in r.output, (flags, r.output)  # the decode line says which bound
     r = CliRunner().invoke(main, ["decode", str(src), "-o", str(tmp_path / "x.png"), "--model",
                                   str(model), "--consistent", "--consistency", "off"])
     assert r.exit_code == 2 and "--consistent means --consistency full" in r.output

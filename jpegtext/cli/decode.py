@@ -199,5 +199,6 @@ def _restore_one(restorer: object, item: object, out: str, file: object | None, 
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")
+    bound = f", bound {result.consistency}" + (f", strength {guidance:g}" if guidance != 1 else "")
     return (f"{item.label} -> {out}: {qf}, model {result.model}, "  # type: ignore[attr-defined]
-            f"caption ({result.caption_source}): {shown!r}")
+            f"caption ({result.caption_source}): {shown!r}{bound}")
