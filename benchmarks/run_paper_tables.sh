@@ -16,6 +16,10 @@
 #   $FLOWERS_CAPTIONS (default "--captioner builtin"; set it to the training caption source,
 #   e.g. FLOWERS_CAPTIONS="--caption-template 'a photo of a {class_name}'").
 #
+# CONSISTENCY=auto|full|luma|off: how the models' restorations are bounded by the file
+# (`jpegtext evaluate --consistency`). Default off: the committed tables (paper_tables_v11/,
+# _v13/) are the models' own output and their work folders resume only with the same setting;
+# auto is what `jpegtext decode` gives since 2026-12-05 (use a new --runs folder for it).
 # Runs resume: each dataset's work folder is $RUNS/<name>; rerunning skips finished results.
 # The full run takes about an hour on a 2-core CPU without zoo models (DnCNN-3 alone takes
 # 12-18 s per Kodak image on one core), more with them: use --device cuda when a GPU is lent.
@@ -66,7 +70,8 @@ evaluate() {  # evaluate NAME DATASET_DIR [options...]
   shift 2
   echo "== $name" >&2
   "$PYTHON" -m jpegtext evaluate "$dir" --name "$name" --out "$RUNS/$name" \
-    --weights-dir "$WEIGHTS" "${LIMIT[@]}" "${DEVICE[@]}" --figure-images 2 "$@" >/dev/null
+    --weights-dir "$WEIGHTS" "${LIMIT[@]}" "${DEVICE[@]}" --figure-images 2 \
+    --consistency "${CONSISTENCY:-off}" "$@" >/dev/null
   cp "$RUNS/$name/table.md" "$RESULTS/eval_$name.md"
   cp "$RUNS/$name/summary.json" "$RESULTS/eval_$name.json"
 }
