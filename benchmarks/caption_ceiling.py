@@ -148,9 +148,12 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
         with Image.open(root / file) as im:
             clean = np.asarray(im.convert("RGB"))
         data = jpegtext.encode(clean, quality=quality, caption=caption)
+        # the model's own outputs (no bound by the file: the oracles correct colour themselves)
         images = {"jpeg": decode_jpeg(data),
-                  "empty": jpegtext.decode(data, model=restorer, caption="", output_type="np"),
-                  "true": jpegtext.decode(data, model=restorer, output_type="np")}
+                  "empty": jpegtext.decode(data, model=restorer, caption="", output_type="np",
+                                           consistent="off"),
+                  "true": jpegtext.decode(data, model=restorer, output_type="np",
+                                          consistent="off")}
         images.update(oracles(images["empty"], clean, word))
         images.update(split_channels(images["true"], images["empty"]))
         row: dict[str, object] = {"file": file, "word": word}

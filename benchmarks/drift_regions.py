@@ -13,6 +13,10 @@ and reported as PSNR(model) - PSNR(reference) per region (dB, from the pooled sq
 each region's share of the pixels and of the squared error the model adds.
 
     python benchmarks/drift_regions.py tgjar-text-v9 examples/weights/tgjar-text-wordpiece-r41-cpu.safetensors --split val
+
+``--consistency`` is decode's bound by the file: ``off`` (the default here: the models' own
+output, as every round's rule measured it) or ``auto`` / ``full`` / ``luma`` (as a receiver
+gets it since 2026-12-05; both models alike).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ SHARED = Path(os.environ.get("JPEGTEXT_SHARED", REPO.parent / "shared"))
 REGIONS = ("all", "named", "unnamed", "no_colour_word")
 
 
-def measure(reference: str, model: str, root: Path, split: str, quality: int) -> dict:
+def measure(reference: str, model: str, root: Path, split: str, quality: int,
+            consistency: str = "off") -> dict:
     from PIL import Image
 
     import jpegtext
@@ -59,8 +64,8 @@ def measure(reference: str, model: str, root: Path, split: str, quality: int) ->
         clean = np.asarray(im, dtype=np.float64)
         caption = captions[file][0]
         data = jpegtext.encode(im, quality=quality, caption=caption)
-        err = [((jpegtext.decode(data, model=r, output_type="np") - clean) ** 2).mean(2)
-               for r in restorers]
+        err = [((jpegtext.decode(data, model=r, output_type="np", consistent=consistency)
+                 - clean) ** 2).mean(2) for r in restorers]
         region = named_region(im, caption.lower())
         masks = {"all": np.ones(clean.shape[:2], bool)}
         if region is None:
@@ -80,7 +85,7 @@ def measure(reference: str, model: str, root: Path, split: str, quality: int) ->
                          "delta_psnr_db": float(10 * np.log10(ref / new)),
                          "share_of_added_error": float((new - ref) / added) if added else None}
     return {"reference": reference, "model": model, "split": split, "quality": quality,
-            "n_images": len(files), "regions": rows}
+            "consistency": consistency, "n_images": len(files), "regions": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
     ap.add_argument("--split", default="val", choices=("val", "test"))
     ap.add_argument("--quality", type=int, default=1)
+    ap.add_argument("--consistency", default="off", choices=("off", "auto", "full", "luma"),
+                    help="decode's bound by the file, for both models (default: off)")
     ap.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = ap.parse_args(argv)
-    res = measure(args.reference, args.model, args.root, args.split, args.quality)
+    res = measure(args.reference, args.model, args.root, args.split, args.quality,
+                  args.consistency)
     for key, row in res["regions"].items():
         share = row["share_of_added_error"]
         print(f"{key:15s} pixels {row['pixel_share']:5.1%}  PSNR {row['delta_psnr_db']:+.3f} dB"
