@@ -2,6 +2,8 @@
 
     python benchmarks/held_out_check.py benchmarks/results/text_r50 --tag _r50
     python benchmarks/held_out_check.py benchmarks/results/text_r51 --tag _r51 --default v12
+    python benchmarks/held_out_check.py benchmarks/results/text_r55_auto --tag _r55 \
+        --default v13-auto --v9-from benchmarks/results/text_r55_auto/v9_auto
 
 After a round passes its six val conditions (``benchmarks/text_round.py``), its rule asks, on the
 held-out sets of its Table 3 (``RESULTS_DIR`` of ``benchmarks/run_text_ablation.sh``, the text
@@ -38,6 +40,9 @@ DEFAULTS = {
     "v11": ("text_r42", "text_control_flowers_r42.json"),
     "v12": ("text_r50", "text_r50/text_control_flowers_test.json"),
     "v13": ("text_r52", "text_r52/text_control_flowers_test.json"),
+    # v13 as a receiver gets it (decode's auto bound; text control with the luma bound a
+    # receiver's caption gets): for rounds judged as received (round 55 on)
+    "v13-auto": ("text_r52_auto", "text_r52_luma/text_control_flowers_test.json"),
 }
 
 
@@ -52,7 +57,9 @@ def _table(path: Path) -> tuple[str, dict]:
     return model, table["results"]
 
 
-def _v9(name: str, qf: str) -> dict:
+def _v9(name: str, qf: str, folder: Path | None = None) -> dict:
+    if folder is not None:  # v9 measured beside the round, e.g. as received
+        return _results(folder / f"{name}.json")[qf][V9]
     if qf == "1":
         return _results(RESULTS / "text_r35" / f"ablation_{name}.json")[qf][V9]
     if SETS[name] == "builtin":
@@ -70,8 +77,12 @@ def _row(what: str, got: dict, ref: dict, lpips_margin: float, psnr_margin: floa
     return {"what": what, "d_lpips": d_lpips, "d_psnr": d_psnr, "holds": ok}
 
 
-def judge(results_dir: Path, default: str = "v11") -> tuple[dict[str, list[dict]], bool]:
-    """Every check of a/b/c/d against ``default`` (printed as it goes) and whether all hold."""
+def judge(results_dir: Path, default: str = "v11",
+          v9_from: Path | None = None) -> tuple[dict[str, list[dict]], bool]:
+    """Every check of a/b/c/d against ``default`` (printed as it goes) and whether all hold.
+
+    ``v9_from``: a folder of ``jpegtext evaluate`` summaries (``<set>.json``) holding v9 beside
+    the round (round 55: as received), instead of v9's committed own-output numbers."""
     table_dir, control_file = DEFAULTS[default]
     ref_control = json.loads((RESULTS / control_file).read_text())["results"][0]["mean_shift_region"]
     checks: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
@@ -80,7 +91,7 @@ def judge(results_dir: Path, default: str = "v11") -> tuple[dict[str, list[dict]
         model, res = _table(results_dir / f"ablation_{name}.json")
         for qf in ("1", "5", "10"):
             human = captions == "human"
-            checks["a"].append(_row(f"{name} QF {qf}", res[qf][model], _v9(name, qf),
+            checks["a"].append(_row(f"{name} QF {qf}", res[qf][model], _v9(name, qf, v9_from),
                                     0.002 if human else 0.005, -0.05 if human else None))
     control = json.loads((results_dir / "text_control_flowers_test.json").read_text())
     shift = control["results"][0]["mean_shift_region"]
@@ -108,11 +119,15 @@ def main() -> None:
     ap.add_argument("results_dir", type=Path, help="the round's RESULTS_DIR (ablation_*.json)")
     ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
     ap.add_argument("--default", choices=sorted(DEFAULTS), default="v11",
-                    help="the default the round would replace (rounds 49-50: v11; 51-52: v12; 53 on: v13)")
+                    help="the default the round would replace (rounds 49-50: v11; 51-52: v12; 53 on: v13; "
+                         "judged as received: v13-auto)")
+    ap.add_argument("--v9-from", type=Path, default=None,
+                    help="folder of evaluate summaries <set>.json holding v9 beside the round")
     args = ap.parse_args()
-    checks, passes = judge(args.results_dir, args.default)
+    checks, passes = judge(args.results_dir, args.default, args.v9_from)
     out = RESULTS / f"held_out_check{args.tag}.json"
     out.write_text(json.dumps({"results_dir": str(args.results_dir), "default": args.default,
+                               "v9_from": None if args.v9_from is None else str(args.v9_from),
                                "checks": checks,
                                "passes": passes}, indent=1) + "\n")
     print(f"wrote {out}")
