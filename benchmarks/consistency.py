@@ -64,10 +64,15 @@ def _items(name: str) -> list[tuple[Path, str | None]]:
     return [(im.path, None) for im in list_images(DATA / folder)]
 
 
+def standard_error(values) -> float:
+    """The standard error of the mean of paired differences (0 for fewer than two)."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
+
+
 def _stat(d: list[float]) -> dict:
     a = np.array(d)
-    se = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
-    return {"mean": float(a.mean()), "se": se, "max_gain": float(a.max()),
+    return {"mean": float(a.mean()), "se": standard_error(a), "max_gain": float(a.max()),
             "max_loss": float(a.min())}
 
 

@@ -60,9 +60,11 @@ def _bound(img: np.ndarray, file, candidate: tuple[float, float] | None) -> np.n
 
 
 def _stat(d: list[float]) -> dict[str, float]:
+    from consistency import standard_error
+
     a = np.asarray(d, dtype=np.float64)
-    se = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
-    return {"mean": float(a.mean()), "se": se, "worst": float(a.min()), "best": float(a.max())}
+    return {"mean": float(a.mean()), "se": standard_error(a), "worst": float(a.min()),
+            "best": float(a.max())}
 
 
 def fidelity(restorer, items: list[tuple[Path, str]], qualities: list[int], lp) -> dict:
@@ -110,7 +112,7 @@ def fidelity(restorer, items: list[tuple[Path, str]], qualities: list[int], lp) 
 
 
 def steering(restorer, split: str, n: int) -> dict[str, dict[str, float]]:
-    from text_control_flowers import ANCHORS, TARGETS, _mean, pick_images
+    from text_control_flowers import pick_images, shift, swaps
 
     import jpegtext
     from jpegtext.codec.jpegfile import parse_file
@@ -122,17 +124,12 @@ def steering(restorer, split: str, n: int) -> dict[str, dict[str, float]]:
                                caption=caption)
         file = parse_file(data)
         base = jpegtext.decode(data, model=restorer, output_type="np", consistent="off")
-        for target in TARGETS:
-            if target == colour:
-                continue
-            new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
+        for target, new_caption in swaps(caption, colour):
             img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
                                   consistent="off")
-            anchor = np.array(ANCHORS[target], dtype=np.float64)
             for name, cand in CANDIDATES.items():
-                before = np.linalg.norm(_mean(_bound(base, file, cand), True) - anchor)
-                after = np.linalg.norm(_mean(_bound(img, file, cand), True) - anchor)
-                shifts[name].append(float(before - after))
+                shifts[name].append(shift(_bound(base, file, cand), _bound(img, file, cand),
+                                          target))
     out = {}
     for name, s in shifts.items():
         out[name] = {"n_images": len(items), "n_pairs": len(s), "mean_shift_region": float(np.mean(s))}

@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -63,7 +62,7 @@ class _Pair:
 
 
 def steering(restorer, split: str, n: int, strengths: tuple[float, ...]) -> dict:
-    from text_control_flowers import ANCHORS, TARGETS, _mean, pick_images
+    from text_control_flowers import pick_images, shift, swaps
 
     import jpegtext
 
@@ -72,16 +71,10 @@ def steering(restorer, split: str, n: int, strengths: tuple[float, ...]) -> dict
     for file_name, caption, colour in pick_images(root, n, split):
         data = jpegtext.encode(root / file_name, quality=1, caption=caption)
         base = _Pair(restorer, data, caption)
-        for target in TARGETS:
-            if target == colour:
-                continue
-            new = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
+        for target, new in swaps(caption, colour):
             swapped = _Pair(restorer, data, new)
-            anchor = np.array(ANCHORS[target], dtype=np.float64)
             for s in strengths:
-                before = np.linalg.norm(_mean(base.at(s), True) - anchor)
-                after = np.linalg.norm(_mean(swapped.at(s), True) - anchor)
-                shifts[s].append(float(before - after))
+                shifts[s].append(shift(base.at(s), swapped.at(s), target))
     out = {}
     for s, v in shifts.items():
         out[f"{s:g}"] = {"n_pairs": len(v), "mean_shift_region": float(np.mean(v))}
@@ -89,12 +82,8 @@ def steering(restorer, split: str, n: int, strengths: tuple[float, ...]) -> dict
     return out
 
 
-def _se(a: np.ndarray) -> float:
-    return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
-
-
 def cost(restorer, split: str, strengths: tuple[float, ...], lp, limit: int | None) -> dict:
-    from consistency import flowers_items
+    from consistency import flowers_items, standard_error
     from PIL import Image
 
     import jpegtext
@@ -125,7 +114,8 @@ def cost(restorer, split: str, strengths: tuple[float, ...], lp, limit: int | No
         dl = np.array(r["lpips"]) - np.array(base["lpips"])
         out[f"{s:g}"] = {"n": len(dp), "psnr": float(np.mean(r["psnr"])),
                          "lpips": float(np.mean(r["lpips"])), "d_psnr": float(dp.mean()),
-                         "d_psnr_se": _se(dp), "d_lpips": float(dl.mean()), "d_lpips_se": _se(dl),
+                         "d_psnr_se": standard_error(dp), "d_lpips": float(dl.mean()),
+                         "d_lpips_se": standard_error(dl),
                          "worst_d_psnr": float(dp.min())}
         print(f"S {s:g}: true caption given back: PSNR {out[f'{s:g}']['psnr']:.3f} "
               f"({dp.mean():+.4f}), LPIPS {out[f'{s:g}']['lpips']:.4f} ({dl.mean():+.5f}), "

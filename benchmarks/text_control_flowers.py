@@ -86,6 +86,22 @@ def _mean(img: np.ndarray, central: bool) -> np.ndarray:
     return img.reshape(-1, 3).astype(np.float64).mean(0)
 
 
+def swaps(caption: str, colour: str) -> list[tuple[str, str]]:
+    """(named colour, caption with its first ``colour`` word replaced by it) for every other
+    colour of :data:`TARGETS`: the pairs a text-control measurement restores."""
+    return [(target, re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I))
+            for target in TARGETS if target != colour]
+
+
+def shift(base: np.ndarray, img: np.ndarray, target: str, central: bool = True) -> float:
+    """How much closer (8-bit RGB levels) the mean colour of ``img`` is to ``target``'s anchor
+    than that of ``base``: over the central half (the flower region) or the whole image."""
+    anchor = np.array(ANCHORS[target], dtype=np.float64)
+    before = np.linalg.norm(_mean(base, central) - anchor)
+    after = np.linalg.norm(_mean(img, central) - anchor)
+    return float(before - after)
+
+
 def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: int,
             device: str | None, input_chroma: float = 1.0,
             consistency: str = "off", guidance: float = 1.0) -> dict[str, object]:
@@ -105,18 +121,12 @@ def measure(model: str, items: list[tuple[str, str, str]], root: Path, quality: 
         data = jpegtext.encode(source, quality=quality, caption=caption)
         base = jpegtext.decode(data, model=restorer, output_type="np", consistent=consistency,
                                guidance=guidance)
-        for target in TARGETS:
-            if target == colour:
-                continue
-            new_caption = re.sub(rf"\b{colour}\b", target, caption, count=1, flags=re.I)
+        for target, new_caption in swaps(caption, colour):
             img = jpegtext.decode(data, model=restorer, caption=new_caption, output_type="np",
                                   consistent=consistency, guidance=guidance)
-            anchor = np.array(ANCHORS[target], dtype=np.float64)
             row = {"file": file, "from": colour, "to": target}
             for name, central in (("region", True), ("image", False)):
-                before = np.linalg.norm(_mean(base, central) - anchor)
-                after = np.linalg.norm(_mean(img, central) - anchor)
-                row[f"shift_{name}"] = float(before - after)
+                row[f"shift_{name}"] = shift(base, img, target, central)
                 row[f"change_{name}"] = float(np.linalg.norm(_mean(img, central)
                                                              - _mean(base, central)))
             rows.append(row)
