@@ -334,10 +334,11 @@ def decode_detailed(
     Returns:
         A :class:`DecodeResult` with the image and where its caption and quality came from.
     """
-    from jpegtext.restore.runtime.inference import check_guidance
-
     consistency_mode(consistent)  # bad values fail before the file is read
-    guidance = check_guidance(guidance)
+    if guidance != 1.0:  # the default needs no check (and no torch import before the input's)
+        from jpegtext.restore.runtime.inference import check_guidance
+
+        guidance = check_guidance(guidance)
     file, _ = check_input(data, caption=caption, ignore_payload=ignore_payload,
                           max_pixels=max_pixels, log_warnings=False)  # before any model loads
     if hasattr(model, "restore") and hasattr(model, "name"):
