@@ -13,7 +13,8 @@ model's true-caption column):
        coco_mini val) LPIPS at most +0.002 and PSNR at least -0.05 dB, built-in captions (Kodak,
        LIVE1) LPIPS at most +0.005, at QF 1, 5 and 10;
     b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above the
-       default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 for 51-52, v13 +14.52 after);
+       default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 for
+       51-52, v13 +14.52 for 53; as received, v13-auto +14.49 for 55, v14-auto +17.37 after);
     c. no regression against v4 on Kodak and LIVE1 (issue 13): PSNR at least -0.1 dB, LPIPS at
        most +0.005, at QF 1, 5 and 10;
     d. flowers test, QF 1: no worse than that default by LPIPS +0.002 / PSNR -0.05 dB.
@@ -22,7 +23,8 @@ v9's numbers (``tgjar-text-wordpiece-r35-cpu``) come from ``text_r35/`` (QF 1 an
 QF 5/10 in ``text_r35_q510/``) and, for flowers test and coco_mini val at QF 5/10 on the full sets,
 ``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); the defaults'
 flowers test QF 1 and text control from their rounds' committed files (v11: ``text_r42/``, v12:
-``text_r50/``, v13: ``text_r52/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
+``text_r50/``, v13: ``text_r52/``, as received ``text_r52_auto/``, v14 as received
+``text_r55_auto/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
 ``benchmarks/results/held_out_check{TAG}.json``.
 """
 
@@ -43,6 +45,8 @@ DEFAULTS = {
     # v13 as a receiver gets it (decode's auto bound; text control with the luma bound a
     # receiver's caption gets): for rounds judged as received (round 55 on)
     "v13-auto": ("text_r52_auto", "text_r52_luma/text_control_flowers_test.json"),
+    # v14 (round 54a) as received: for rounds after round 55
+    "v14-auto": ("text_r55_auto", "text_r55_auto/text_control_flowers_test.json"),
 }
 
 
@@ -120,7 +124,7 @@ def main() -> None:
     ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
     ap.add_argument("--default", choices=sorted(DEFAULTS), default="v11",
                     help="the default the round would replace (rounds 49-50: v11; 51-52: v12; 53 on: v13; "
-                         "judged as received: v13-auto)")
+                         "judged as received: v13-auto for 55, v14-auto after)")
     ap.add_argument("--v9-from", type=Path, default=None,
                     help="folder of evaluate summaries <set>.json holding v9 beside the round")
     args = ap.parse_args()

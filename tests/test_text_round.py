@@ -136,3 +136,17 @@ def test_held_out_check_as_received_v13_holds_all_but_control() -> None:
     assert verdict is False
     assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
     assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0
+
+
+def test_held_out_check_of_round_55_passes_against_v13_and_v14_is_a_default() -> None:
+    """Round 55 (54a = v14) as received passes against v13 as received; judged against itself
+    (v14-auto) only text control fails (equal, not above) and the flowers row is a zero."""
+    results = REPO / "benchmarks" / "results"
+    if not (results / "text_r55_auto").is_dir() or not (results / "text_r52_auto").is_dir():
+        pytest.skip("as-received results not in this checkout")
+    v9 = results / "text_r55_auto" / "v9_auto"
+    assert held_out_check.judge(results / "text_r55_auto", "v13-auto", v9)[1] is True
+    checks, verdict = held_out_check.judge(results / "text_r55_auto", "v14-auto", v9)
+    assert verdict is False
+    assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
+    assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0
