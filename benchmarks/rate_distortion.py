@@ -6,6 +6,7 @@ Usage::
         [--qualities 1 2 3 5 7 10 15 20 30] [--methods jpeg tgjar-small-v4 webp avif arcnn]
         [--capbytes-qualities 1 5 10] [--stage all|rd|capbytes|report] [--limit N]
         [--shared ../shared] [--runs runs/rd] [--results benchmarks/results]
+        [--consistency auto|full|luma|off]
 
 Built on the evaluation harness (``jpegtext.evaluation``): every clean image is captioned by
 the built-in captioner, encoded by jpegtext at each QF (optimized Huffman tables, caption in a
@@ -22,7 +23,10 @@ COM segment), and each method is scored against the clean image (PSNR RGB and Y,
 
 Both stages resume (``--runs``/<dataset>[_capbytes] are harness output folders). The report
 stage writes ``rd_<dataset>.json`` / ``.md`` (the equal-bytes table, Bjøntegaard delta rates
-against JPEG) and ``rd_<dataset>.png`` (RD curves) under ``--results``. With ``--limit`` the
+against JPEG) and ``rd_<dataset>.png`` (RD curves) under ``--results``. ``--consistency`` bounds the
+models' restorations by their files as ``jpegtext decode`` does (default ``auto``, decode's own
+default since 2026-12-05; ``off``: the models' own output, as every run before that date, whose
+work folders resume only with ``off``). With ``--limit`` the
 outputs go to ``--runs``/results unless ``--results`` is given, so partial numbers never
 replace real ones. Exits 0 with a message when the data or weights are absent.
 """
@@ -58,6 +62,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--runs", type=Path, default=Path("runs/rd"))
     ap.add_argument("--results", type=Path, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--consistency", choices=("auto", "full", "luma", "off"), default="auto",
+                    help="decode's bound by the file for the models (default: decode's, auto)")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)
 
@@ -87,6 +93,7 @@ def _config(args: argparse.Namespace, out: Path, qualities: list[int], methods: 
         name=args.dataset,
         captioner="builtin",
         device=args.device,
+        consistency=args.consistency,
         metrics=("psnr", "lpips", "niqe"),
         lpips_trunk=w / "lpips/alexnet_features_imagenet_tv.pth",
         niqe_params=w / "niqe/niqe_pris_params.npz",
@@ -173,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "dataset": args.dataset,
         "default_model": model,
+        "consistency": args.consistency,
         "report_command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
     }
     md: list[str] = []
