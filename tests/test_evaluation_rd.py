@@ -112,3 +112,18 @@ def test_peer_methods_restore_or_skip():
         # the input image, channels in order (Real-CUGAN, trained on anime, changes contrast)
         for c in range(3):
             assert np.corrcoef(out[..., c].ravel(), clean[..., c].ravel())[0, 1] > 0.9
+
+
+def test_rate_distortion_script_passes_its_consistency_to_the_harness(tmp_path: Path):
+    """benchmarks/rate_distortion.py bounds the models as decode does unless told otherwise."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "rate_distortion.py"
+    spec = importlib.util.spec_from_file_location("rate_distortion", script)
+    rd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rd)
+    for argv, want in (([], "auto"), (["--consistency", "off"], "off")):
+        args = rd._parse(["--shared", str(tmp_path), *argv])
+        assert rd._config(args, tmp_path / "out", [1], ["jpeg"]).consistency == want
+    with pytest.raises(SystemExit):
+        rd._parse(["--consistency", "sometimes"])
