@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=SHARED / "data" / "flowers256")
     ap.add_argument("--split", default="val", choices=("val", "test"))
     ap.add_argument("--quality", type=int, default=1)
-    ap.add_argument("--consistency", default="off", choices=("off", "auto", "full", "luma"),
+    from jpegtext.receiver import CONSISTENCY
+
+    ap.add_argument("--consistency", default="off", choices=CONSISTENCY,
                     help="decode's bound by the file, for both models (default: off)")
     ap.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = ap.parse_args(argv)

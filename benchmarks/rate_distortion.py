@@ -62,8 +62,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--runs", type=Path, default=Path("runs/rd"))
     ap.add_argument("--results", type=Path, default=None)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--consistency", choices=("auto", "full", "luma", "off"), default="auto",
-                    help="decode's bound by the file for the models (default: decode's, auto)")
+    from jpegtext.receiver import CONSISTENCY, DEFAULT_CONSISTENCY
+
+    ap.add_argument("--consistency", choices=CONSISTENCY, default=DEFAULT_CONSISTENCY,
+                    help="decode's bound by the file for the models (default: decode's)")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)
 
