@@ -14,7 +14,8 @@ model's true-caption column):
        LIVE1) LPIPS at most +0.005, at QF 1, 5 and 10;
     b. text control on flowers test (``RESULTS_DIR/text_control_flowers_test.json``) above the
        default's it would replace (``--default``: v11 +9.13 for rounds 49-50, v12 +12.99 for
-       51-52, v13 +14.52 for 53; as received, v13-auto +14.49 for 55, v14-auto +17.37 after);
+       51-52, v13 +14.52 for 53; as received, v13-auto +14.49 for 55, v14-auto +17.37 for 56-57,
+       v15-auto +18.84 after);
     c. no regression against v4 on Kodak and LIVE1 (issue 13): PSNR at least -0.1 dB, LPIPS at
        most +0.005, at QF 1, 5 and 10;
     d. flowers test, QF 1: no worse than that default by LPIPS +0.002 / PSNR -0.05 dB.
@@ -24,8 +25,8 @@ QF 5/10 in ``text_r35_q510/``) and, for flowers test and coco_mini val at QF 5/1
 ``v9_v11_full_q510/`` (the earlier ``_q510`` runs used a draw of 120 / 80 images); the defaults'
 flowers test QF 1 and text control from their rounds' committed files (v11: ``text_r42/``, v12:
 ``text_r50/``, v13: ``text_r52/``, as received ``text_r52_auto/``, v14 as received
-``text_r55_auto/``); v4's from ``eval_{kodak,live1}.json``. Prints every comparison and writes
-``benchmarks/results/held_out_check{TAG}.json``.
+``text_r55_auto/``, v15 as received ``text_r57_auto/``); v4's from ``eval_{kodak,live1}.json``.
+Prints every comparison and writes ``benchmarks/results/held_out_check{TAG}.json``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ DEFAULTS = {
     "v13-auto": ("text_r52_auto", "text_r52_luma/text_control_flowers_test.json"),
     # v14 (round 54a) as received: for rounds after round 55
     "v14-auto": ("text_r55_auto", "text_r55_auto/text_control_flowers_test.json"),
+    # v15 (round 57) as received: for rounds after round 57
+    "v15-auto": ("text_r57_auto", "text_r57_auto/text_control_flowers_test.json"),
 }
 
 
@@ -124,7 +127,8 @@ def main() -> None:
     ap.add_argument("--tag", required=True, help="suffix of the written JSON, e.g. _r50")
     ap.add_argument("--default", choices=sorted(DEFAULTS), default="v11",
                     help="the default the round would replace (rounds 49-50: v11; 51-52: v12; 53 on: v13; "
-                         "judged as received: v13-auto for 55, v14-auto after)")
+                         "judged as received: v13-auto for 55, v14-auto for 56-57, "
+                         "v15-auto after)")
     ap.add_argument("--v9-from", type=Path, default=None,
                     help="folder of evaluate summaries <set>.json holding v9 beside the round")
     args = ap.parse_args()

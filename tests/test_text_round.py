@@ -150,3 +150,21 @@ def test_held_out_check_of_round_55_passes_against_v13_and_v14_is_a_default() ->
     assert verdict is False
     assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
     assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0
+
+
+def test_held_out_check_of_round_57_passes_against_v14_and_v15_is_a_default() -> None:
+    """Round 57 (= v15) as received passes against v14 as received, by its real margins (text
+    control above v14's, flowers QF 1 within +0.0001 LPIPS); judged against itself (v15-auto) only
+    text control fails (equal, not above) and the flowers row is a zero."""
+    results = REPO / "benchmarks" / "results"
+    if not (results / "text_r57_auto").is_dir() or not (results / "text_r55_auto").is_dir():
+        pytest.skip("as-received results not in this checkout")
+    v9 = results / "text_r55_auto" / "v9_auto"
+    checks, verdict = held_out_check.judge(results / "text_r57_auto", "v14-auto", v9)
+    assert verdict is True
+    assert checks["b"][0]["value"] > 17.37
+    assert abs(checks["d"][0]["d_lpips"]) < 0.001
+    checks, verdict = held_out_check.judge(results / "text_r57_auto", "v15-auto", v9)
+    assert verdict is False
+    assert [c["what"] for rows in checks.values() for c in rows if not c["holds"]] == ["text control"]
+    assert checks["d"][0]["d_lpips"] == 0.0 and checks["d"][0]["d_psnr"] == 0.0

@@ -3,7 +3,7 @@
 ::
 
     from jpegtext.serve import ServeConfig, create_app
-    app = create_app("tgjar-text-v14", config=ServeConfig(workers=1, queue=8))
+    app = create_app("tgjar-text-v15", config=ServeConfig(workers=1, queue=8))
     # uvicorn.run(app, host="127.0.0.1", port=8000)
 
 The model is loaded once; restorations run in a bounded thread pool (a full queue answers 503,

@@ -2,7 +2,7 @@
 
 ::
 
-    with launch_server(["--model", "tgjar-text-v14"]) as server:
+    with launch_server(["--model", "tgjar-text-v15"]) as server:
         urllib.request.urlopen(server.url + "healthz")
 
 Uses only the standard library, so a client script needs nothing else.
