@@ -79,20 +79,31 @@ def paired(a: dict, b: dict, quality: int, metric: str, method_a: str, method_b:
             "ci95": [float(d.mean()) - half, float(d.mean()) + half]}
 
 
-def _control_rows(path: Path) -> list[tuple[tuple[str, str, str], float]]:
-    """((image, from, to), region shift) of every pair of a text control file's first model."""
-    rows = json.loads(path.read_text())["results"][0]["rows"]
+def _control_rows(path: Path, model: str | None = None) -> list[tuple[tuple[str, str, str], float]]:
+    """((image, from, to), region shift) of every pair of a text control file's first model, or
+    of the model whose ``model`` entry (as given to ``--model``) or file name is ``model``."""
+    results = json.loads(path.read_text())["results"]
+    if model is not None:
+        found = [r for r in results if model in (r["model"], Path(r["model"]).stem)]
+        if len(found) != 1:
+            raise SystemExit(f"{path}: no single model {model!r} among "
+                             f"{[r['model'] for r in results]}")
+        results = found
+    rows = results[0]["rows"]
     return [((r["file"], r.get("from", ""), r.get("to", "")), r["shift_region"]) for r in rows]
 
 
 def control(path: Path, reference: Path | None = None, draws: int = 10_000,
-            seed: int = 0) -> dict:
+            seed: int = 0, model: str | None = None, reference_model: str | None = None) -> dict:
     """Text control (mean region shift over pairs) with an image-cluster bootstrap interval;
-    with ``reference`` (another model's file on the same images), the paired difference."""
-    rows = _control_rows(path)
+    with ``reference`` (another model's file on the same images, or the same file with
+    ``reference_model``), the paired difference. ``model``: which model of a file holding several
+    (default its first)."""
+    rows = _control_rows(path, model)
     if reference is not None:
-        ref = dict(_control_rows(reference))
-        if len(ref) != len(_control_rows(reference)) or len(dict(rows)) != len(rows):
+        ref_rows = _control_rows(reference, reference_model)
+        ref = dict(ref_rows)
+        if len(ref) != len(ref_rows) or len(dict(rows)) != len(rows):
             raise SystemExit("text control files with repeated (image, from, to) cannot be paired")
         rows = [(k, v - ref[k]) for k, v in rows if k in ref]
     files = sorted({k[0] for k, _ in rows})

@@ -138,3 +138,31 @@ def test_by_colour_word_groups_images_by_their_caption(tmp_path: Path) -> None:
     assert named["text - twin, lpips"]["n"] == 2 and unnamed["text - twin, lpips"]["n"] == 2
     assert named["text - twin, lpips"]["mean"] == pytest.approx((0.0 + 0.02) / 2)
     assert unnamed["true - empty, lpips"]["mean"] == pytest.approx((0.01 + 0.03) / 2 - 0.01)
+
+
+def test_one_model_of_a_file_with_several_and_paired_within_it(tmp_path: Path) -> None:
+    """A file holding several models (text_control_flowers.py --model A --model B): each is
+    picked by its entry or file stem, an unknown name is refused, and two models of the same
+    file pair on their (image, from, to) pairs."""
+    spec = importlib.util.spec_from_file_location("text_control_stats",
+                                                  REPO / "benchmarks" / "text_control_stats.py")
+    text_control_stats = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(text_control_stats)
+
+    def rows(shift: float) -> list[dict]:
+        return [{"file": f"f{i}", "from": "red", "to": to, "shift_region": shift + i}
+                for i in range(5) for to in ("blue", "white")]
+
+    path = tmp_path / "several.json"
+    path.write_text(json.dumps({"results": [
+        {"model": "examples/weights/twin.safetensors", "rows": rows(-1.0)},
+        {"model": "tgjar-text-v14", "rows": rows(10.0)},
+        {"model": "tgjar-text-v15", "rows": rows(12.0)}]}))
+    assert gu.control(path)["mean"] == pytest.approx(1.0)            # the first model
+    assert gu.control(path, model="twin")["mean"] == pytest.approx(1.0)
+    assert gu.control(path, model="tgjar-text-v15")["mean"] == pytest.approx(14.0)
+    with pytest.raises(SystemExit, match="no single model"):
+        gu.control(path, model="tgjar-text-v9")
+    res = text_control_stats.stats(path, "tgjar-text-v15", against="tgjar-text-v14", bound=15)
+    assert res["paired"]["mean"] == pytest.approx(2.0) and res["paired"]["se"] == pytest.approx(0.0, abs=1e-9)
+    assert res["met"] is False and res["control"]["n_pairs"] == 10
