@@ -28,6 +28,9 @@ adds the shipping rules' margin against that model on flowers test at QF 1 (PSNR
         --captions runs/text_ablation_r52/flowers_first_caption.jsonl \\
         --methods examples/weights/tgjar-text-wordpiece-r35-cpu.safetensors
 
+Beside the goals (not goals themselves) it splits text - twin, per set and QF, into the image path
+(empty caption - twin) and the caption (true - empty), which add up image by image.
+
 ``--by-colour-word FLOWERS_ROOT`` splits text - twin and true - empty at QF 1 by whether the
 true caption names a colour (the test of ``drift_regions.py``). ``--control-reference FILE`` adds the paired text-control difference against another model's
 file (the same images and colour pairs), resampled by image as above.
@@ -192,13 +195,34 @@ def measure(run_dir: Path, control_file: Path, reference: str | None = None,
                              paired(flowers, ref, 1, "psnr_rgb", text, method), -0.05, False))
         margins.append(_goal(f"flowers test QF 1: text - {method}, LPIPS",
                              paired(flowers, ref, 1, "lpips", text, method), 0.002, True))
-    split = {}
+    split = {"decomposition": decomposition(run_dir, text, twin)}
     if colour_root is not None:
         print(f"flowers test QF 1 by the true caption's colour word ({colour_root})")
         split = {"by_colour_word": by_colour_word(flowers, text, twin, colour_root)}
     return {"run_dir": str(run_dir), "text_model": text, "twin": twin, **split,
             "control_file": str(control_file), "reference": reference,
             "goals": goals, "margins": margins, **_paired_control(control_file, control_reference)}
+
+
+def decomposition(run_dir: Path, text: str, twin: str) -> list[dict]:
+    """Where text - twin comes from, per set and QF (not a goal): the image path (empty caption
+    - twin: what the text model gives without text) plus the caption (true - empty); the two
+    add up to text - twin image by image."""
+    print("text - twin = image path (empty - twin) + caption (true - empty), LPIPS")
+    empty, out = f"{text}:nocap", []
+    for name in (FLOWERS, *OTHERS):
+        if not (run_dir / name / "results.jsonl").is_file():
+            continue
+        rows = _rows(run_dir / name)
+        for q in (1, 5, 10):
+            if not any(k[1] == q for k in rows):
+                continue
+            path = paired(rows, rows, q, "lpips", empty, twin)
+            caption = paired(rows, rows, q, "lpips", text, empty)
+            print(f"  {name} QF {q:<2d}: image path {path['mean']:+.4f} (SE {path['se']:.4f}), "
+                  f"caption {caption['mean']:+.4f} (SE {caption['se']:.4f})")
+            out.append({"set": name, "quality": q, "image_path": path, "caption": caption})
+    return out
 
 
 def _paired_control(control_file: Path, reference: Path | None) -> dict:

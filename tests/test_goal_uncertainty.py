@@ -70,6 +70,20 @@ def test_verdicts_separate_met_from_clear(tmp_path: Path) -> None:
     assert not first["met"] and first["clear"] and first["se_from_bound"] > 10
 
 
+def test_decomposition_adds_up_to_text_minus_twin(tmp_path: Path) -> None:
+    """text - twin = (empty - twin) + (true - empty), image by image: here the empty caption
+    equals the twin (image path 0) and the whole gap is the caption's."""
+    noise = [0.004, -0.002, 0.001, -0.003]
+    _table(tmp_path / "run", 0.01, noise)
+    rows = gu._rows(tmp_path / "run" / gu.FLOWERS)
+    parts = gu.decomposition(tmp_path / "run", "M", "M-twin:nocap")
+    assert [(p["set"], p["quality"]) for p in parts] == [(gu.FLOWERS, q) for q in (1, 5, 10)]
+    whole = gu.paired(rows, rows, 1, "lpips", "M", "M-twin:nocap")["mean"]
+    assert parts[0]["image_path"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert parts[0]["image_path"]["mean"] + parts[0]["caption"]["mean"] == pytest.approx(whole)
+    assert whole == pytest.approx(0.01)
+
+
 def test_control_bootstrap_resamples_images_not_pairs(tmp_path: Path) -> None:
     # two images, one with three pairs at 30, one with one pair at 0: the pair mean is 22.5
     shifts = {"a": [30.0, 30.0, 30.0], "b": [0.0]}
