@@ -198,7 +198,7 @@ def measure(run_dir: Path, control_file: Path, reference: str | None = None,
     split = {"decomposition": decomposition(run_dir, text, twin)}
     if colour_root is not None:
         print(f"flowers test QF 1 by the true caption's colour word ({colour_root})")
-        split = {"by_colour_word": by_colour_word(flowers, text, twin, colour_root)}
+        split["by_colour_word"] = by_colour_word(flowers, text, twin, colour_root)
     return {"run_dir": str(run_dir), "text_model": text, "twin": twin, **split,
             "control_file": str(control_file), "reference": reference,
             "goals": goals, "margins": margins, **_paired_control(control_file, control_reference)}

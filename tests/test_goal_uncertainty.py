@@ -84,6 +84,30 @@ def test_decomposition_adds_up_to_text_minus_twin(tmp_path: Path) -> None:
     assert whole == pytest.approx(0.01)
 
 
+def test_measure_keeps_the_decomposition_beside_the_colour_word_split(tmp_path: Path) -> None:
+    """--by-colour-word adds its split to the result; it does not replace the decomposition."""
+    from PIL import Image
+
+    noise = [0.004, -0.002, 0.001, -0.003]
+    _table(tmp_path / "run", 0.01, noise)
+    results = tmp_path / "run" / gu.FLOWERS / "results.jsonl"
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    (tmp_path / "root" / "test").mkdir(parents=True)
+    for i in range(len(noise)):
+        Image.new("RGB", (32, 32), (220, 30, 30)).save(tmp_path / "root" / "test" / f"{i}.jpg")
+    for r in rows:  # two captions name the petals' colour, two do not
+        named = r["image"] in ("test/0.jpg", "test/1.jpg")
+        r["caption"] = "" if r["method"] != "M" else \
+            "this flower has red petals" if named else "a flower with round petals"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _control(tmp_path / "c.json", {f"f{i}": [16.0] for i in range(4)})
+    res = gu.measure(tmp_path / "run", tmp_path / "c.json", colour_root=tmp_path / "root")
+    assert [(p["set"], p["quality"]) for p in res["decomposition"]] == \
+        [(gu.FLOWERS, q) for q in (1, 5, 10)]
+    assert res["by_colour_word"]["names a colour"]["text - twin, lpips"]["n"] == 2
+    assert res["by_colour_word"]["names no colour"]["text - twin, lpips"]["n"] == 2
+
+
 def test_control_bootstrap_resamples_images_not_pairs(tmp_path: Path) -> None:
     # two images, one with three pairs at 30, one with one pair at 0: the pair mean is 22.5
     shifts = {"a": [30.0, 30.0, 30.0], "b": [0.0]}
