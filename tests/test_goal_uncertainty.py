@@ -203,4 +203,4 @@ def test_one_model_of_a_file_with_several_and_paired_within_it(tmp_path: Path) -
         gu.control(path, model="tgjar-text-v9")
     res = text_control_stats.stats(path, "tgjar-text-v15", against="tgjar-text-v14", bound=15)
     assert res["paired"]["mean"] == pytest.approx(2.0) and res["paired"]["se"] == pytest.approx(0.0, abs=1e-9)
-    assert res["met"] is False and res["control"]["n_pairs"] == 10
+    assert res["goal"]["met"] is False and res["control"]["n_pairs"] == 10
