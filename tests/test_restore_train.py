@@ -950,3 +950,58 @@ def test_keep_start_ties_unswapped_samples_to_the_frozen_start_with_their_captio
     with pytest.raises(ConfigError):
         TrainConfig.from_dict({"stage": "tgjar", "data": {"sources": []},
                                "loss": {"keep_start": -1.0}})
+
+
+def test_keep_twin_ties_each_kept_sample_to_the_closer_of_start_and_twin(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """keep_twin: a kept sample's target is the starting model's output with its caption or the
+    frozen twin's with an empty caption, whichever is closer (mean L1) to the clean crop."""
+    from jpegtext.restore.training.losses import L1Loss
+
+    calls: list[torch.Tensor] = []
+    real_forward = L1Loss.forward
+
+    def spy_forward(self, pred, target, sample_weight=None):  # type: ignore[no-untyped-def]
+        if sample_weight is not None:
+            calls.append(target)
+        return real_forward(self, pred, target, sample_weight)
+
+    base = _config(tiny_data, "tgjar", max_steps=2)
+    run_training(base, tmp_path / "twin", progress=False)  # another generator: the "twin"
+    twin_file = tmp_path / "twin" / "model.safetensors"
+    monkeypatch.setattr(L1Loss, "forward", spy_forward)
+    batches, data = _swap_batches(monkeypatch, tiny_data)
+    loss = {"contrastive_weight": 0.0, "damsm_weight": 0.0, "keep_start": 2.0}
+    trainer = Trainer(_config(tiny_data, "tgjar", max_steps=3, data=data, loss=loss,
+                              keep_twin=str(twin_file), seed=5), tmp_path / "k", progress=False)
+    twin_state = {k: v.clone() for k, v in trainer.keep_twin.state_dict().items()}
+    trainer.fit()
+    assert len(calls) == 3
+    took_twin = took_start = False
+    for target, batch in zip(calls, batches, strict=True):
+        with torch.no_grad():
+            text = trainer.text.encode(list(batch["caption"]), trainer.device)
+            start = trainer.anchor_start(batch["jpeg"], text.words, text.mask, text.sentence,
+                                         batch["quality"])
+            blank = trainer.text.encode([""] * len(batch["caption"]), trainer.device)
+            twin = trainer.keep_twin(batch["jpeg"], blank.words, blank.mask, blank.sentence,
+                                     batch["quality"])
+        for i in range(target.shape[0]):
+            d_start = float((start[i] - batch["clean"][i]).abs().mean())
+            d_twin = float((twin[i] - batch["clean"][i]).abs().mean())
+            want = twin[i] if d_twin < d_start else start[i]
+            took_twin |= d_twin < d_start
+            took_start |= d_twin >= d_start
+            assert torch.allclose(target[i], want, atol=1e-6)
+    assert took_twin and took_start  # both targets were used: the choice is per sample
+    assert all(torch.equal(trainer.keep_twin.state_dict()[k], v) for k, v in twin_state.items())
+    log = [json.loads(x) for x in (tmp_path / "k" / "log.jsonl").read_text().splitlines()]
+    shares = [r["keep_twin_share"] for r in log if "keep_twin_share" in r]
+    assert shares and all(0.0 <= s <= 1.0 for s in shares)
+    assert load_model_file(tmp_path / "k" / "model.safetensors") is not None
+    with pytest.raises(ConfigError, match="keep_twin needs"):
+        _config(tiny_data, "tgjar", keep_twin=str(twin_file))  # no keep_start
+    other = {**TINY_MODEL, "generator": {**TINY_MODEL["generator"], "mid_blocks": 2}}
+    with pytest.raises(ConfigError, match="keep_twin .* generator config differs"):
+        Trainer(_config(tiny_data, "tgjar", loss=loss, keep_twin=str(twin_file),
+                        model=other), tmp_path / "c", progress=False)

@@ -248,6 +248,12 @@ class TrainConfig(_Config):
             ``lr``; 0 freezes them, so only the text-reading layers above change (round 45).
         text_off: stage-2 only: the no-text twin of the paper's ablation: every caption is
             replaced by the empty caption (training and validation), all else unchanged.
+        keep_twin: stage-2 only, needs ``loss.keep_start`` > 0 (not per pixel): a model
+            ``.safetensors`` with the same generator (a no-text twin) that offers a second keep
+            target: each kept sample is tied to whichever output is closer (mean L1) to its clean
+            crop, the starting model's with the sample's caption or this model's with an empty
+            caption. The no-text twin's own run may name its starting file here (both targets are
+            then the same), so the two recipes stay one.
         vocab_min_count: words seen fewer times in the training captions are dropped.
         batch_size: per-process batch (paper: 4). With DDP the global batch is N x this.
         lr: Adam learning rate (paper: 1e-4); ``lr_gamma`` every ``lr_step_epochs`` epochs, never
@@ -276,6 +282,7 @@ class TrainConfig(_Config):
     init_from: str | None = None
     init_new_text: bool = False
     text_off: bool = False
+    keep_twin: str | None = None
     text_lr_scale: float = 1.0
     image_lr_scale: float = 1.0
     vocab_min_count: int = 1
@@ -315,6 +322,8 @@ class TrainConfig(_Config):
                f"feature size ({self.model.text.feature_dim})")
         for name in ("log_every", "val_every", "ckpt_every"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1")
+        _check(not self.keep_twin or (self.loss.keep_start > 0 and not self.loss.per_pixel_keep),
+               "keep_twin needs loss.keep_start > 0 and no keep_named / keep_swapped")
 
 
 def load_yaml_config(path: str | Path) -> TrainConfig:
@@ -336,7 +345,7 @@ def load_yaml_config(path: str | Path) -> TrainConfig:
         if data.get("val"):
             data["val"] = _resolve_source(data["val"], base)
         raw["data"] = data
-    for key in ("damsm_checkpoint", "init_from", "lpips_trunk", "alexnet_trunk"):
+    for key in ("damsm_checkpoint", "init_from", "keep_twin", "lpips_trunk", "alexnet_trunk"):
         if raw.get(key):
             raw[key] = str((base / raw[key]).resolve()) if not Path(raw[key]).is_absolute() \
                 else raw[key]

@@ -381,6 +381,8 @@ class Trainer:
         self.anchor_start = copy.deepcopy(self.generator).eval().requires_grad_(False) \
             if lc.keep_start > 0 or (lc.lightness_anchor > 0
                                      and lc.lightness_anchor_reference == "start") else None
+        # keep_twin: a frozen no-text twin, the keep term's second target (empty captions)
+        self.keep_twin = self._frozen_generator(cfg.keep_twin) if cfg.keep_twin else None
         self.l1 = L1Loss(lc.l1_weight)
         self.keep = L1Loss(lc.keep_start) if lc.keep_start > 0 else None
         self.anchor = LightnessAnchorLoss(lc.lightness_anchor, sigma=lc.lightness_anchor_sigma) \
@@ -404,6 +406,15 @@ class Trainer:
             "d": torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas),
         }
         self.trainable = {"generator": self.generator, "disc": self.disc}
+
+    def _frozen_generator(self, path: str) -> nn.Module:
+        """``keep_twin``: another model's generator, frozen, on this run's device."""
+        from jpegtext.restore.runtime.modelfile import load_model_file
+
+        src = load_model_file(path)
+        if src.config.generator != self.config.model.generator:
+            raise ConfigError(f"keep_twin {path}: its generator config differs from the run's")
+        return src.generator.to(self.device).eval().requires_grad_(False)
 
     def _init_generator(self, path: str) -> None:
         """Start from another model's generator (fine-tuning); configs must agree."""
@@ -596,6 +607,19 @@ class Trainer:
         truthful = lc.keep_start + lc.keep_named * named
         return torch.where(swapped, lc.keep_swapped * (1.0 - named), truthful)
 
+    def _twin_output(self, jpeg: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """What the frozen ``keep_twin`` model gives the same JPEGs with empty captions."""
+        blank = self.text.encode([""] * jpeg.shape[0], self.device)
+        return self.keep_twin(jpeg, blank.words, blank.mask, blank.sentence, quality)
+
+    @staticmethod
+    def _closer_of(a: torch.Tensor, b: torch.Tensor,
+                   clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sample, whichever of ``a`` and ``b`` has the lower mean L1 to ``clean``; and which
+        samples took ``b`` (a bool per sample)."""
+        take_b = (b - clean).abs().mean(dim=(1, 2, 3)) < (a - clean).abs().mean(dim=(1, 2, 3))
+        return torch.where(take_b.view(-1, 1, 1, 1), b, a), take_b.cpu()
+
     def _tgjar_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
         if cfg.data.colour_swap_paired:
@@ -628,6 +652,10 @@ class Trainer:
             if kept.any() or (cfg.loss.keep_swapped > 0 and batch["swapped"].any()):
                 with torch.no_grad():  # the same JPEGs and captions through the starting model
                     start = self.anchor_start(jpeg, text.words, text.mask, text.sentence, quality)
+                    if self.keep_twin is not None:
+                        start, took = self._closer_of(start, self._twin_output(jpeg, quality),
+                                                      clean)
+                        self._twin_share = float(took[kept].float().mean()) if kept.any() else 0.0
                 if cfg.loss.per_pixel_keep:
                     from jpegtext.restore.training.losses import pixel_weighted_l1
 
@@ -654,6 +682,8 @@ class Trainer:
         self.opt["g"].step()
         self.disc.requires_grad_(True)
         out_vals = {k: v.item() for k, v in losses.items()}
+        if self.keep_twin is not None and "keep" in losses:
+            out_vals["keep_twin_share"] = self._twin_share
         # discriminator step
         if cfg.loss.gan_weight > 0:
             # one forward of real and fake together: DDP reduces once per forward/backward
@@ -730,7 +760,8 @@ class Trainer:
         cfg = self.config
         info = {"steps": self.step, "epochs_done": self.epoch, "seed": cfg.seed,
                 "data": [dict(s) for s in cfg.data.sources], "world_size": self.dist.world,
-                "text_off": cfg.text_off}
+                "text_off": cfg.text_off,
+                "keep_twin": Path(cfg.keep_twin).name if cfg.keep_twin else None}
         if cfg.stage == "damsm":
             path = self.run_dir / "damsm.safetensors"
             save_damsm_file(path, self.text, self.image, cfg.model.text, cfg.image_encoder,
