@@ -647,6 +647,7 @@ class Trainer:
                     reference = net(jpeg, blank.words, blank.mask, blank.sentence, quality)
                 losses["anchor"] = self.anchor(out, reference,
                                                sample_weight=tied.float().to(self.device))
+        twin_share = None  # keep_twin: the share of kept samples tied to the twin's output
         if self.keep is not None:
             kept = ~batch["swapped"]
             if kept.any() or (cfg.loss.keep_swapped > 0 and batch["swapped"].any()):
@@ -655,7 +656,7 @@ class Trainer:
                     if self.keep_twin is not None:
                         start, took = self._closer_of(start, self._twin_output(jpeg, quality),
                                                       clean)
-                        self._twin_share = float(took[kept].float().mean()) if kept.any() else 0.0
+                        twin_share = float(took[kept].float().mean()) if kept.any() else 0.0
                 if cfg.loss.per_pixel_keep:
                     from jpegtext.restore.training.losses import pixel_weighted_l1
 
@@ -682,8 +683,8 @@ class Trainer:
         self.opt["g"].step()
         self.disc.requires_grad_(True)
         out_vals = {k: v.item() for k, v in losses.items()}
-        if self.keep_twin is not None and "keep" in losses:
-            out_vals["keep_twin_share"] = self._twin_share
+        if twin_share is not None:
+            out_vals["keep_twin_share"] = twin_share
         # discriminator step
         if cfg.loss.gan_weight > 0:
             # one forward of real and fake together: DDP reduces once per forward/backward
