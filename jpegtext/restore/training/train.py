@@ -407,22 +407,23 @@ class Trainer:
         }
         self.trainable = {"generator": self.generator, "disc": self.disc}
 
-    def _frozen_generator(self, path: str) -> nn.Module:
-        """``keep_twin``: another model's generator, frozen, on this run's device."""
+    def _model_file(self, path: str, key: str) -> Any:
+        """The model file a config ``key`` names; its generator config must be the run's."""
         from jpegtext.restore.runtime.modelfile import load_model_file
 
         src = load_model_file(path)
         if src.config.generator != self.config.model.generator:
-            raise ConfigError(f"keep_twin {path}: its generator config differs from the run's")
-        return src.generator.to(self.device).eval().requires_grad_(False)
+            raise ConfigError(f"{key} {path}: its generator config differs from the run's")
+        return src
+
+    def _frozen_generator(self, path: str) -> nn.Module:
+        """``keep_twin``: another model's generator, frozen, on this run's device."""
+        generator = self._model_file(path, "keep_twin").generator
+        return generator.to(self.device).eval().requires_grad_(False)
 
     def _init_generator(self, path: str) -> None:
         """Start from another model's generator (fine-tuning); configs must agree."""
-        from jpegtext.restore.runtime.modelfile import load_model_file
-
-        src = load_model_file(path)
-        if src.config.generator != self.config.model.generator:
-            raise ConfigError(f"init_from {path}: its generator config differs from the run's")
+        src = self._model_file(path, "init_from")
         same_text = src.config.text == self.config.model.text and not (
             src.vocab is not None and self.vocab is not None and src.vocab.itos != self.vocab.itos
         )
