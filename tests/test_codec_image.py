@@ -251,6 +251,44 @@ def test_oversized_exif_is_a_typed_error():
     assert encode_jpeg(im, 5, keep_metadata=False)
 
 
+def test_a_side_over_65500_is_a_typed_error_and_probe_finds_it_unread():
+    from jpegtext.api import encode
+    from jpegtext.codec.image import JPEG_MAX_SIDE, probe_image
+
+    buf = io.BytesIO()
+    Image.new("L", (JPEG_MAX_SIDE + 1, 1)).save(buf, format="PNG")
+    for call in (lambda: encode(buf.getvalue(), 1, caption="x"),
+                 lambda: probe_image(buf.getvalue())):
+        with pytest.raises(InvalidImageError, match="65,500 pixels per side"):
+            call()
+    edge = Image.new("L", (JPEG_MAX_SIDE, 1))
+    assert parse_jpeg(encode_jpeg(edge, 50)).frame.width == JPEG_MAX_SIDE
+
+
+def test_probe_image_checks_without_decoding_what_load_image_would_refuse():
+    from jpegtext.codec.image import probe_image
+
+    png = io.BytesIO()
+    Image.fromarray(_photo()).save(png, format="PNG")
+    data = png.getvalue()
+    assert probe_image(data) == (96, 64)
+    with pytest.raises(InvalidImageError, match="cannot read"):
+        probe_image(data[:-30])  # truncated: no IEND
+    tiff = io.BytesIO()
+    Image.new("F", (8, 8)).save(tiff, format="TIFF")
+    with pytest.raises(InvalidImageError, match="floating-point"):
+        probe_image(tiff.getvalue())
+    for bad in (b"", b"not an image"):
+        with pytest.raises(InvalidImageError):
+            probe_image(bad)
+    jpeg = encode_jpeg(Image.fromarray(_photo()), 5)
+    assert probe_image(jpeg) == (96, 64)
+    with pytest.raises(InvalidJpegError):
+        probe_image(jpeg[: len(jpeg) // 2])
+    with pytest.raises(InvalidImageError, match="limit"):
+        probe_image(data, max_pixels=100)
+
+
 def test_decode_jpeg_gray_and_writable():
     gray = _save(Image.fromarray(_photo()[:, :, 0]), quality=90)
     arr = decode_jpeg(gray)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -266,6 +267,92 @@ def test_bad_inputs_answer_4xx_with_the_library_message(client: Any, jpeg: bytes
         "Content-Type": "multipart/form-data; boundary=x"}).status_code == 400
 
 
+def _damaged(jpeg: bytes) -> bytes:
+    """``jpeg`` with one byte of its stored caption changed (the payload hash then fails)."""
+    data = bytearray(jpeg)
+    at = data.find(CAPTION.encode())
+    assert at > 0
+    data[at] ^= 0x01
+    return bytes(data)
+
+
+def test_a_caption_given_replaces_a_damaged_payload(client: Any, jpeg: bytes) -> None:
+    damaged = _damaged(jpeg)
+    refused = client.post("/v1/restore", content=damaged)
+    assert refused.status_code == 422 and refused.json()["error"] == "PayloadError"
+    # as `jpegtext decode --caption`: the caller's text replaces what the file cannot give
+    res = client.post("/v1/restore", content=damaged, params={"caption": "a blue barn"})
+    assert res.status_code == 200, res.text
+    assert res.headers["x-jpegtext-caption-source"] == "override"
+    assert _open_png(res.content).info["Description"] == "a blue barn"
+    # encoding reads only the pixels of an input JPEG: its payload does not matter
+    enc = client.post("/v1/encode", content=damaged, params={"caption": "new", "quality": "5"})
+    assert enc.status_code == 200, enc.text
+    assert jpegtext.read_caption(enc.content) == "new"
+
+
+def test_a_long_caption_stays_in_the_body_not_the_headers(client: Any) -> None:
+    caption = "é" * 1500  # 3,000 bytes of UTF-8, 9,000 percent-encoded
+    enc = client.post("/v1/encode", content=_png(), params={"caption": caption})
+    assert enc.status_code == 200, enc.text
+    assert "x-jpegtext-caption" not in enc.headers
+    assert enc.headers["x-jpegtext-caption-omitted"] == "3000"
+    assert jpegtext.read_caption(enc.content) == caption
+    res = client.post("/v1/restore", content=enc.content)
+    assert res.status_code == 200 and "x-jpegtext-caption" not in res.headers
+    assert res.headers["x-jpegtext-caption-omitted"] == "3000"
+    assert _open_png(res.content).info["Description"] == caption
+    short = client.post("/v1/restore", content=enc.content, params={"caption": "é" * 200})
+    assert short.headers["x-jpegtext-caption"] == "%C3%A9" * 200  # 1,200 bytes: sent
+    assert "x-jpegtext-caption-omitted" not in short.headers
+
+
+def test_options_that_are_not_utf8_are_refused(client: Any, jpeg: bytes) -> None:
+    query = client.post("/v1/restore?caption=caf%E9", content=jpeg)
+    assert query.status_code == 400 and "UTF-8" in query.json()["message"]
+    form = client.post("/v1/restore", files={"file": ("a.jpg", jpeg)},
+                       data={"caption": "café".encode("latin-1")})
+    assert form.status_code == 400 and "'caption'" in form.json()["message"]
+
+
+def test_a_client_gone_mid_upload_is_not_an_internal_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.requests import ClientDisconnect
+
+    with caplog.at_level("INFO", logger="jpegtext.serve.app"):
+        err = serve_app._error_for(ClientDisconnect())
+    assert (err.status, err.error) == (400, "ClientDisconnect")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_images_a_jpeg_cannot_hold_are_refused_before_queueing(restorer: Any,
+                                                               jpeg: bytes) -> None:
+    wide = io.BytesIO()
+    Image.new("L", (65_501, 1)).save(wide, format="PNG")
+    truncated = _png(64, 64)[:-40]
+    gated = _GatedRestorer(restorer)
+    app = create_app(gated, config=ServeConfig(workers=1, queue=0, timeout=30))
+    service = app.state.service
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            running = asyncio.create_task(c.post("/v1/restore", content=jpeg))
+            while service.pool.active < 1:
+                await asyncio.sleep(0.01)
+            answers = [await c.post("/v1/encode", content=body, params={"caption": "x"})
+                       for body in (wide.getvalue(), truncated)]
+            gated.gate.set()
+            await running
+            return answers
+
+    wide_res, truncated_res = asyncio.run(scenario())
+    assert wide_res.status_code == 422, wide_res.text  # not 503: checked before the pool
+    assert "65,500 pixels per side" in wide_res.json()["message"]
+    assert truncated_res.status_code == 422, truncated_res.text
+    assert truncated_res.json()["error"] == "InvalidImageError"
+
+
 def test_limits_body_and_pixels(restorer: Any, jpeg: bytes) -> None:
     config = ServeConfig(max_request_bytes=len(jpeg) - 1, max_pixels=50 * 50)
     with TestClient(create_app(restorer, config=config)) as c:
@@ -411,7 +498,8 @@ def test_import_jpegtext_does_not_import_the_service() -> None:
 
 # ------------------------------------------------------------------ real server
 def test_real_server_on_loopback(model_path: Path) -> None:
-    with launch_server(["--model", str(model_path), "--device", "cpu"]) as server:
+    with launch_server(["--model", str(model_path), "--device", "cpu",
+                        "--read-timeout", "1"]) as server:
         assert server.url.startswith("http://127.0.0.1:")
         photo = _png(80, 64)
         req = urllib.request.Request(server.url + "v1/encode?quality=10&caption=green+trees",
@@ -431,6 +519,15 @@ def test_real_server_on_loopback(model_path: Path) -> None:
             raise AssertionError("a bad body must fail")
         except urllib.error.HTTPError as exc:
             assert exc.code == 422 and json.loads(exc.read())["message"]
+        # a stalled upload gets 408 after --read-timeout and its connection is closed
+        host, port = server.url.split("//")[1].rstrip("/").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b"POST /v1/inspect HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n"
+                         b"\r\nabc")
+            reply = b""
+            while chunk := sock.recv(65536):  # b"" once the server closes
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 408 ") and b'"RequestTimeout"' in reply
         assert server.rss_bytes() is None or server.rss_bytes() > 0
     assert server.process.returncode == 0  # stopped gracefully
 

@@ -49,6 +49,9 @@ def is_loopback(host: str) -> bool:
               show_default=True, help="Largest image in pixels (decompression-bomb guard).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds a job may take, queue included (504 beyond).")
+@click.option("--read-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="Seconds a client may take to send its request body (408 beyond).")
 @click.option("--token", envvar="JPEGTEXT_SERVE_TOKEN", default=None,
               help="Require 'Authorization: Bearer TOKEN' on /v1/* (or set "
                    "JPEGTEXT_SERVE_TOKEN, which keeps it out of the process list).")
@@ -60,7 +63,7 @@ def is_loopback(host: str) -> bool:
                    "use it).")
 def serve(host: str, port: int, model: str | None, device: str | None, workers: int,
           queue: int, max_request_bytes: int, max_pixels: int, timeout: float,
-          token: str | None, captioner: str | None, insecure: bool) -> None:
+          read_timeout: float, token: str | None, captioner: str | None, insecure: bool) -> None:
     """Serve restorations over HTTP, with a comparison page at http://HOST:PORT/.
 
     Endpoints: POST /v1/restore (JPEG -> PNG), POST /v1/encode (image -> jpegtext JPEG),
@@ -86,7 +89,8 @@ def serve(host: str, port: int, model: str | None, device: str | None, workers: 
 
     try:
         config = ServeConfig(workers=workers, queue=queue, max_request_bytes=max_request_bytes,
-                             max_pixels=max_pixels, timeout=timeout, token=token,
+                             max_pixels=max_pixels, timeout=timeout,
+                             read_timeout=read_timeout, token=token,
                              captioner=captioner)
         app = create_app(model, device=device, config=config)
     except ConfigError as exc:

@@ -19,7 +19,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +41,15 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "SUBSAMPLINGS",
     "ImageSource",
+    "JPEG_MAX_SIDE",
+    "check_jpeg_side",
     "check_pixel_limit",
     "default_max_pixels",
     "encode_jpeg",
     "encode_jpeg_within",
     "highest_quality_within",
     "load_image",
+    "probe_image",
     "read_metadata_description",
     "validate_quality",
 ]
@@ -60,6 +63,10 @@ ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image |
 #: Pillow formats :func:`load_image` opens (JPEG includes MPO). Formats that run external
 #: programs (EPS through Ghostscript) or are rarely photos are left out on purpose.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
+
+#: The longest side a JPEG can have here: libjpeg's ``JPEG_MAX_DIMENSION`` (the format's own
+#: limit is 65,535); Pillow's encoder fails past it with an untyped "broken data stream".
+JPEG_MAX_SIDE = 65_500
 
 #: Chroma subsampling modes :func:`encode_jpeg` writes.
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
@@ -116,6 +123,76 @@ def check_pixel_limit(width: int, height: int, max_pixels: int | None, what: str
         )
 
 
+def check_jpeg_side(width: int, height: int) -> None:
+    """Refuse an image a JPEG cannot hold (a side over :data:`JPEG_MAX_SIDE`).
+
+    Raises:
+        InvalidImageError: the message names the size and the limit.
+    """
+    if max(width, height) > JPEG_MAX_SIDE:
+        raise InvalidImageError(
+            f"the image is {width}x{height}: a JPEG holds at most {JPEG_MAX_SIDE:,} pixels per "
+            "side (resize it first)"
+        )
+
+
+def probe_image(data: bytes, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """Check an encoded image the way :func:`load_image` and :func:`encode_jpeg` would, without
+    decoding its pixels: a supported format, the pixel limit, a side a JPEG can hold, a mode
+    that converts to RGB and, for PNG, every chunk present with its checksum (a truncated file
+    is found here). For a service that answers bad inputs before queueing work.
+
+    Args:
+        data: encoded bytes of any of :data:`ACCEPTED_FORMATS` (a JPEG is walked by
+            :func:`~jpegtext.codec.markers.parse_jpeg`, its scans included).
+        max_pixels: as :func:`load_image`.
+
+    Returns:
+        (width, height) as stored (before any EXIF rotation).
+
+    Raises:
+        InvalidImageError: empty, not a supported image, unreadable, over a limit, or a mode
+            :func:`load_image` refuses.
+        InvalidJpegError: a JPEG stream is malformed or truncated.
+    """
+    if not data:
+        raise InvalidImageError("not an image: the data is empty")
+    if data[:2] == b"\xff\xd8":
+        frame = parse_jpeg(data).frame
+        check_pixel_limit(frame.width, frame.height, max_pixels, "the JPEG")
+        check_jpeg_side(frame.width, frame.height)
+        return frame.width, frame.height
+    with _typed_errors(data, ACCEPTED_FORMATS, max_pixels, "read"), \
+            Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as im:
+        size, mode, fmt = im.size, im.mode, im.format
+        check_pixel_limit(*size, max_pixels, f"the {fmt} image")
+        check_jpeg_side(*size)
+        if mode == "F":
+            raise InvalidImageError("floating-point images are not supported: convert to 8 bits")
+        if fmt == "PNG":
+            im.verify()  # walks every chunk to IEND checking CRCs; inflates nothing
+    return size
+
+
+@contextlib.contextmanager
+def _typed_errors(data: bytes, formats: Sequence[str], max_pixels: int | None,
+                  verb: str) -> Iterator[None]:
+    """Pillow's exceptions while it opens ``data`` raised as jpegtext's typed errors."""
+    try:
+        yield
+    except Image.UnidentifiedImageError:
+        raise InvalidImageError(
+            f"not a supported image (accepted formats: {', '.join(formats)})"
+        ) from None
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(_bomb_message(exc, max_pixels)) from None
+    except _DECODE_ERRORS as exc:
+        cls = InvalidJpegError if data[:2] == b"\xff\xd8" else InvalidImageError
+        raise cls(f"cannot {verb} the image: {exc}") from None
+
+
 def _read_source(src: str | os.PathLike | bytes | bytearray | memoryview) -> bytes:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src)
@@ -144,21 +221,10 @@ def _decode_with_pillow(data: bytes, formats: Sequence[str], max_pixels: int | N
     with warnings.catch_warnings() if raised else contextlib.nullcontext():
         if raised:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
+        with _typed_errors(data, formats, max_pixels, "decode"):
             im = Image.open(io.BytesIO(data), formats=list(formats))
             check_pixel_limit(im.width, im.height, max_pixels, f"the {im.format} image")
             im.load()
-        except Image.UnidentifiedImageError:
-            raise InvalidImageError(
-                f"not a supported image (accepted formats: {', '.join(formats)})"
-            ) from None
-        except InvalidImageError:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise InvalidImageError(_bomb_message(exc, max_pixels)) from None
-        except _DECODE_ERRORS as exc:
-            cls = InvalidJpegError if data[:2] == b"\xff\xd8" else InvalidImageError
-            raise cls(f"cannot decode the image: {exc}") from None
     return im
 
 
@@ -330,11 +396,13 @@ def encode_jpeg(
         MissingDependencyError: ``mozjpeg`` without its package.
         ConfigError: invalid quality or subsampling.
         PayloadError: the payload or its XMP mirror cannot be stored.
-        InvalidImageError: the metadata cannot be written (e.g. EXIF over 64 KiB).
+        InvalidImageError: the metadata cannot be written (e.g. EXIF over 64 KiB), or a side
+            is over :data:`JPEG_MAX_SIDE`.
     """
     quality = validate_quality(quality)
     if subsampling not in SUBSAMPLINGS:
         raise ConfigError(f'Invalid subsampling "{subsampling}", should be one of {SUBSAMPLINGS}')
+    check_jpeg_side(image.width, image.height)
     if image.mode != "RGB":
         image = _to_rgb(image)
     if xmp and payload is None:

@@ -19,7 +19,6 @@ import contextlib
 import functools
 import hmac
 import inspect as pyinspect
-import io
 import json
 import logging
 import math
@@ -29,12 +28,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -79,6 +78,8 @@ class ServeConfig:
         max_request_bytes: largest request body; more answer 413.
         max_pixels: largest image (decompression-bomb guard for every endpoint).
         timeout: seconds a job may take (queue wait included) before the reply is 504.
+        read_timeout: seconds a client may take to send its whole request body before the
+            reply is 408 and the connection closes (a stalled upload must not hold a slot).
         token: when set, ``/v1/*`` needs ``Authorization: Bearer <token>``.
         captioner: the captioner ``/v1/encode`` uses when the client names none (None = the
             library's default: BLIP base when cached, else the built-in one).
@@ -89,6 +90,7 @@ class ServeConfig:
     max_request_bytes: int = 20_000_000
     max_pixels: int = 16_000_000
     timeout: float = 120.0
+    read_timeout: float = 30.0
     token: str | None = None
     captioner: str | None = None
 
@@ -98,8 +100,10 @@ class ServeConfig:
                 raise ConfigError(f'Invalid {name} "{getattr(self, name)}", should be >= 1')
         if self.queue < 0:
             raise ConfigError(f'Invalid queue "{self.queue}", should be >= 0')
-        if not self.timeout > 0:
-            raise ConfigError(f'Invalid timeout "{self.timeout}", should be > 0 seconds')
+        for name in ("timeout", "read_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f'Invalid {name} "{getattr(self, name)}", should be > 0 '
+                                  "seconds")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the token must not be empty")
 
@@ -139,6 +143,9 @@ def _error_for(exc: BaseException) -> ServiceError:
     kind = type(exc).__name__
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, ClientDisconnect):  # nobody reads the answer: no error worth logging
+        log.info("the client disconnected before its request was read")
+        return ServiceError(400, "the client disconnected", "ClientDisconnect")
     if isinstance(exc, (InsufficientMemoryError, MemoryError)):
         return ServiceError(413, message, kind)
     if isinstance(exc, (InvalidImageError, PayloadError)):
@@ -272,15 +279,13 @@ class _Service:
             if int(declared) > limit:
                 raise ServiceError(413, f"the request is {int(declared):,} bytes, over the "
                                         f"limit of {limit:,}", "TooLarge")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ServiceError(413, f"the request is over the limit of {limit:,} bytes",
-                                   "TooLarge")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        options = dict(request.query_params)
+        options = _query_options(request.scope.get("query_string", b""))
+        try:
+            body = await asyncio.wait_for(_read_body(request, limit), self.config.read_timeout)
+        except asyncio.TimeoutError:
+            raise ServiceError(408, "the request body did not arrive within "
+                                    f"{self.config.read_timeout:g} s", "RequestTimeout",
+                               {"Connection": "close"}) from None
         ctype = request.headers.get("content-type", "")
         if ctype.lower().startswith("multipart/form-data"):
             body, fields = _parse_multipart(ctype, body, limit)
@@ -289,6 +294,28 @@ class _Service:
             raise ServiceError(400, "empty request: send the image as the body (or as the "
                                     "'file' field of a multipart form)", "EmptyBody")
         return body, options
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ServiceError(413, f"the request is over the limit of {limit:,} bytes",
+                               "TooLarge")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _query_options(query: bytes) -> dict[str, str]:
+    """The query parameters, refused when they are not UTF-8 (never silently replaced: a
+    caption would be stored with U+FFFD in place of what the client sent)."""
+    try:
+        return dict(parse_qsl(query.decode("utf-8"), keep_blank_values=True,
+                              errors="strict"))
+    except UnicodeDecodeError:
+        raise ServiceError(400, "the query string is not UTF-8 (percent-encode UTF-8 bytes)",
+                           "ConfigError") from None
 
 
 def _parse_multipart(ctype: str, body: bytes, limit: int) -> tuple[bytes, dict[str, str]]:
@@ -304,8 +331,11 @@ def _parse_multipart(ctype: str, body: bytes, limit: int) -> tuple[bytes, dict[s
         value = (field.value or b"")
         if name == "file":
             files.append(value)
-        else:
-            fields[name] = value.decode("utf-8", "replace")
+            return
+        try:
+            fields[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServiceError(400, f"form field {name!r} is not UTF-8", "ConfigError") from None
 
     def on_file(part: Any) -> None:
         if (part.field_name or b"") != b"file":
@@ -329,36 +359,25 @@ def _parse_multipart(ctype: str, body: bytes, limit: int) -> tuple[bytes, dict[s
     return (files[0] if files else b""), fields
 
 
-def _probe(data: bytes, max_pixels: int, *, jpeg_only: bool) -> Any:
-    """Cheap checks (headers only) before a job takes a pool slot, so that a bad input gets its
-    4xx at once, even while the service is busy.
+def _probe_restore(data: bytes, max_pixels: int, caption: str | None) -> Any:
+    """The receiver's own input check (stream, size, payload), before a job takes a pool slot,
+    so that a bad input gets its 4xx at once, even while the service is busy. A damaged payload
+    is an error only when no ``caption`` replaces it, as in ``jpegtext decode --caption``.
 
     Returns:
-        The parsed :class:`~jpegtext.codec.jpegfile.JpegFile` of a JPEG, None for another image.
-
-    Raises:
-        InvalidImageError, InvalidJpegError, PayloadError: as the library would.
+        The parsed :class:`~jpegtext.codec.jpegfile.JpegFile`: what the restorer then reads.
     """
-    if jpeg_only or data[:2] == b"\xff\xd8":
-        from jpegtext.codec.jpegfile import parse_file
+    from jpegtext.receiver import check_input
 
-        # the stream, its size and its payload; the parsed file is what the restorer reads
-        return parse_file(data, max_pixels=max_pixels)
-    from PIL import Image
+    return check_input(data, caption=caption, max_pixels=max_pixels, log_warnings=False)[0]
 
-    from jpegtext.codec.image import ACCEPTED_FORMATS, check_pixel_limit
 
-    try:
-        with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as im:
-            check_pixel_limit(im.width, im.height, max_pixels, f"the {im.format} image")
-    except Image.UnidentifiedImageError:
-        raise InvalidImageError("not a supported image (accepted formats: "
-                                f"{', '.join(ACCEPTED_FORMATS)})") from None
-    except InvalidImageError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(f"cannot read the image: {exc}") from None
-    return None
+def _probe_encode(data: bytes, max_pixels: int) -> None:
+    """What ``jpegtext.encode`` would refuse, found without decoding pixels (an input JPEG's
+    payload does not matter: the image is encoded anew)."""
+    from jpegtext.codec.image import probe_image
+
+    probe_image(data, max_pixels=max_pixels)
 
 
 def _option_int(options: dict[str, str], name: str, default: int | None = None,
@@ -409,9 +428,22 @@ def _guidance(options: dict[str, str]) -> float:
         raise ServiceError(400, str(exc), "ConfigError") from None
 
 
-def _header_text(text: str) -> str:
-    """HTTP headers are Latin-1: captions travel percent-encoded (``decodeURIComponent``)."""
-    return quote(text, safe=" ,.;:!?'()-_/")
+#: The longest ``X-Jpegtext-Caption`` value sent (percent-encoded bytes): proxies and clients
+#: refuse long header blocks (nginx's default buffer for a reply's headers is 4 KiB, Python's
+#: http.client stops at 64 KiB per line), and the body always carries the caption.
+MAX_CAPTION_HEADER = 2048
+
+
+def _add_caption(headers: dict[str, str], caption: str) -> None:
+    """``X-Jpegtext-Caption``: the caption percent-encoded (HTTP headers are Latin-1; the page
+    reads it with ``decodeURIComponent``), or, when that is over :data:`MAX_CAPTION_HEADER`,
+    ``X-Jpegtext-Caption-Omitted`` with the caption's UTF-8 byte count: read it from the body
+    (the JPEG's payload, the PNG's ``Description`` text)."""
+    value = quote(caption, safe=" ,.;:!?'()-_/")
+    if len(value) <= MAX_CAPTION_HEADER:
+        headers["X-Jpegtext-Caption"] = value
+    else:
+        headers["X-Jpegtext-Caption-Omitted"] = str(len(caption.encode("utf-8")))
 
 
 def _caption_headers(prefix: dict[str, str], info: Any) -> dict[str, str]:
@@ -420,7 +452,7 @@ def _caption_headers(prefix: dict[str, str], info: Any) -> dict[str, str]:
     out["X-Jpegtext-Caption-Bytes"] = str(info.caption_bytes)
     out["X-Jpegtext-Caption-Share"] = f"{info.caption_share:.6f}"
     if info.caption is not None:
-        out["X-Jpegtext-Caption"] = _header_text(info.caption)
+        _add_caption(out, info.caption)
     if info.quality is not None:
         out["X-Jpegtext-Quality"] = str(info.quality)
     out["X-Jpegtext-Size"] = f"{info.width}x{info.height}"
@@ -455,7 +487,7 @@ async def _restore(service: _Service, request: Request) -> Response:
     consistency = _consistency(options)
     guidance = _guidance(options)
     max_pixels = service.config.max_pixels
-    file = await run_in_threadpool(functools.partial(_probe, data, max_pixels, jpeg_only=True))
+    file = await run_in_threadpool(_probe_restore, data, max_pixels, caption)
 
     def job() -> tuple[Any, bytes, float]:
         start = time.perf_counter()
@@ -468,7 +500,6 @@ async def _restore(service: _Service, request: Request) -> Response:
     result, png, seconds = await service.run(job)
     total = time.perf_counter() - queued
     headers = {
-        "X-Jpegtext-Caption": _header_text(result.caption),
         "X-Jpegtext-Caption-Source": result.caption_source,
         "X-Jpegtext-Model": result.model,
         "X-Jpegtext-Ensemble": str(ensemble),
@@ -479,6 +510,7 @@ async def _restore(service: _Service, request: Request) -> Response:
         "Server-Timing": f"restore;dur={seconds * 1000:.1f}, total;dur={total * 1000:.1f}",
         "Cache-Control": "no-store",
     }
+    _add_caption(headers, result.caption)
     if result.quality is not None:
         headers["X-Jpegtext-Quality"] = str(result.quality)
     return Response(png, media_type="image/png", headers=headers)
@@ -506,8 +538,7 @@ async def _encode(service: _Service, request: Request) -> Response:
         kwargs["caption"] = caption
     captioner_name = options.get("captioner") or None
     service.check_captioner(captioner_name)
-    await run_in_threadpool(functools.partial(_probe, data, service.config.max_pixels,
-                                              jpeg_only=False))
+    await run_in_threadpool(_probe_encode, data, service.config.max_pixels)
 
     def job() -> tuple[bytes, Any, float]:
         start = time.perf_counter()

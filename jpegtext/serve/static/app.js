@@ -189,8 +189,9 @@ async function pipeline(opts = {}) {
       const jpeg = await res.blob();
       if (run !== state.run) return;
       state.jpeg = jpeg;
-      const caption = captionHeader(res) || "";
-      if (opts.recaption) {
+      // null when the service left a long caption out of the headers (it is in the JPEG)
+      const caption = captionHeader(res);
+      if (opts.recaption && caption != null) {
         state.storedCaption = caption;
         state.captioner = header(res, "X-Jpegtext-Captioner");
         $("caption").value = caption;
