@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -16,45 +17,54 @@ __all__ = ["atomic_write_bytes", "file_sha256", "read_bytes", "write_output"]
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    A failure at any point leaves either the old file or no file, never a partial one.
+    A failure at any point leaves either the old file or no file, never a partial one. As a
+    plain ``open(path, "wb")`` would, a symbolic link is written through (its target is
+    replaced, the link kept) and a replaced file keeps its permission bits.
 
     Args:
-        path: destination file.
+        path: destination file (or a symbolic link to it).
         data: the complete file content.
         force: replace an existing file; without it an existing file raises ``FileExistsError``.
     """
-    dest = Path(path)
+    dest = name = Path(path)  # messages name the path as given, a link's name included
+    if dest.is_symlink():
+        # Renaming over the link would replace it with a file and leave the target as it was.
+        dest = Path(os.path.realpath(dest))
     if dest.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "is a folder: name an output file", str(dest))
+        raise IsADirectoryError(errno.EISDIR, "is a folder: name an output file", str(name))
     if dest.exists() and not force:
-        raise _exists(dest)
+        raise _exists(name)
     folder = dest.parent if str(dest.parent) else Path(".")
     for above in (folder, *folder.parents):
         if above.exists() and not above.is_dir():
             raise NotADirectoryError(
-                errno.ENOTDIR, f"cannot write here: {above} is a file, not a folder", str(dest))
+                errno.ENOTDIR, f"cannot write here: {above} is a file, not a folder", str(name))
     # Missing folders are created (documented: `-o new/dir/out.png` works).
     folder.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
     except OSError as exc:
         # Name the destination, not the temporary file the user never asked for.
-        raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(dest)) from None
+        raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(name)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if not force and dest.exists():  # appeared while we were writing
-            raise _exists(dest)
+        try:
+            mode = stat.S_IMODE(os.stat(dest).st_mode)  # a replaced file keeps its mode
+        except FileNotFoundError:
+            mode = None
+        if not force and mode is not None:  # appeared while we were writing
+            raise _exists(name)
         # mkstemp creates 0600 files; give the output the permissions a plain open() would
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
         os.replace(tmp, dest)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if exc.filename == tmp or exc.filename is None:
-            raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(dest)) from None
+            raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(name)) from None
         raise
     except BaseException:
         with contextlib.suppress(OSError):

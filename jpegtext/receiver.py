@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from jpegtext.codec.jpegfile import JpegFile
     from jpegtext.restore.runtime.inference import Restorer
 
-__all__ = ["CONSISTENCY", "DEFAULT_CONSISTENCY", "DecodeResult", "Receiver", "check_input",
-           "consistency_mode", "decode", "decode_detailed", "encode_png", "get_restorer"]
+__all__ = ["CONSISTENCY", "DEFAULT_CONSISTENCY", "DecodeResult", "Receiver", "check_caption",
+           "check_input", "consistency_mode", "decode", "decode_detailed", "encode_png",
+           "get_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,23 @@ def get_restorer(model: str | os.PathLike[str] | None = None, *,
     return restorer
 
 
+def check_caption(caption: str) -> str:
+    """``caption`` if jpegtext can store it, else PayloadError, before any work is done.
+
+    The restored PNG stores the caption as UTF-8, so a caption the encoder would refuse (lone
+    surrogates, e.g. a command-line argument that was not UTF-8, or over
+    :data:`~jpegtext.codec.payload.MAX_CAPTION_BYTES`) is refused here by the encoder's own
+    check, not after the model has run.
+
+    Raises:
+        PayloadError: the caption cannot be stored (the message says why).
+    """
+    from jpegtext.codec.payload import Payload, build_payload_data
+
+    build_payload_data(Payload(caption))
+    return caption
+
+
 def check_input(data: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile, *,
                 caption: str | None = None, ignore_payload: bool = False,
                 max_pixels: int | None = None, log_warnings: bool = True
@@ -148,14 +166,17 @@ def check_input(data: bytes | bytearray | memoryview | str | os.PathLike[str] | 
 
     Raises:
         InvalidJpegError, InvalidImageError: not a complete JPEG, or over the pixel limit.
-        PayloadError: a damaged payload without ``caption`` or ``ignore_payload``.
+        PayloadError: a damaged payload without ``caption`` or ``ignore_payload``, or a
+            ``caption`` that cannot be stored (:func:`check_caption`).
         ConfigError: ``caption`` is not a str, or ``data`` is not bytes, a path or a JpegFile.
     """
     from jpegtext.codec.jpegfile import JpegFile, parse_file
     from jpegtext.errors import PayloadError
 
-    if caption is not None and not isinstance(caption, str):
-        raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
+    if caption is not None:
+        if not isinstance(caption, str):
+            raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
+        check_caption(caption)
     file = data if isinstance(data, JpegFile) else parse_file(
         data, max_pixels=max_pixels, payload_errors="keep")
     warnings: list[str] = []

@@ -131,7 +131,9 @@ def test_concurrent_calls_give_the_same_results(model_file: Path) -> None:
         assert np.array_equal(results[i], expected[i])
 
 
-def test_bad_requests(model_file: Path) -> None:
+def test_bad_requests(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext.restore.runtime import inference
+
     with pytest.raises(ConfigError, match="CUDA"):
         Restorer(load_model_file(model_file), device="cpu", precision="fp16")
     r = Restorer(load_model_file(model_file), device="cpu")
@@ -140,6 +142,8 @@ def test_bad_requests(model_file: Path) -> None:
     with pytest.raises(ConfigError, match="quality"):
         r.restore(np.zeros((8, 8, 3), np.uint8), "", 0)
     huge = Restorer(load_model_file(model_file), device="cpu", tile=2**20, tile_overlap=32)
+    assert huge.restore(np.zeros((16, 16, 3), np.uint8)).shape == (16, 16, 3)  # one 16x16 pass
+    monkeypatch.setattr(inference, "_available_memory", lambda device: 1)
     with pytest.raises(InsufficientMemoryError, match="smaller --tile"):
         huge.restore(np.zeros((16, 16, 3), np.uint8))
 

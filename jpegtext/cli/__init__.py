@@ -66,13 +66,19 @@ class _LazyGroup(click.Group):
 
 
 def _one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line, prefixed by its type for non-jpegtext errors."""
+    """The message of ``exc`` on one line, prefixed by its type for non-jpegtext errors.
+
+    File names and text from files in it are escaped (:func:`~jpegtext.cli._text.printable`),
+    so printing it never fails and cannot drive the terminal.
+    """
+    from jpegtext.cli._text import printable
+
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, JpegTextError):
-        return text
+        return printable(text)
     if isinstance(exc, OSError) and exc.strerror and exc.filename:
-        return f"{exc.filename}: {exc.strerror}"
-    return f"{type(exc).__name__}: {text}"
+        return printable(f"{exc.filename}: {exc.strerror}")
+    return printable(f"{type(exc).__name__}: {text}")
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,16 +6,20 @@ Only click and the standard library: command modules import this at module level
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import click
 
+from jpegtext.cli._text import printable
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "JPEG_SUFFIXES",
     "InputItem",
+    "check_output_path",
     "expand_inputs",
     "normalize_key",
     "plan_outputs",
@@ -33,7 +37,7 @@ class InputItem:
 
     Attributes:
         path: the file, or None for standard input (``-``).
-        label: how messages name it.
+        label: how messages name it (:func:`~jpegtext.cli._text.printable`: safe to print).
         keys: names under which a caption file may list it, most specific first (path relative
             to the folder it was found in, the path as given, relative to the working folder,
             the bare file name).
@@ -78,7 +82,7 @@ def expand_inputs(
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            items.append(InputItem(path, str(path), _keys_for(path, *extra)))
+            items.append(InputItem(path, printable(str(path)), _keys_for(path, *extra)))
 
     def add_folder(folder: Path) -> None:
         walker = folder.rglob("*") if recursive else folder.iterdir()
@@ -100,7 +104,8 @@ def expand_inputs(
         else:
             matches = sorted(glob.glob(arg, recursive=recursive))
             if not matches:
-                raise click.BadParameter(f"{arg}: no such file, folder or matching glob")
+                raise click.BadParameter(
+                    f"{printable(arg)}: no such file, folder or matching glob")
             for match in matches:
                 m = Path(match)
                 if m.is_dir():
@@ -116,6 +121,25 @@ def expand_inputs(
 JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 
 
+def check_output_path(output: str, *, out_dir_hint: bool = False) -> None:
+    """Refuse an ``-o`` that names a folder: an existing one, or any path ending in a separator.
+
+    ``new/`` must not become a file called ``new`` (pathlib drops the trailing separator).
+
+    Raises:
+        click.BadParameter: ``output`` names a folder (usage error, exit status 2).
+    """
+    if output == "-":
+        return
+    separators = tuple(s for s in (os.sep, os.altsep) if s)
+    if output.endswith(separators) or Path(output).is_dir():
+        shown = printable(output)
+        hint = f", or use --out-dir {shown}" if out_dir_hint else ""
+        raise click.BadParameter(
+            f"{shown} is a folder: name the output file{hint}", param_hint="-o/--output"
+        )
+
+
 def plan_outputs(
     items: list[InputItem], output: str | None, out_dir: Path | None, *, suffix: str
 ) -> list[str]:
@@ -124,6 +148,7 @@ def plan_outputs(
     Raises:
         click.UsageError: both or neither of -o/--out-dir, -o with several inputs, stdin with
             --out-dir, or two inputs that would be written to the same file.
+        click.BadParameter: -o names a folder (see :func:`check_output_path`).
     """
     if output is not None and out_dir is not None:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
@@ -134,11 +159,7 @@ def plan_outputs(
             raise click.UsageError(
                 f"-o/--output takes one input but {len(items)} were given; use --out-dir"
             )
-        if output != "-" and Path(output).is_dir():
-            raise click.BadParameter(
-                f"{output} is a folder: name the output file, or use --out-dir {output}",
-                param_hint="-o/--output",
-            )
+        check_output_path(output, out_dir_hint=True)
         return [output]
     assert out_dir is not None
     outputs: list[str] = []
@@ -149,7 +170,8 @@ def plan_outputs(
         dest = out_dir / f"{item.path.stem}{suffix}"
         key = dest.resolve()
         if key in owner:
-            raise click.UsageError(f"{owner[key]} and {item.label} would both be written to {dest}")
+            raise click.UsageError(f"{owner[key]} and {item.label} would both be written to "
+                                   f"{printable(str(dest))}")
         owner[key] = item.label
         outputs.append(str(dest))
     return outputs

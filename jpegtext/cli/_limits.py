@@ -3,19 +3,28 @@
 ``@max_pixels_option()`` adds ``--max-pixels N`` to a command; while the command runs, Pillow's
 ``DecompressionBombWarning`` is silenced (jpegtext checks the size itself first and says so in its
 own words) and Pillow's own hard limit is raised to N when N is above it, so that the option is
-the one limit that applies. Only click, the standard library and Pillow.
+the one limit that applies. :class:`FiniteFloatRange` is click's ``FloatRange`` that also refuses
+``nan`` (which every comparison lets through) and ``inf``. Only click, the standard library and
+Pillow.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["MAX_PIXELS_HELP", "check_image_sizes", "max_pixels_option", "pixel_limit"]
+__all__ = [
+    "MAX_PIXELS_HELP",
+    "FiniteFloatRange",
+    "check_image_sizes",
+    "max_pixels_option",
+    "pixel_limit",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +32,23 @@ MAX_PIXELS_HELP = (
     "Refuse images with more pixels (decompression-bomb guard), checked before anything is "
     "written or a model is loaded [default: Pillow's, 89,478,485]."
 )
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option within a range that must also be a finite number (a usage error if not).
+
+    ``click.FloatRange`` compares the value with its bounds, and every comparison with ``nan``
+    is false, so ``nan`` passes any range; without an upper bound ``inf`` passes too.
+    """
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @contextlib.contextmanager

@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
-from jpegtext.cli._files import InputItem, expand_inputs
+from jpegtext.cli._files import InputItem, check_output_path, expand_inputs
 from jpegtext.cli._limits import check_image_sizes, max_pixels_option
+from jpegtext.cli._text import printable
 
 __all__ = ["caption"]
 
@@ -69,7 +70,9 @@ def caption() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead.")
 @click.option("-r", "--recursive", is_flag=True, help="Search folders (and ** globs) recursively.")
 @max_pixels_option()
+@click.pass_context
 def caption_images(
+    ctx: click.Context,
     images: tuple[str, ...],
     captioner_name: str | None,
     as_json: bool,
@@ -80,7 +83,9 @@ def caption_images(
 
     IMAGE may be files, folders (the images inside, sorted), globs or '-' (standard input).
     Each line is FILE<TAB>CAPTION; with --json a list of {"file", "caption", "captioner"}.
-    Every file's size is checked before the captioner loads.
+    Every file's size is checked before the captioner loads. An image that cannot be read is
+    reported (with --json as {"file", "error"}), the others are still captioned, and the exit
+    status is then 1.
 
     To repair a jpegtext file's caption (pixels untouched): `jpegtext caption set FILE.jpg
     --text TEXT [-o OUT.jpg]` and `jpegtext caption strip FILE.jpg [-o OUT.jpg]` (see their
@@ -93,30 +98,64 @@ def caption_images(
       jpegtext caption --captioner ./blip-base "shots/*.jpg"
     """
     from jpegtext.captioner import default_captioner, get_captioner
-    from jpegtext.errors import ConfigError
+    from jpegtext.cli import _one_line
+    from jpegtext.errors import ConfigError, JpegTextError
 
     items = expand_inputs(images, recursive=recursive)
-    check_image_sizes(items, max_pixels)  # before any (slow) captioner is loaded
-    if captioner_name is None:
-        captioner = default_captioner()
-    else:
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    # A bad input is reported and the others are still captioned: index -> its error line.
+    errors: dict[int, str] = {}
+    for n, item in enumerate(items):
         try:
-            captioner = get_captioner(captioner_name)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--captioner'") from None
-    logger.info("captioning %d image(s) with %s", len(items), captioner.name)
+            check_image_sizes([item], max_pixels)  # before any (slow) captioner is loaded
+        except JpegTextError as exc:
+            if debug or len(items) == 1:
+                raise
+            errors[n] = _one_line(exc)
+    captioner: Any = None
+    if len(errors) < len(items):
+        if captioner_name is None:
+            captioner = default_captioner()
+        else:
+            try:
+                captioner = get_captioner(captioner_name)
+            except ConfigError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--captioner'") from None
+        logger.info("captioning %d image(s) with %s", len(items) - len(errors), captioner.name)
 
     results: list[dict[str, Any]] = []
     for start in range(0, len(items), _CHUNK):
-        chunk = items[start : start + _CHUNK]
-        captions = captioner([_load(item, max_pixels) for item in chunk])
-        for item, text in zip(chunk, captions, strict=True):
-            if as_json:
-                results.append({"file": item.label, "caption": text, "captioner": captioner.name})
+        chunk = range(start, min(start + _CHUNK, len(items)))
+        # Each input is loaded on its own, so a bad file does not lose its group's captions.
+        loaded: dict[int, Any] = {}
+        for n in chunk:
+            if n in errors:
+                continue
+            try:
+                loaded[n] = _load(items[n], max_pixels)
+            except (JpegTextError, OSError, MemoryError) as exc:
+                if debug:
+                    raise
+                if len(items) == 1:
+                    raise click.ClickException(_one_line(exc)) from None
+                errors[n] = _one_line(exc)
+        captions = dict(zip(loaded, captioner(list(loaded.values())), strict=True)) \
+            if loaded else {}
+        for n in chunk:  # in input order
+            label = items[n].label
+            if n in errors:
+                if as_json:
+                    results.append({"file": label, "error": errors[n]})
+                else:
+                    click.echo(f"Error: {errors[n]}", err=True)
+            elif as_json:
+                results.append({"file": label, "caption": captions[n], "captioner": captioner.name})
             else:
-                click.echo(f"{item.label}\t{text}")
+                click.echo(f"{label}\t{captions[n]}")
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    if errors:
+        raise click.ClickException(f"{len(errors)} of {len(items)} images could not be read")
 
 
 def _load(item: InputItem, max_pixels: int | None = None) -> Any:
@@ -137,14 +176,17 @@ def _rewrite(file: str, output: str | None, force: bool, edit: Any) -> str:
     """Apply ``edit(jpeg bytes) -> bytes`` to FILE, written to OUTPUT or back to FILE."""
     from jpegtext._io import read_bytes, write_output
 
-    data = read_bytes(file)
-    new = edit(data)
     if output is None:
         if file == "-":
             raise click.UsageError("standard input needs -o OUT.jpg (or '-o -')")
+    else:
+        check_output_path(output)  # a folder is a usage error, as for encode and decode
+    data = read_bytes(file)
+    new = edit(data)
+    if output is None:
         output, force = file, True  # in place: the point of a repair
     write_output(output, new, force=force)
-    return "<stdout>" if output == "-" else output
+    return "<stdout>" if output == "-" else printable(output)
 
 
 @caption.command("set")
@@ -171,7 +213,8 @@ def caption_set(file: str, text: str, captioner_name: str | None, xmp: bool,
 
     dest = _rewrite(file, output, force,
                     lambda data: embed_caption(data, text, captioner=captioner_name, xmp=xmp))
-    click.echo(f"{file} -> {dest}: caption set ({len(text.encode('utf-8')):,} bytes)", err=True)
+    size = len(text.encode("utf-8"))  # embed_caption refused text that UTF-8 cannot encode
+    click.echo(f"{printable(file)} -> {dest}: caption set ({size:,} bytes)", err=True)
 
 
 @caption.command("strip")
@@ -187,4 +230,4 @@ def caption_strip(file: str, output: str | None, force: bool) -> None:
     from jpegtext.codec import strip_caption
 
     dest = _rewrite(file, output, force, strip_caption)
-    click.echo(f"{file} -> {dest}: caption removed", err=True)
+    click.echo(f"{printable(file)} -> {dest}: caption removed", err=True)

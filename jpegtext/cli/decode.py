@@ -13,8 +13,9 @@ from pathlib import Path
 
 import click
 
-from jpegtext.cli._files import JPEG_SUFFIXES, expand_inputs, plan_outputs
-from jpegtext.cli._limits import max_pixels_option
+from jpegtext.cli._files import JPEG_SUFFIXES, check_output_path, expand_inputs, plan_outputs
+from jpegtext.cli._limits import FiniteFloatRange, max_pixels_option
+from jpegtext.cli._text import printable
 
 __all__ = ["decode"]
 
@@ -58,7 +59,7 @@ def _shard() -> tuple[int, int, int]:
                    "detail only, colour left to the caption; auto = full for the file's own "
                    "caption, luma with --caption; off = the model's output.")
 @click.option("--consistent", is_flag=True, help="Same as --consistency full.")
-@click.option("--guidance", type=click.FloatRange(0, 10), default=1.0, show_default=True,
+@click.option("--guidance", type=FiniteFloatRange(0, 10), default=1.0, show_default=True,
               help="Caption strength: S scales what the caption changes (the restoration with "
                    "an empty caption plus S times the difference; two passes). 1 = the model's "
                    "own; 1.5-2 steer colour further with --caption.")
@@ -89,6 +90,8 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
             raise click.UsageError(f"--consistent means --consistency full, not {consistency}")
         consistency = "full"
     items = expand_inputs(inputs, recursive=recursive, suffixes=JPEG_SUFFIXES)
+    if output is not None:
+        check_output_path(output, out_dir_hint=True)  # `new.png/` is a folder, not a PNG
     if output not in (None, "-") and Path(output).suffix.lower() != ".png":
         raise click.BadParameter("the restored image is written as PNG: name it *.png "
                                  "(a JPEG would bring the artifacts back)",
@@ -109,15 +112,23 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
             if resume:
                 continue
             if not force:
-                raise click.ClickException(f"{out} exists (use --force to overwrite, or "
-                                           "--resume to skip it)")
+                raise click.ClickException(f"{printable(out)} exists (use --force to "
+                                           "overwrite, or --resume to skip it)")
         jobs.append((item, out))
 
     from jpegtext.cli import _one_line
-    from jpegtext.errors import ConfigError, JpegTextError
-    from jpegtext.receiver import check_input, get_restorer
+    from jpegtext.errors import ConfigError, JpegTextError, PayloadError
+    from jpegtext.receiver import check_caption, check_input, get_restorer
 
     debug = bool((ctx.find_root().obj or {}).get("debug"))
+    if caption is not None:
+        # once, before any input is read or the model loads: the PNG stores the caption
+        try:
+            check_caption(caption)
+        except PayloadError as exc:
+            if debug:
+                raise
+            raise click.ClickException(f"--caption: {_one_line(exc)}") from None
     options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
                "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "guidance": guidance,
                "force": force}
@@ -200,5 +211,6 @@ def _restore_one(restorer: object, item: object, out: str, file: object | None, 
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
     qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")
     bound = f", bound {result.consistency}" + (f", strength {guidance:g}" if guidance != 1 else "")
-    return (f"{item.label} -> {out}: {qf}, model {result.model}, "  # type: ignore[attr-defined]
+    shown_out = printable(out)
+    return (f"{item.label} -> {shown_out}: {qf}, model {result.model}, "  # type: ignore[attr-defined]
             f"caption ({result.caption_source}): {shown!r}{bound}")

@@ -18,9 +18,14 @@ from typing import Any
 import click
 
 from jpegtext.cli._files import InputItem, expand_inputs, normalize_key, plan_outputs
-from jpegtext.cli._limits import check_image_sizes, max_pixels_option
+from jpegtext.cli._limits import FiniteFloatRange, check_image_sizes, max_pixels_option
+from jpegtext.cli._text import printable
 
 __all__ = ["encode"]
+
+#: The largest --max-bpp: far above any real budget (a 1x1 image would get 125,000 bytes), low
+#: enough that bits x pixels stays an exact, finite number.
+_MAX_BPP = 1e6
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def _parse_quality_range(text: str | None) -> tuple[int, int] | None:
 )
 @click.option(
     "--max-bpp",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, max=_MAX_BPP, min_open=True),
     help="Budget in bits per pixel (bytes = bpp x width x height / 8, per file).",
 )
 @click.option(
@@ -251,7 +256,7 @@ def encode(
         existing = [out for out in outputs if out != "-" and Path(out).exists()]
         if existing:
             raise click.ClickException(
-                f"{existing[0]} exists (use --force to overwrite)"
+                f"{printable(existing[0])} exists (use --force to overwrite)"
                 + (f"; {len(existing) - 1} more outputs exist" if len(existing) > 1 else "")
             )
 
@@ -363,7 +368,7 @@ class _Job:
         from jpegtext._io import read_bytes, write_output
         from jpegtext.api import encode_detailed, inspect
         from jpegtext.codec import load_image, read_metadata_description
-        from jpegtext.errors import InvalidImageError
+        from jpegtext.errors import BudgetError, InvalidImageError
 
         data = read_bytes("-" if item.path is None else item.path)
         image = load_image(data, max_pixels=self.max_pixels)
@@ -374,28 +379,43 @@ class _Job:
                     f"{item.label} has no XMP dc:description or EXIF ImageDescription"
                 )
         budget = self.max_bytes
+        bpp = ""  # how the budget came from --max-bpp, said in its errors
         if self.max_bpp is not None:
-            budget = int(self.max_bpp * image.width * image.height / 8)
-        result = encode_detailed(
-            image,
-            self.quality,
-            caption=caption,
-            captioner=self.captioner,  # type: ignore[arg-type]
-            subsampling=self.subsampling,
-            xmp=self.xmp,
-            keep_metadata=self.keep_metadata,
-            max_bytes=budget,
-            qualities=self.qualities if budget is not None else None,
-            optimize=self.optimize,
-            mozjpeg=self.mozjpeg,
-        )
+            bpp = f"--max-bpp {self.max_bpp:g} is "
+            exact = self.max_bpp * image.width * image.height / 8
+            budget = int(exact)
+            if budget < 1:
+                raise BudgetError(
+                    f"{bpp}{exact:.3g} bytes for this {image.width}x{image.height} image, "
+                    "less than one byte"
+                )
+            bpp += f"{budget:,} bytes for this {image.width}x{image.height} image: "
+        try:
+            result = encode_detailed(
+                image,
+                self.quality,
+                caption=caption,
+                captioner=self.captioner,  # type: ignore[arg-type]
+                subsampling=self.subsampling,
+                xmp=self.xmp,
+                keep_metadata=self.keep_metadata,
+                max_bytes=budget,
+                qualities=self.qualities if budget is not None else None,
+                optimize=self.optimize,
+                mozjpeg=self.mozjpeg,
+            )
+        except BudgetError as exc:
+            if not bpp:
+                raise
+            raise BudgetError(f"{bpp}{exc}") from exc
         info = inspect(result.data, max_pixels=self.max_pixels)  # checked before writing
         write_output(out, result.data, force=self.force)
         who = f" by {result.captioner}" if result.captioner else ""
         shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
         fit = "" if budget is None else f" (the highest that fits {budget:,} bytes)"
         return (
-            f"{item.label} -> {'<stdout>' if out == '-' else out}: {info.total_bytes:,} bytes "
+            f"{item.label} -> {'<stdout>' if out == '-' else printable(out)}: "
+            f"{info.total_bytes:,} bytes "
             f"at QF {result.quality}{fit}; caption{who} {json.dumps(shown, ensure_ascii=False)} "
             f"= {info.caption_bytes:,} bytes ({100 * info.caption_share:.2f}%)"
         )

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from jpegtext.cli._limits import max_pixels_option
+from jpegtext.cli._text import printable
 
 __all__ = ["info"]
 
@@ -15,10 +16,12 @@ _SHOWN_CHARS = 300
 
 
 def _quoted(text: str) -> str:
-    # JSON quoting escapes control characters, so a caption cannot drive the terminal.
+    # JSON quoting escapes C0 control characters and printable() the rest (DEL, C1), so text
+    # from the file (caption, captioner name) cannot drive the terminal or forge a line.
     if len(text) > _SHOWN_CHARS:
-        return json.dumps(text[:_SHOWN_CHARS], ensure_ascii=False) + f" ... ({len(text):,} chars)"
-    return json.dumps(text, ensure_ascii=False)
+        shown = json.dumps(text[:_SHOWN_CHARS], ensure_ascii=False)
+        return printable(shown) + f" ... ({len(text):,} chars)"
+    return printable(json.dumps(text, ensure_ascii=False))
 
 
 def format_info(label: str, info: Any) -> str:
@@ -29,7 +32,8 @@ def format_info(label: str, info: Any) -> str:
     else:
         source = " (from the XMP mirror only)" if info.caption_source == "xmp" else ""
         lines.append(f"  caption:    {_quoted(info.caption)}{source}")
-        lines.append(f"  captioner:  {info.captioner or '(given by the user)'}")
+        captioner = _quoted(info.captioner) if info.captioner else "(given by the user)"
+        lines.append(f"  captioner:  {captioner}")
         if info.caption_verified:
             lines.append(f"  integrity:  verified (payload v{info.payload_version})")
         else:
@@ -37,8 +41,8 @@ def format_info(label: str, info: Any) -> str:
                 f"  integrity:  NOT VERIFIABLE (payload v{info.payload_version} has no "
                 "integrity hash; re-embed with `jpegtext caption set` to add one)"
             )
-    for text in info.warnings:
-        lines.append(f"  warning:    {text}")
+    for text in info.warnings:  # may quote the file's XMP: escaped like every field from it
+        lines.append(f"  warning:    {printable(text)}")
     if info.quality_kind == "exact":
         quality = f"{info.estimated_quality} (exact: standard IJG tables"
     elif info.quality_kind == "estimated":

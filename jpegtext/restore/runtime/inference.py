@@ -279,15 +279,25 @@ class Restorer:
 
     def _tile_for(self, h: int, w: int) -> int:
         """Tile side (core) for an h x w image: 0 = untiled; else one of :data:`AUTO_TILES`
-        when automatic (the largest whose crop, halo included, fits the memory budget)."""
+        when automatic (the largest whose crop, halo included, fits the memory budget).
+
+        An explicit ``tile`` is checked against the largest pass it gives this image: its crop
+        limited to the image, so a tile larger than the image costs one pass of the image.
+        """
         bpp = self.bytes_per_pixel()
         if self.tile is not None:
-            if self.tile and (self.tile + 2 * self.tile_overlap) ** 2 * bpp > \
-                    _available_memory(self.device):
-                raise InsufficientMemoryError(
-                    f"tile {self.tile} needs about "
-                    f"{(self.tile + 2 * self.tile_overlap) ** 2 * bpp / 2 ** 30:.1f} GiB, more "
-                    f"than is free on {self.device}; use a smaller --tile")
+            if self.tile:
+                # The largest pass: a crop (core + halo) never extends past the padded image,
+                # so an image within one tile is one pass of its own (padded) size.
+                grid = self.generator.downsampling_factor
+                side = self.tile + 2 * self.tile_overlap
+                crop_h = min(side, -(-h // grid) * grid)
+                crop_w = min(side, -(-w // grid) * grid)
+                need = crop_h * crop_w * bpp
+                if need > _available_memory(self.device):
+                    raise InsufficientMemoryError(
+                        f"tile {self.tile} needs about {need / 2 ** 30:.1f} GiB, more than is "
+                        f"free on {self.device}; use a smaller --tile")
             return self.tile
         budget = _available_memory(self.device)
         if self.device.type == "cpu":
