@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from PIL import Image
 
 from jpegtext.codec.image import (
@@ -92,6 +93,21 @@ def resolve_captioner(captioner: str | Captioner | None) -> Captioner:
     return captioner
 
 
+def check_max_pixels(max_pixels: object) -> int | None:
+    """``max_pixels`` (a pixel limit) as an int >= 1, or None (Pillow's limit).
+
+    Raises:
+        ConfigError: anything else (a bool, float, str, or a number below 1), quoted.
+    """
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or (
+            max_pixels < 1):
+        raise ConfigError(f'Invalid max_pixels "{max_pixels!r}", should be None or an integer '
+                          ">= 1")
+    return int(max_pixels)
+
+
 def _run_captioner(captioner: Captioner, image: Image.Image) -> str:
     captions = captioner([image])
     if (
@@ -136,6 +152,7 @@ def encode_detailed(
         raise ConfigError(f"qualities must be a (lowest, highest) pair, got {qualities!r}")
     if caption is not None and not isinstance(caption, str):
         raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
+    max_pixels = check_max_pixels(max_pixels)
     clean = load_image(image, max_pixels=max_pixels)
     name: str | None = None
     if caption is None:
@@ -222,8 +239,8 @@ def encode(
         BudgetError: even the lowest quality of ``qualities`` does not fit ``max_bytes``; the
             message names the smallest size possible and what takes the space.
         MissingDependencyError: ``mozjpeg=True`` without mozjpeg-lossless-optimization.
-        ConfigError: invalid quality, quality range, budget, subsampling, caption type or
-            captioner.
+        ConfigError: invalid quality, quality range, budget, subsampling, caption type,
+            captioner or ``max_pixels``.
         InvalidImageError: the image cannot be read or is over the pixel limit.
         PayloadError: the caption cannot be stored (lone surrogates, over
             :data:`jpegtext.codec.MAX_CAPTION_BYTES`, or not XMP-safe with ``xmp=True``).
@@ -352,8 +369,11 @@ def inspect(
         InvalidJpegError: not a complete JPEG stream.
         InvalidImageError: the frame declares more than ``max_pixels`` pixels.
         PayloadError: the payload is corrupt or incomplete.
+        ConfigError: ``data`` is not bytes, a path or a JpegFile; ``max_pixels`` is not None
+            or an integer >= 1.
         OSError: a path cannot be read.
     """
+    max_pixels = check_max_pixels(max_pixels)
     file = data if isinstance(data, JpegFile) else parse_file(data, max_pixels=max_pixels)
     return summarize(file)
 

@@ -119,19 +119,50 @@ class DecodeResult:
 def get_restorer(model: str | os.PathLike[str] | None = None, *,
                  device: str | None = None, precision: str | None = None,
                  tile: int | None = None, tile_overlap: int = 32) -> Restorer:
-    """A cached :class:`~jpegtext.restore.runtime.inference.Restorer` (loaded on first use)."""
-    from jpegtext._device import resolve_device
-    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, load_restorer
+    """A cached :class:`~jpegtext.restore.runtime.inference.Restorer` (loaded on first use).
 
+    A zoo name is cached by its name, a model file by its resolved absolute path (a relative
+    path names another file once the working folder changes).
+
+    Raises:
+        ConfigError: ``model`` is not None, a non-empty str or an ``os.PathLike``; a bad
+            ``tile`` or ``tile_overlap`` (checked before any model is loaded).
+    """
+    from jpegtext._device import resolve_device
+    from jpegtext.restore.runtime.inference import check_tiling
+
+    tile, tile_overlap = check_tiling(tile, tile_overlap)
     dev = resolve_device(device)
-    key = (str(model or DEFAULT_MODEL), str(dev), precision, tile, tile_overlap)
+    key = (_model_key(model), str(dev), precision, tile, tile_overlap)
     with _CACHE_LOCK:
         restorer = _CACHE.get(key)
         if restorer is None:
+            from jpegtext.restore.runtime.zoo import load_restorer
+
             restorer = load_restorer(model, device=dev, precision=precision, tile=tile,
                                      tile_overlap=tile_overlap)
             _CACHE[key] = restorer
     return restorer
+
+
+def _model_key(model: object) -> str:
+    """What the cache knows a model by: its zoo name, or its file's resolved absolute path."""
+    from pathlib import Path
+
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL, list_models
+
+    if model is None:
+        return DEFAULT_MODEL
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConfigError(f"model must be a zoo name, a model file path or a loaded Restorer "
+                          f"(None = {DEFAULT_MODEL}), not {type(model).__name__}")
+    text = str(model)  # as load_restorer reads it
+    if not text.strip():
+        raise ConfigError(f"model must be a zoo name or a model file path (None = "
+                          f"{DEFAULT_MODEL}), not an empty string")
+    if text in {entry.name for entry in list_models()}:
+        return text
+    return str(Path(text).resolve())
 
 
 def check_caption(caption: str) -> str:
@@ -168,11 +199,14 @@ def check_input(data: bytes | bytearray | memoryview | str | os.PathLike[str] | 
         InvalidJpegError, InvalidImageError: not a complete JPEG, or over the pixel limit.
         PayloadError: a damaged payload without ``caption`` or ``ignore_payload``, or a
             ``caption`` that cannot be stored (:func:`check_caption`).
-        ConfigError: ``caption`` is not a str, or ``data`` is not bytes, a path or a JpegFile.
+        ConfigError: ``caption`` is not a str, ``data`` is not bytes, a path or a JpegFile, or
+            ``max_pixels`` is not None or an integer >= 1.
     """
+    from jpegtext.api import check_max_pixels
     from jpegtext.codec.jpegfile import JpegFile, parse_file
     from jpegtext.errors import PayloadError
 
+    max_pixels = check_max_pixels(max_pixels)
     if caption is not None:
         if not isinstance(caption, str):
             raise ConfigError(f"caption must be a str, not {type(caption).__name__}")
@@ -443,9 +477,10 @@ def decode(
         output_type: ``"pil"`` (PIL image), ``"np"`` ((H, W, 3) uint8 array) or ``"pt"``
             ((3, H, W) float tensor in [0, 1]).
         precision: ``fp32`` / ``fp16`` / ``bf16`` (half precisions on CUDA only).
-        tile: tile side in pixels (multiple of 8); None = automatic; 0 = never tile.
-        tile_overlap: overlap of neighbouring tiles in pixels (multiple of 8).
-        max_pixels: decompression-bomb guard (default: Pillow's limit).
+        tile: tile side in pixels (an integer multiple of 8, at least 32); None = automatic;
+            0 = never tile.
+        tile_overlap: overlap of neighbouring tiles in pixels (an integer multiple of 8).
+        max_pixels: decompression-bomb guard, an integer >= 1 (default: Pillow's limit).
         ensemble: geometric self-ensemble: 1 = off, 2 = average with the mirrored restoration,
             8 = over all flips and transpositions (that many times slower; higher PSNR); None =
             the restorer's setting (1 for a model loaded here).

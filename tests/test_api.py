@@ -254,6 +254,24 @@ def test_max_pixels_reaches_the_loader():
     assert encode(buf.getvalue(), 1, caption="x", max_pixels=64 * 48)
 
 
+@pytest.mark.parametrize("bad", ["100", 100.0, True, 0, -5, [100]])
+def test_max_pixels_must_be_an_integer_of_at_least_one(bad: object, tmp_path: Path):
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "PNG")
+    path = tmp_path / "in.png"
+    path.write_bytes(buf.getvalue())
+    data = encode(_photo(), 5, caption="x")
+    with pytest.raises(ConfigError, match="Invalid max_pixels"):
+        encode(str(path), 5, caption="x", max_pixels=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Invalid max_pixels"):
+        encode(_photo(), 5, caption="x", max_pixels=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Invalid max_pixels"):
+        inspect(data, max_pixels=bad)  # type: ignore[arg-type]
+    assert inspect(data, max_pixels=np.int64(64 * 48)).width == 64
+    with pytest.raises(InvalidImageError, match="limit of 10 "):
+        inspect(data, max_pixels=np.int32(10))
+
+
 _TINY = np.zeros((8, 8, 3), np.uint8)
 
 

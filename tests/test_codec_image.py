@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from jpegtext.api import inspect, read_caption
+from jpegtext.api import encode, inspect, read_caption
 from jpegtext.codec import (
     Payload,
     decode_jpeg,
@@ -87,6 +87,25 @@ def test_alpha_is_composited_on_white_and_16_bit_is_scaled():
     assert np.asarray(load_image(_save(deep, "PNG"))).max() == 255
     half = Image.fromarray(np.full((3, 3), 32896, np.uint16))  # 128 * 257
     assert np.asarray(load_image(half))[0, 0, 0] == 128
+
+
+@pytest.mark.parametrize("mode", ["La", "RGBa", "PA", "LA"])
+def test_every_alpha_mode_is_composited_on_white(mode: str):
+    # La and RGBa store premultiplied colour; Pillow converts La to LA but not to RGBA
+    gray = np.array([[100, 100], [100, 100]], np.uint8)
+    alpha = np.array([[0, 128], [255, 64]], np.uint8)
+    la = Image.fromarray(np.dstack([gray, alpha]), "LA")
+    im = la.convert("P").convert("PA") if mode == "PA" else la.convert(
+        mode if mode in ("La", "LA") else "RGBA").convert(mode)
+    if mode == "PA":
+        im.putalpha(Image.fromarray(alpha))
+    assert im.mode == mode
+    arr = np.asarray(load_image(im)).astype(int)
+    a = alpha.astype(int)[..., None]
+    expected = (100 * a + 255 * (255 - a)) / 255  # gray 100 over white
+    assert arr.shape == (2, 2, 3) and np.abs(arr - expected).max() <= 2, arr[..., 0].tolist()
+    assert tuple(arr[0, 0]) == (255, 255, 255) and tuple(arr[1, 0]) == (100, 100, 100)
+    assert read_caption(encode(im, 5, caption="x")) == "x"  # jpegtext.encode takes it too
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from jpegtext.codec.jpegfile import parse_file
 from jpegtext.codec.markers import COM, MAX_SEGMENT_DATA, parse_jpeg, segment_bytes, walk_segments
 from jpegtext.codec.payload import (
     MAGIC,
@@ -24,7 +26,7 @@ from jpegtext.codec.payload import (
     strip_caption,
 )
 from jpegtext.codec.xmp import XMP_HEADER, build_xmp_mirror, parse_xmp_description
-from jpegtext.errors import InvalidJpegError, PayloadError
+from jpegtext.errors import ConfigError, InvalidJpegError, PayloadError
 
 
 def _tiny_jpeg(quality: int = 1, **save: object) -> bytes:
@@ -131,6 +133,38 @@ def test_bad_payload_fields_are_refused():
         build_payload_data(Payload("x", quality=0))
     with pytest.raises(PayloadError, match="str"):
         build_payload_data(Payload(b"bytes"))  # type: ignore[arg-type]
+
+
+def test_embed_quality_takes_numpy_integers_and_refuses_bools_and_floats():
+    data = embed_caption(TINY, "y", quality=np.int64(3))
+    assert read_payload(data).quality == 3 and type(read_payload(data).quality) is int
+    assert embed_caption(TINY, "y", quality=np.uint8(3)) == embed_caption(TINY, "y", quality=3)
+    for bad in (True, 3.0, "3"):
+        with pytest.raises(ConfigError, match="should be an integer between 1 and 100"):
+            embed_caption(TINY, "y", quality=bad)  # type: ignore[arg-type]
+    for bad in (0, np.int64(101)):
+        with pytest.raises(ConfigError, match="between 1 and 100"):
+            embed_caption(TINY, "y", quality=bad)
+    with pytest.raises(PayloadError, match="must be an int or None, not float"):
+        build_payload_data(Payload("x", quality=3.0))  # type: ignore[arg-type]
+
+
+def test_embed_and_strip_take_what_read_caption_takes(tmp_path: Path):
+    data = embed_caption(TINY, "old")
+    path = tmp_path / "in.jpg"
+    path.write_bytes(data)
+    want = embed_caption(data, "new")
+    for src in (str(path), path, bytearray(data), memoryview(data), parse_file(data)):
+        assert embed_caption(src, "new") == want
+        assert strip_caption(src) == TINY
+    assert path.read_bytes() == data  # the file is only read
+    for bad in (None, 12, np.frombuffer(data, np.uint8), ["x"]):
+        with pytest.raises(ConfigError, match="bytes or a path"):
+            embed_caption(bad, "new")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="bytes or a path"):
+            strip_caption(bad)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        strip_caption(tmp_path / "missing.jpg")
 
 
 def _multi(caption_len: int = 150_000) -> tuple[bytes, str]:

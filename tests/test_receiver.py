@@ -236,3 +236,84 @@ def test_lost_words_are_reported(restorer: Any, caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.INFO, logger="jpegtext.receiver"):
         res = Receiver(restorer).receive(data)  # None: looked for when -v (INFO) is on
     assert res.lost_words == ("zebra",) and "cannot read 1 of the caption's words" in caplog.text
+
+
+def _cache_key(model: str, **kw: Any) -> tuple[Any, ...]:
+    from jpegtext._device import resolve_device
+
+    return (model, str(resolve_device("cpu")), kw.get("precision"), kw.get("tile"),
+            kw.get("tile_overlap", 32))
+
+
+@pytest.mark.parametrize("bad", ["", "  ", 0, {}, False, b"tiny.safetensors"])
+def test_a_bad_model_argument_is_refused_even_when_the_default_is_cached(
+        bad: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext import receiver
+    from jpegtext.restore.runtime.zoo import DEFAULT_MODEL
+
+    cached = object()
+    monkeypatch.setattr(receiver, "_CACHE", {_cache_key(DEFAULT_MODEL): cached})
+    assert receiver.get_restorer(None, device="cpu") is cached
+    with pytest.raises(ConfigError, match="model must be"):
+        receiver.get_restorer(bad, device="cpu")
+    data = jpegtext.encode(np.zeros((16, 16, 3), np.uint8), 5, caption="x")
+    with pytest.raises(ConfigError, match="model must be"):
+        jpegtext.decode(data, model=bad, device="cpu")
+
+
+def test_model_paths_are_cached_by_absolute_path_and_zoo_names_by_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext import receiver
+
+    monkeypatch.setattr(receiver, "_CACHE", {})
+    for seed, folder in enumerate(("one", "two")):
+        (tmp_path / folder).mkdir()
+        save_tiny_model(tmp_path / folder / "m.safetensors", seed=seed)
+    monkeypatch.chdir(tmp_path / "one")
+    first = receiver.get_restorer("m.safetensors", device="cpu")
+    assert receiver.get_restorer(Path("m.safetensors"), device="cpu") is first
+    monkeypatch.chdir(tmp_path / "two")
+    second = receiver.get_restorer("m.safetensors", device="cpu")
+    assert second is not first
+    assert second is receiver.get_restorer(tmp_path / "two" / "m.safetensors", device="cpu")
+    w1, w2 = (next(r.generator.parameters()) for r in (first, second))
+    assert not bool((w1 == w2).all())  # the file of the folder it was named in
+    zoo_cached = object()
+    receiver._CACHE[_cache_key("tgjar-small")] = zoo_cached
+    (tmp_path / "two" / "tgjar-small").write_bytes(b"")  # a file of that name changes nothing
+    assert receiver.get_restorer("tgjar-small", device="cpu") is zoo_cached
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"tile": 32, "tile_overlap": 8.0}, {"tile": "64"}, {"tile": 64.0}, {"tile": True},
+    {"tile_overlap": None}, {"tile_overlap": "8"}, {"tile_overlap": False},
+    {"max_pixels": "100"}, {"max_pixels": 100.0}, {"max_pixels": True}, {"max_pixels": 0},
+])
+def test_tile_and_max_pixels_are_checked_before_the_model_loads(
+        kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext import receiver
+    from jpegtext.restore.runtime import zoo
+
+    def no_load(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(zoo, "load_restorer", no_load)
+    monkeypatch.setattr(receiver, "_CACHE", {})
+    data = jpegtext.encode(np.zeros((16, 16, 3), np.uint8), 5, caption="x")
+    with pytest.raises(ConfigError, match="Invalid (tile|max_pixels)"):
+        jpegtext.decode(data, model="m.safetensors", device="cpu", **kwargs)
+
+
+def test_numpy_integer_tiles_and_pixel_limits_are_accepted(model_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from jpegtext import receiver
+
+    monkeypatch.setattr(receiver, "_CACHE", {})
+    data = jpegtext.encode(make_sample_image(64, 64, seed=2), 5, caption="a red barn")
+    want = jpegtext.decode(data, model=str(model_path), device="cpu", tile=32, tile_overlap=8,
+                           output_type="np")
+    got = jpegtext.decode(data, model=str(model_path), device="cpu", tile=np.int64(32),
+                          tile_overlap=np.int32(8), max_pixels=np.int64(64 * 64),
+                          output_type="np")
+    assert np.array_equal(got, want)
+    assert len(receiver._CACHE) == 1  # the numpy values share the int key

@@ -214,3 +214,38 @@ def test_automatic_tile_comes_from_the_ladder(model_file: Path,
     assert r._tile_for(3000, 4000) == 512  # (512 + 2 * 32)^2 fits 600^2, (640 + 64)^2 does not
     monkeypatch.setattr(inference, "_CPU_BUDGET", 1)
     assert r._tile_for(3000, 4000) == inference.AUTO_TILES[0] == 384  # the agreement floor
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"tile": 32, "tile_overlap": 8.0}, "tile overlap"), ({"tile": "64"}, "tile"),
+    ({"tile": 64.0}, "tile"), ({"tile": True}, "tile"), ({"tile_overlap": None}, "tile overlap"),
+    ({"tile_overlap": "8"}, "tile overlap"), ({"tile_overlap": True}, "tile overlap"),
+])
+def test_tile_settings_must_be_integers(model_file: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=f'Invalid {message} "'):
+        Restorer(load_model_file(model_file), device="cpu", **kwargs)
+    r = Restorer(load_model_file(model_file), device="cpu", tile=np.int64(32),
+                 tile_overlap=np.int16(8))
+    assert (r.tile, r.tile_overlap) == (32, 8) and type(r.tile) is int
+
+
+def test_a_caption_must_be_a_str_and_an_image_not_empty(model_file: Path) -> None:
+    from jpegtext.restore.networks.text import tokenize
+
+    r = Restorer(load_model_file(model_file), device="cpu", tile=0)
+    img = _image(16, 16)
+    for bad in (None, b"red", 3):
+        with pytest.raises(ConfigError, match="caption must be a str"):
+            r.restore(img, bad, 5)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="caption must be a str"):
+            r.lost_words(bad)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="caption must be a str"):
+            r.text_encoder.lost_words(bad)
+        with pytest.raises(ConfigError, match="caption must be a str"):
+            tokenize(bad)  # type: ignore[arg-type]
+    for shape in ((0, 8, 3), (8, 0, 3), (0, 0, 3)):
+        with pytest.raises(ConfigError, match="H, W >= 1"):
+            r.restore(np.zeros(shape, np.uint8), "", 5)
+    with pytest.raises(ConfigError, match="H, W >= 1"):
+        r.restore_tensor(torch.zeros(1, 3, 0, 8), "", 5)
+    assert r.restore(img, "a red barn", 5).shape == img.shape

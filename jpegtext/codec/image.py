@@ -259,7 +259,11 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         im.mode == "P" and "transparency" in im.info
     )
     if has_alpha:
-        rgba = im.convert("RGBA")
+        try:
+            # Pillow has no La -> RGBA conversion; La -> LA undoes the premultiplied alpha.
+            rgba = (im.convert("LA") if im.mode == "La" else im).convert("RGBA")
+        except ValueError as exc:
+            raise InvalidImageError(f"cannot convert a {im.mode} image to RGB: {exc}") from None
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         out = Image.alpha_composite(background, rgba).convert("RGB")
         out.info = dict(im.info)

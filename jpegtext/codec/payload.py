@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegtext.codec.markers import (
     APP0,
@@ -41,6 +42,9 @@ from jpegtext.codec.xmp import (
     parse_xmp_mirror,
 )
 from jpegtext.errors import PayloadError
+
+if TYPE_CHECKING:
+    from jpegtext.codec.jpegfile import JpegFile
 
 __all__ = [
     "MAGIC",
@@ -130,7 +134,10 @@ def _validate(payload: Payload) -> bytes:
     if payload.captioner is not None and not isinstance(payload.captioner, str):
         raise PayloadError("the captioner name must be a str or None")
     q = payload.quality
-    if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= 100):
+    if q is not None and (isinstance(q, bool) or not isinstance(q, int)):
+        raise PayloadError(f"the quality in the payload must be an int or None, not "
+                           f"{type(q).__name__} ({q!r})")
+    if q is not None and not 1 <= q <= 100:
         raise PayloadError(f'Invalid quality "{q}" in the payload, should be between 1 and 100')
     try:
         encoded = payload.caption.encode("utf-8")
@@ -429,7 +436,7 @@ def read_payload(data: bytes) -> Payload | None:
 
 
 def embed_caption(
-    jpeg: bytes,
+    jpeg: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile,
     caption: str,
     *,
     captioner: str | None = None,
@@ -443,11 +450,13 @@ def embed_caption(
     takes the place of the first old payload segment, or follows the leading APPn segments.
 
     Args:
-        jpeg: a complete JPEG stream.
+        jpeg: a complete JPEG stream (bytes-like), the path of a JPEG file (``str`` is always a
+            path) or a parsed :class:`~jpegtext.codec.jpegfile.JpegFile`, as
+            :func:`~jpegtext.api.read_caption` takes it. A file is only read.
         caption: the text to store.
         captioner: the captioner name to record (None for a user's text).
-        quality: the quality to record; by default the IJG quality estimated from the file's
-            tables (None when they are not standard).
+        quality: the quality to record, an integer 1..100 (numpy integers too); by default the
+            IJG quality estimated from the file's tables (None when they are not standard).
         xmp: also write the XMP ``dc:description`` mirror (replacing only jpegtext's own).
 
     Returns:
@@ -457,7 +466,15 @@ def embed_caption(
         InvalidJpegError: ``jpeg`` is not a complete JPEG stream.
         PayloadError: the caption cannot be stored (see :func:`build_payload_data`, and
             :func:`~jpegtext.codec.xmp.build_xmp_mirror` with ``xmp=True``).
+        ConfigError: ``jpeg`` is not bytes-like, a path or a JpegFile; ``quality`` is not an
+            integer 1..100 (a bool or float included).
+        OSError: a path cannot be read.
     """
+    from jpegtext.codec.image import validate_quality
+
+    if quality is not None:
+        quality = validate_quality(quality)
+    jpeg = _read_jpeg(jpeg)
     layout = parse_jpeg(jpeg)
     if quality is None:
         found = estimate_quality(layout.qtables, layout.frame)
@@ -470,14 +487,34 @@ def embed_caption(
     return splice_segments(jpeg, layout.segments, new)
 
 
-def strip_caption(jpeg: bytes) -> bytes:
+def strip_caption(
+    jpeg: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile,
+) -> bytes:
     """Remove jpegtext's payload segments and XMP mirror; everything else is kept.
+
+    Args:
+        jpeg: a complete JPEG stream (bytes-like), the path of a JPEG file (``str`` is always a
+            path) or a parsed :class:`~jpegtext.codec.jpegfile.JpegFile`, as
+            :func:`~jpegtext.api.read_caption` takes it. A file is only read.
+
+    Returns:
+        The new JPEG stream.
 
     Raises:
         InvalidJpegError: ``jpeg`` is not a complete JPEG stream.
+        ConfigError: ``jpeg`` is not bytes-like, a path or a JpegFile.
+        OSError: a path cannot be read.
     """
+    jpeg = _read_jpeg(jpeg)
     layout = parse_jpeg(jpeg)
     return splice_segments(jpeg, layout.segments, [])
+
+
+def _read_jpeg(jpeg: bytes | bytearray | memoryview | str | os.PathLike[str] | JpegFile) -> bytes:
+    """The stream's bytes, taken as ``read_caption`` takes them (``parse_file``'s reader)."""
+    from jpegtext.codec.jpegfile import JpegFile, _read  # here: jpegfile imports this module
+
+    return jpeg.data if isinstance(jpeg, JpegFile) else _read(jpeg)
 
 
 def _is_ours(segment: Segment) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "WordPieceTextEncoder",
     "WordPieceVocabulary",
     "build_text_encoder",
+    "check_caption_type",
     "minilm_piece_table",
     "read_vocabulary",
     "tokenize",
@@ -41,9 +42,20 @@ __all__ = [
 _WORD = re.compile(r"\w+")
 
 
+def check_caption_type(caption: object) -> str:
+    """``caption`` if it is a str ("" = no text), else ConfigError naming its type."""
+    if not isinstance(caption, str):
+        raise ConfigError(f'a caption must be a str ("" for none), not {type(caption).__name__}')
+    return caption
+
+
 def tokenize(caption: str) -> list[str]:
-    """Lower-cased ``\\w+`` tokens of a caption (AttnGAN's convention)."""
-    return _WORD.findall(caption.lower())
+    """Lower-cased ``\\w+`` tokens of a caption (AttnGAN's convention).
+
+    Raises:
+        ConfigError: ``caption`` is not a str.
+    """
+    return _WORD.findall(check_caption_type(caption).lower())
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ import torch
 
 from jpegtext._device import resolve_device
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
-from jpegtext.restore.networks.text import TextFeatures
+from jpegtext.restore.networks.text import TextFeatures, check_caption_type
 from jpegtext.restore.runtime.modelfile import LoadedModel
 from jpegtext.restore.tiling import pad_to_multiple, tiles
 
-__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "check_guidance"]
+__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "check_guidance", "check_tiling"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,30 @@ def check_guidance(value: float) -> float:
     if not math.isfinite(s) or not 0.0 <= s <= 10.0:
         raise ConfigError(f"Invalid guidance {value!r}: a number from 0 to 10")
     return s
+
+
+def _is_integer(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_tiling(tile: int | None, tile_overlap: int) -> tuple[int | None, int]:
+    """``tile`` and ``tile_overlap`` as ints, checked before any model is loaded.
+
+    Args:
+        tile: tile side, a multiple of 8 and >= 32; None = automatic; 0 = never tile.
+        tile_overlap: the halo, a multiple of 8 and >= 0.
+
+    Raises:
+        ConfigError: a value that is not an integer (a bool, float or str) or out of range,
+            quoted.
+    """
+    if tile is not None and (not _is_integer(tile) or (tile != 0 and (tile < 32 or tile % _GRID))):
+        raise ConfigError(f'Invalid tile "{tile!r}", should be None, 0 or an integer multiple of '
+                          "8 and >= 32")
+    if not _is_integer(tile_overlap) or tile_overlap < 0 or tile_overlap % _GRID:
+        raise ConfigError(f'Invalid tile overlap "{tile_overlap!r}", should be an integer '
+                          "multiple of 8 and >= 0")
+    return (None if tile is None else int(tile)), int(tile_overlap)
 
 
 def _check_ensemble(ensemble: int) -> int:
@@ -130,11 +154,7 @@ class Restorer:
             raise ConfigError(f'Invalid precision "{precision}", should be one of {list(dtypes)}')
         if precision != "fp32" and self.device.type != "cuda":
             raise ConfigError(f"{precision} runs on CUDA only; use fp32 on {self.device.type}")
-        if tile is not None and tile != 0 and (tile < 32 or tile % _GRID):
-            raise ConfigError(f'Invalid tile "{tile}", should be a multiple of 8 and >= 32')
-        if tile_overlap < 0 or tile_overlap % _GRID:
-            raise ConfigError(f'Invalid tile overlap "{tile_overlap}", should be a multiple of '
-                              "8 and >= 0")
+        tile, tile_overlap = check_tiling(tile, tile_overlap)
         self.dtype = dtypes[precision]
         self.precision = precision
         self.tile = tile
@@ -150,7 +170,12 @@ class Restorer:
 
     # ------------------------------------------------------------------ text
     def encode_caption(self, caption: str) -> TextFeatures:
-        """Text features (batch of 1) of ``caption`` on the model's device, cached."""
+        """Text features (batch of 1) of ``caption`` on the model's device, cached.
+
+        Raises:
+            ConfigError: ``caption`` is not a str.
+        """
+        check_caption_type(caption)
         with self._lock:
             hit = self._text_cache.get(caption)
         if hit is not None:
@@ -167,7 +192,12 @@ class Restorer:
 
     def lost_words(self, caption: str) -> list[str]:
         """Words of ``caption`` this model's text encoder cannot read (out of vocabulary for a
-        bi-LSTM, past its word limit for either encoder), in order; [] when it reads them all."""
+        bi-LSTM, past its word limit for either encoder), in order; [] when it reads them all.
+
+        Raises:
+            ConfigError: ``caption`` is not a str.
+        """
+        check_caption_type(caption)
         fn = getattr(self.text_encoder, "lost_words", None)
         return list(fn(caption)) if fn is not None else []
 
@@ -186,11 +216,16 @@ class Restorer:
 
         Returns:
             (H, W, 3) uint8 RGB restored image.
+
+        Raises:
+            ConfigError: not an (H, W, 3) uint8 array with H, W >= 1; a caption that is not a
+                str; a bad quality, ensemble or guidance.
         """
+        check_caption_type(caption)
         arr = np.asarray(image)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-            raise ConfigError(f"expected an (H, W, 3) uint8 RGB array, got {arr.shape} "
-                              f"{arr.dtype}")
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
+            raise ConfigError(f"expected an (H, W, 3) uint8 RGB array with H, W >= 1, got "
+                              f"{arr.shape} {arr.dtype}")
         if not arr.flags.writeable or not arr.flags.c_contiguous:
             arr = np.array(arr, copy=True)  # e.g. np.asarray(PIL image) is read-only
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
@@ -212,8 +247,10 @@ class Restorer:
         is ``empty + s * (captioned - empty)``, so what the caption changes is scaled by ``s``
         (as classifier-free guidance does; two passes, twice the time).
         """
-        if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
-            raise ConfigError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+        check_caption_type(caption)
+        if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3 or 0 in x.shape:
+            raise ConfigError(f"expected a (1, 3, H, W) tensor with H, W >= 1, got "
+                              f"{tuple(x.shape)}")
         k = self.ensemble if ensemble is None else _check_ensemble(ensemble)
         q = self._quality(quality)
         s = check_guidance(guidance)
