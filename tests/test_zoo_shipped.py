@@ -169,3 +169,26 @@ def test_checkout_weights_are_an_extra_search_folder(monkeypatch: pytest.MonkeyP
     assert [k for k, _ in zoo.search_dirs()] == ["package", "cache", "path", "path"]
     kind, path = zoo.find_model_file(zoo.get_model_entry("tgjar-small-v2"))
     assert (kind, path) == ("path", REPO_WEIGHTS / "tgjar-small-v2.safetensors")
+
+
+def test_install_writes_files_with_the_umask_permissions(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("JPEGTEXT_HOME", str(home))
+    monkeypatch.delenv(zoo.MODEL_PATH_ENV, raising=False)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    src = tmp_path / "weights"
+    src.mkdir()
+    for name in ("tgjar-small.safetensors", "tgjar-small-v2.safetensors"):
+        (src / name).write_bytes((REPO_WEIGHTS / name).read_bytes())
+    res = CliRunner().invoke(main, ["models", "--install", str(src)])
+    assert res.exit_code == 0, res.output
+    installed = sorted(home.iterdir())
+    assert [p.name for p in installed] == ["tgjar-small-v2.safetensors", "tgjar-small.safetensors"]
+    for p in installed:  # as every other output (0644 under the usual umask), never mkstemp's 0600
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p
+        assert zoo.file_sha256(p) == zoo.get_model_entry(p.name[: -len(".safetensors")]).sha256

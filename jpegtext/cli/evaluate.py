@@ -249,7 +249,12 @@ def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) 
           -q 1 -m jpeg zoo zoo:nocap zoo:wrongcap --weights-dir ../shared/weights --out runs/coco
     """
     from jpegtext.errors import ConfigError
-    from jpegtext.evaluation import EvaluationConfig, parse_method_specs, run_evaluation
+    from jpegtext.evaluation import (
+        EvaluationConfig,
+        check_runtime,
+        parse_method_specs,
+        run_evaluation,
+    )
 
     methods = opts["methods"] or None
     if methods is not None:
@@ -297,6 +302,9 @@ def evaluate(ctx: click.Context, dataset_dir: Path, out_dir: Path, **opts: Any) 
             consistency=opts["consistency"],
             command=command,
         )
+        # --device, --tile, --precision: usage errors before anything is written, even when
+        # every result is already done (the summary would otherwise record them)
+        check_runtime(cfg)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 

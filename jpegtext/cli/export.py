@@ -101,16 +101,20 @@ def export(
             )
 
     from jpegtext.errors import ConfigError
-    from jpegtext.restore.runtime.export import artifact_paths, export_model, resolve_model_source
+    from jpegtext.restore.runtime.export import (
+        artifact_paths,
+        check_outputs,
+        export_model,
+        resolve_model_source,
+    )
 
     try:
         targets = artifact_paths(output, fmt)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
-    if not force:  # before the model is loaded: fail fast
-        for target in (targets[0], targets[2]):  # the text graph is checked once it is known
-            if target.exists():
-                raise click.ClickException(f"{target} exists (use --force to overwrite)")
+    # before the model is loaded: fail fast (an existing file without --force, a sidecar path
+    # that is a folder ...); the text graph is checked once the model says it has one
+    check_outputs((targets[0], targets[2]), force=force)
     try:
         path, name = resolve_model_source(model)
     except ConfigError as exc:

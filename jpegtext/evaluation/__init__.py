@@ -35,6 +35,7 @@ from jpegtext.evaluation.harness import (
     METRIC_CHOICES,
     EvaluationConfig,
     EvaluationOutput,
+    check_runtime,
     run_evaluation,
 )
 from jpegtext.evaluation.methods import (
@@ -64,6 +65,7 @@ __all__ = [
     "TGJARMethod",
     "aggregate",
     "captioned_strip",
+    "check_runtime",
     "comparison_figure",
     "default_method_names",
     "derangement",

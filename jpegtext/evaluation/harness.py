@@ -17,7 +17,8 @@ Output folder::
 
     run.json        settings that must not change when a run is resumed, commands so far
     captions.jsonl  the caption of every image and where it came from (reused on resume)
-    results.jsonl   one line per (image, QF, method), appended as each finishes
+    results.jsonl   one line per (image, QF, method), appended as each finishes (a text-guided
+                    model's line says in ``runtime`` the device, precision and tile it ran with)
     results.csv     the same as CSV (rewritten at the end)
     summary.json    means per (QF, method), command line, versions, notes
     table.md        the paper-style tables (see :mod:`jpegtext.evaluation.report`)
@@ -26,7 +27,11 @@ Output folder::
 
 A rerun with the same output folder skips the (image, QF, method) triples already in
 ``results.jsonl``; settings that would change their numbers (dataset, crop border, metric
-weights, captions) are checked against ``run.json`` and a mismatch is refused.
+weights, captions) are checked against ``run.json`` and a mismatch is refused. The device, tile
+and precision, and every clean image (one that cannot be read stops the run, named: skipping it
+would change the set), are checked before anything is written. ``summary.json`` records the tile
+and precision the text-guided numbers were made with, from their records (a list when a resumed
+run mixed several), not the options of the call that summarised them.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from jpegtext.errors import ConfigError
+from jpegtext.errors import ConfigError, InvalidImageError
 from jpegtext.evaluation.dataset import (
     EvalImage,
     list_images,
@@ -73,6 +78,8 @@ __all__ = [
     "EvaluationConfig",
     "EvaluationOutput",
     "ProgressCallback",
+    "check_images",
+    "check_runtime",
     "run_evaluation",
 ]
 
@@ -87,6 +94,7 @@ METRIC_CHOICES: dict[str, tuple[str, ...]] = {
     "niqe": ("niqe",),
 }
 SUBSAMPLING = "4:2:0"  # the product's encoder default (every camera's, too)
+PRECISIONS = ("fp32", "fp16", "bf16")
 _CAPTION_BATCH = 8
 
 #: ``progress(done, total, label)`` after each unit of work
@@ -432,13 +440,12 @@ def _resolve_captions(
             todo.append(im)
     if todo:
         from jpegtext.captioner import default_captioner, get_captioner
-        from jpegtext.codec import load_image
 
         captioner = get_captioner(cfg.captioner) if cfg.captioner else default_captioner()
         logger.info("captioning %d clean image(s) with %s", len(todo), captioner.name)
         for start in range(0, len(todo), _CAPTION_BATCH):
             chunk = todo[start : start + _CAPTION_BATCH]
-            texts = captioner([load_image(im.path) for im in chunk])
+            texts = captioner([_load_clean(im) for im in chunk])
             for im, text in zip(chunk, texts, strict=True):
                 captions[im.id] = text
                 new_rows.append(
@@ -537,6 +544,109 @@ def _load_inception(path: Path, device: str | None) -> Callable[[np.ndarray], np
 
 
 # ---------------------------------------------------------------------------------------------
+# Checks made before anything is written
+
+
+def check_runtime(cfg: EvaluationConfig) -> None:
+    """Refuse a device, tile or precision the methods could not run with (as ``decode`` does).
+
+    Called by :func:`run_evaluation` before anything is written, whether or not any result is
+    left to compute (a resumed run that is already complete is checked too).
+
+    Raises:
+        ConfigError: an unknown or unavailable device, a tile that is not 0 or a multiple of 8
+            >= 32, an unknown precision, or fp16/bf16 on a device other than CUDA (the value
+            quoted).
+    """
+    from jpegtext._device import resolve_device
+    from jpegtext.restore.runtime.inference import check_tiling
+
+    dev = resolve_device(cfg.device)
+    check_tiling(cfg.tile, 0)  # the tile only: the restorers keep their default overlap
+    if cfg.precision is not None and cfg.precision not in PRECISIONS:
+        raise ConfigError(
+            f'Invalid precision "{cfg.precision}", should be one of {", ".join(PRECISIONS)}'
+        )
+    if cfg.precision not in (None, "fp32") and dev.type != "cuda":
+        raise ConfigError(
+            f'Invalid precision "{cfg.precision}" on {dev.type}: half precision runs on CUDA '
+            "only (use fp32)"
+        )
+
+
+def _image_error(im: EvalImage, exc: Exception) -> InvalidImageError:
+    """``exc`` about image ``im`` as one error that names it (its id: the path in the set)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return InvalidImageError(f"{im.id}: cannot read: {exc.strerror}")
+    return InvalidImageError(f"{im.id}: {exc}")
+
+
+def check_images(images: Sequence[EvalImage]) -> None:
+    """Check that every clean image can be read, without decoding the pixels.
+
+    An evaluation is a benchmark over a fixed set of images: one that cannot be read stops the
+    run here, before anything is written, rather than being skipped (which would change the
+    numbers) or failing after the images before it were restored.
+
+    Raises:
+        InvalidImageError: the first unreadable image, named by its id (its path relative to
+            the dataset folder), with the reason.
+    """
+    from jpegtext.codec.image import probe_image
+
+    for im in images:
+        try:
+            probe_image(im.path.read_bytes())
+        except (InvalidImageError, OSError) as exc:
+            raise _image_error(im, exc) from None
+
+
+def _load_clean(im: EvalImage) -> Any:
+    """The clean image as loaded by the product, an error naming it if it cannot be decoded."""
+    from jpegtext.codec import load_image
+
+    try:
+        return load_image(im.path)
+    except (InvalidImageError, OSError) as exc:
+        raise _image_error(im, exc) from None
+
+
+def _runtime_of(method: Any) -> dict[str, Any] | None:
+    """What a text-guided method's numbers are made with: device, precision and tile."""
+    restorer = getattr(method, "restorer", None)
+    if restorer is None or not hasattr(restorer, "precision"):
+        return None
+    return {
+        "device": str(restorer.device),
+        "precision": restorer.precision,
+        "tile": getattr(restorer, "tile", None),
+    }
+
+
+#: the value of a runtime setting in a record made before records carried it
+NOT_RECORDED = "not recorded"
+
+
+def _made_with(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Each runtime setting -> its distinct values over ``records`` (text-guided ones)."""
+    out: dict[str, list[Any]] = {"device": [], "precision": [], "tile": []}
+    for rec in records:
+        runtime = rec.get("runtime")
+        for key, values in out.items():
+            value = runtime.get(key) if isinstance(runtime, Mapping) else NOT_RECORDED
+            if value not in values:
+                values.append(value)
+    return out
+
+
+def _one_or_all(values: Sequence[Any]) -> Any:
+    """None for no value, the value when there is one, else the list of them."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
+# ---------------------------------------------------------------------------------------------
 # The run
 
 
@@ -553,17 +663,19 @@ def run_evaluation(
         The summary, the markdown and the files written.
 
     Raises:
-        ConfigError: bad settings, or an output folder made with other settings.
+        ConfigError: bad settings (device, tile and precision included, checked even when
+            every result is done), or an output folder made with other settings.
+        InvalidImageError: a clean image cannot be read (named by its id; found before
+            anything is written).
         MissingWeightsError: weights of a method or metric not found.
     """
     from PIL import Image
 
-    from jpegtext._device import resolve_device
     from jpegtext._io import atomic_write_bytes
-    from jpegtext.codec import Payload, encode_jpeg, load_image, parse_file
+    from jpegtext.codec import Payload, encode_jpeg, parse_file
 
     started = time.perf_counter()
-    resolve_device(cfg.device)  # a bad or absent device fails here, before any work
+    check_runtime(cfg)  # a bad device, tile or precision fails here, before any work
     images = list_images(
         cfg.dataset_dir,
         manifest=cfg.manifest,
@@ -571,6 +683,7 @@ def run_evaluation(
         limit=cfg.limit,
         caption_template=cfg.caption_template,
     )
+    check_images(images)  # an unreadable image stops the run, named, before anything is written
     specs = parse_method_specs(cfg.methods if cfg.methods is not None else default_method_names(),
                                consistency=cfg.consistency)
     shown = _figure_specs(cfg, specs)
@@ -639,7 +752,7 @@ def run_evaluation(
         work = [(q, s) for q in cfg.qualities for s in specs if any(plan[(im.id, q, s.name)])]
         if not work:
             continue
-        clean = np.array(load_image(im.path))
+        clean = np.array(_load_clean(im))
         h, w = clean.shape[:2]
         if inception is not None:
             cpath = fid_dir / "clean" / f"{_safe(im.id)}.npy"
@@ -701,6 +814,8 @@ def run_evaluation(
                         "restore_s": elapsed,
                         "weights_sha256": weights[spec.name],
                     }
+                    if spec.kind == "tgjar":
+                        rec["runtime"] = _runtime_of(method)  # what its numbers were made with
                     if inception is not None:
                         feats = _npy_bytes(inception(restored))
                         atomic_write_bytes(fid_path(q, spec, im.id), feats, force=True)
@@ -806,11 +921,23 @@ def run_evaluation(
     if missing:
         notes.append(f"{missing} (image, QF, method) results are missing.")
 
+    # The device, tile and precision the text-guided numbers were made with, from their records
+    # (a resumed run's records may predate this call's options, which then made no number).
+    tgjar_names = {s.name for s in specs if s.kind == "tgjar"}
+    made_with = _made_with([r for r in requested if r["method"] in tgjar_names])
+    mixed = [f"{k} {', '.join(map(str, v))}" for k, v in made_with.items() if len(v) > 1]
+    if mixed:
+        notes.append(
+            "Text-guided results made with different settings (a resumed run): "
+            + "; ".join(mixed) + " (each method's `runtime` in summary.json lists its own)."
+        )
     method_info = []
     for s in specs:
         d = s.to_dict()
         if s.kind == "tgjar":
             d["sha256"] = loader.weights_sha256(s)
+            mine = [r for r in requested if r["method"] == s.name]
+            d["runtime"] = {k: _one_or_all(v) for k, v in _made_with(mine).items()}
             built = loader.loaded(s)
             if built is not None and hasattr(getattr(built, "restorer", None), "describe"):
                 d["restorer"] = built.restorer.describe()  # device, precision, parameters
@@ -825,7 +952,12 @@ def run_evaluation(
             "limit": cfg.limit,
         },
         "command": cfg.command or "(library call)",
-        "config": {f.name: _jsonable(getattr(cfg, f.name)) for f in fields(cfg)},
+        "config": {
+            **{f.name: _jsonable(getattr(cfg, f.name)) for f in fields(cfg)},
+            # the text-guided options as the numbers were made with them (None: no such number)
+            "tile": _one_or_all(made_with["tile"]),
+            "precision": _one_or_all(made_with["precision"]),
+        },
         "versions": _versions(),
         "device": _device_name(cfg.device),
         "qualities": list(cfg.qualities),

@@ -18,8 +18,10 @@ What is exported:
 
 Both graphs are traced with :func:`torch.export.export` and explicit dynamic dimensions (never
 the draft fallback), so a size the graph cannot handle fails at export time instead of giving
-wrong pixels later. Every artifact is checked against PyTorch before anything is written, and
-all files are written atomically: a failure leaves no partial output.
+wrong pixels later. Every artifact is checked against PyTorch before anything is written, every
+output path is checked before the model is loaded, and the files are written together (each to a
+temporary, then all renamed): a failure leaves no partial output and every previous output as it
+was.
 
 Not exported: tiled inference (the graph restores whole images; its global fusion pools the
 image it is given) and the MiniLM text encoder (use ``sentence-transformers/all-MiniLM-L6-v2``
@@ -29,11 +31,15 @@ as the sidecar describes).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
 import math
 import os
+import secrets
+import shutil
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +64,7 @@ __all__ = [
     "TextEncoderGraph",
     "artifact_paths",
     "build_sidecar",
+    "check_outputs",
     "export_model",
     "resolve_model_source",
 ]
@@ -607,26 +614,90 @@ def _max_diff(ref: Sequence[torch.Tensor], got: Sequence[torch.Tensor], what: st
     return worst
 
 
-def _refuse_existing(paths: Sequence[Path]) -> None:
-    for p in paths:
-        if p.exists():
-            raise FileExistsError(f"{p} exists (use --force to overwrite)")
+def check_outputs(paths: Sequence[str | os.PathLike[str]], *, force: bool = False) -> None:
+    """Refuse outputs that cannot be written, before any work and before any file is touched.
+
+    Args:
+        paths: the files an export would write.
+        force: existing files may be replaced.
+
+    Raises:
+        IsADirectoryError: a path names a folder.
+        NotADirectoryError: a folder above a path is a file.
+        FileExistsError: a path exists and ``force`` is False.
+    """
+    for given in paths:
+        name = Path(given)
+        # a symbolic link is written through, as jpegtext._io.atomic_write_bytes does
+        dest = Path(os.path.realpath(name)) if name.is_symlink() else name
+        if dest.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder: name an output file", str(name))
+        folder = dest.parent if str(dest.parent) else Path(".")
+        for above in (folder, *folder.parents):
+            if above.exists() and not above.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"cannot write here: {above} is a file, not a folder", str(name)
+                )
+        if not force and dest.exists():
+            raise FileExistsError(errno.EEXIST, "exists (use --force to overwrite)", str(name))
+
+
+def _keep_copy(dest: Path, backup: Path) -> None:
+    """``backup`` holds ``dest``'s current content (a hard link; a copy where links fail)."""
+    try:
+        os.link(dest, backup)
+    except OSError:
+        shutil.copy2(dest, backup)
 
 
 def _write_all(files: list[tuple[Path, bytes]], force: bool) -> None:
-    """Write every file atomically; on a failure remove the ones this call already wrote."""
-    from jpegtext._io import atomic_write_bytes
+    """Write every file or none, leaving previous outputs as they were on any failure.
 
-    written: list[Path] = []
+    Every path is checked first (:func:`check_outputs`); each file is then written to a
+    temporary beside its destination, and only when all are written are they renamed into
+    place. A file being replaced is kept (a hard link) until every rename succeeded, so a
+    failure at any step puts each previous output back and leaves no new or temporary file.
+    """
+    from jpegtext import _io
+
+    check_outputs([p for p, _ in files], force=force)
+    tag = secrets.token_hex(4)
+    staged: list[tuple[Path, Path]] = []  # (temporary, destination)
+    backups: list[Path] = []
+    placed: list[tuple[Path, Path | None]] = []  # (destination, copy of the file it replaced)
     try:
         for path, data in files:
-            atomic_write_bytes(path, data, force=force)
-            written.append(path)
+            dest = Path(os.path.realpath(path)) if path.is_symlink() else path
+            tmp = dest.with_name(f".{dest.name}.{tag}.new")
+            try:
+                _io.atomic_write_bytes(tmp, data)
+            except OSError as exc:  # name the output, not the temporary
+                raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
+            staged.append((tmp, dest))
+            if dest.exists():  # a replaced file keeps its permission bits
+                os.chmod(tmp, stat.S_IMODE(os.stat(dest).st_mode))
+        for tmp, dest in staged:
+            backup = None
+            if dest.exists():
+                backup = dest.with_name(f".{dest.name}.{tag}.old")
+                _keep_copy(dest, backup)
+                backups.append(backup)
+            os.replace(tmp, dest)
+            placed.append((dest, backup))
     except BaseException:
-        for path in written:
+        for dest, backup in reversed(placed):
             with contextlib.suppress(OSError):
-                path.unlink()
+                if backup is None:
+                    dest.unlink()
+                else:
+                    os.replace(backup, dest)
+        for leftover in [tmp for tmp, _ in staged] + backups:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         raise
+    for backup in backups:
+        with contextlib.suppress(OSError):
+            backup.unlink()
 
 
 def _export_generator(loaded: LoadedModel, fmt: str, opset: int, height: int, width: int) -> bytes:
@@ -756,8 +827,11 @@ def export_model(
         ConfigError: bad format, opset, size, output name or model name.
         WeightsError: the model file is missing, damaged or fails its sha256 check.
         MissingDependencyError: onnx/onnxscript (export) or onnxruntime (check) is missing.
-        ExportError: tracing or conversion failed, or the check found a difference.
+        ExportError: the model cannot be exported (MiniLM features through trained
+            projections), tracing or conversion failed, or the check found a difference.
         FileExistsError: an output exists and ``force`` is False.
+        IsADirectoryError, NotADirectoryError: an output names a folder or lies under a file
+            (found before any work; nothing is written and previous outputs are kept).
     """
     graph_path, text_path, sidecar_path = artifact_paths(output, format)
     if min(height, width) < MIN_SIDE or max(height, width) > 4096:
@@ -776,8 +850,7 @@ def export_model(
             )
         if verify:
             _need("onnxruntime", "checking an ONNX export")
-    if not force:
-        _refuse_existing((graph_path, sidecar_path))
+    check_outputs((graph_path, sidecar_path), force=force)  # before the model is loaded
 
     sha256 = None
     if isinstance(model, LoadedModel):
@@ -790,14 +863,14 @@ def export_model(
     if loaded.config.text.kind == "minilm" and loaded.config.text.proj_dim:
         # the sidecar's recipe gives MiniLM's raw features; the trained projections between
         # them and the generator are not part of any exported graph yet
-        raise ConfigError(f"{label}: exporting a model whose MiniLM features pass through "
+        raise ExportError(f"{label}: exporting a model whose MiniLM features pass through "
                           "trained projections is not supported yet (export the generator of "
                           "a bi-LSTM or raw-MiniLM model)")
     loaded.generator.eval()
     loaded.text_encoder.eval()
     with_text = text_graph and isinstance(loaded.text_encoder, BiLSTMTextEncoder)
-    if with_text and not force:
-        _refuse_existing((text_path,))
+    if with_text:
+        check_outputs((text_path,), force=force)
     suffix = "ONNX" if format == "onnx" else "torch.export"
     log.info("exporting %s to %s (%s)", label, graph_path, suffix)
 

@@ -16,15 +16,14 @@ Nothing here imports torch (``jpegtext models`` is instant) except :func:`load_r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegtext._io import file_sha256
+from jpegtext._io import atomic_write_bytes, file_sha256
 from jpegtext.errors import ConfigError, MissingWeightsError, WeightsError
 
 if TYPE_CHECKING:
@@ -241,17 +240,13 @@ def install_model(path: str | os.PathLike[str], *, force: bool = False
             if not force:
                 raise WeightsError(f"{dest} exists and fails the sha256 check of model "
                                    f'"{entry.name}"; pass --force to replace it')
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(file, tmp)
-            if file_sha256(tmp) != entry.sha256:  # the copy itself is checked too
-                raise WeightsError(f'copying {file} to {dest} changed its bytes')
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        data = file.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.sha256:  # the bytes written are checked too
+            raise WeightsError(f'{file} changed while it was installed: its sha256 no longer '
+                               f'matches the registered one of model "{entry.name}"')
+        # the project's atomic writer: a temporary then a rename, and the permissions a plain
+        # open() would give (mkstemp's 0600 would hide the models from other users)
+        atomic_write_bytes(dest, data, force=True)
         done.append((entry, dest, "installed"))
     return done
 
@@ -267,22 +262,19 @@ def _download(entry: ModelEntry, dest: Path) -> None:
         raise MissingWeightsError(
             f'model "{entry.name}" is not cached and downloads are off (offline mode); copy '
             f"{entry.filename} into {dest.parent}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(entry.url, timeout=30) as resp:
+        buf = bytearray()
+        with urllib.request.urlopen(entry.url, timeout=30) as resp:
             while chunk := resp.read(1 << 20):
-                fh.write(chunk)
-        if file_sha256(tmp) != entry.sha256:
+                buf += chunk
+        if hashlib.sha256(buf).hexdigest() != entry.sha256:
             raise WeightsError(f'downloaded weights of "{entry.name}" fail the sha256 check')
-        os.replace(tmp, dest)
+        # as install_model: atomic, with the permissions of the other outputs
+        atomic_write_bytes(dest, bytes(buf), force=True)
     except OSError as exc:
         raise MissingWeightsError(
             f'could not download model "{entry.name}" from {entry.url} ({exc}); copy '
             f"{entry.filename} into {dest.parent}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def resolve_model_file(name: str) -> Path:
