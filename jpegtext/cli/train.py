@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 __all__ = ["train"]
+
+
+def _positive_minutes(ctx: click.Context, param: click.Parameter,
+                      value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f'"{value}" is not a positive number of minutes')
+    return value
 
 
 @click.command()
@@ -15,20 +23,28 @@ __all__ = ["train"]
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run folder: config copy, log.jsonl, checkpoints, validation images, export.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-@click.option("--max-steps", type=click.IntRange(min=0), default=None,
-              help="Stop after this many steps (overrides the config).")
-@click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
-              help="Stop after this much wall time, with a checkpoint (resume later).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Stop after this many steps in all (>= 1; overrides the config's max_steps).")
+@click.option("--max-minutes", type=float, default=None, callback=_positive_minutes,
+              help="Stop after this much wall time in this process (> 0), with a checkpoint "
+                   "(resume later; overrides the config's max_minutes).")
 @click.option("--threads", type=click.IntRange(min=0), default=None,
               help="torch CPU threads (overrides the config; 0 = torch's default).")
-@click.option("--no-resume", is_flag=True, help="Start over even if the run folder has a checkpoint.")
+@click.option("--no-resume", is_flag=True,
+              help="Start over even if the run folder has a checkpoint; the previous run's "
+                   "log.jsonl, config.yaml and checkpoints/last.pt are kept as log.N.jsonl, "
+                   "config.N.yaml and checkpoints/last.N.pt.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(stage: str, config: Path, run_dir: Path, device: str | None, max_steps: int | None,
           max_minutes: float | None, threads: int | None, no_resume: bool, quiet: bool) -> None:
     """Train stage 1 (DAMSM text/image encoders) or stage 2 (TGJAR generator + discriminator).
 
     CONFIG is a YAML file (see examples/configs/). Runs resume from RUN_DIR/checkpoints/last.pt
-    unless --no-resume. For several processes or GPUs:
+    unless --no-resume, bit for bit; a config that differs from the run's config.yaml in what
+    the checkpoint holds (stage, model, image_encoder, discriminator) is refused. log.jsonl
+    keeps one record per step: a resumed run drops those past its checkpoint. Ctrl-C (one
+    process) finishes the current step and writes a checkpoint first; press it twice to stop
+    at once. For several processes or GPUs:
 
         torchrun --nproc_per_node N -m jpegtext train tgjar CONFIG --run-dir DIR
     """

@@ -1,14 +1,21 @@
 """Training configuration: losses, data, and the whole run (stages 1 and 2), from YAML.
 
-Model configs are in :mod:`jpegtext.restore.networks.config`; a run's YAML holds both.
+Model configs are in :mod:`jpegtext.restore.networks.config`; a run's YAML holds both. Every
+value is checked against its field's type (integers, numbers, true/false, lists, sections), the
+model's sections included, and named by its dotted key (``data.crop``), before any computation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from jpegtext.errors import ConfigError
 from jpegtext.restore.networks.config import (
@@ -21,9 +28,149 @@ from jpegtext.restore.networks.config import (
 
 __all__ = ["DataConfig", "LossConfig", "TrainConfig", "load_yaml_config"]
 
+C = TypeVar("C", bound="_TypedConfig")
+
+# what each key of a data source (``data.sources[i]``, ``data.val``) holds
+_SOURCE_KEYS: dict[str, Any] = {"root": str, "manifest": str | None, "split": str | None,
+                                "caption": str, "captions": str | None, "weight": int}
+
+
+def _show(value: Any) -> str:
+    """A config value as YAML would show it: ``"abc"``, ``null``, ``[1, 2]``, ``32.0``."""
+    return json.dumps(value, default=str)
+
+
+def _expected(hint: Any, value: Any) -> str | None:
+    """What ``hint`` wants when ``value`` (a raw YAML value or a field's value) does not fit it;
+    None when it fits. Lists stand for tuples; floats must be finite."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        wanted = [_expected(a, value) for a in args if a is not type(None)]
+        if any(w is None for w in wanted):
+            return None
+        return " or ".join(w for w in wanted if w) + (" or null" if type(None) in args else "")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return "a list"
+        item = typing.get_args(hint)[0]
+        bad = [_expected(item, v) for v in value]
+        first = next((b for b in bad if b), None)
+        return f"a list, each {first}" if first else None
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping) or \
+            hint is Mapping:
+        return None if isinstance(value, Mapping) else "a mapping"
+    if hint is Any:
+        return None
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return None if math.isfinite(value) else "a finite number"
+        if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+[eE][+-]?[0-9]+", value.strip()):
+            return "a number (YAML reads 1e-4 without a dot as text: write 1.0e-4)"
+        if isinstance(value, str) and _is_number(value):
+            return "a number, not text (no quotes)"
+        return "a number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _section(cls: type[_Config]) -> str:
+    """How a section is described when it is not a mapping."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    more = ", ..." if len(names) > 3 else ""
+    return f"a mapping (a section of keys: {', '.join(names[:3])}{more})"
+
+
+def _config_class(hint: Any) -> type[_Config] | None:
+    return hint if isinstance(hint, type) and issubclass(hint, _Config) else None
+
+
+def _check_types(cls: type[_Config], data: Mapping[str, Any], prefix: str = "") -> None:
+    """Check the raw values of ``data`` (a section of the YAML for ``cls``) against the types of
+    ``cls``'s fields, sections included, so that a wrong type is named by its key before any
+    value reaches a computation. Unknown keys are left to ``from_dict``."""
+    hints = get_type_hints(cls)
+    for name, value in data.items():
+        if name not in hints:
+            continue
+        key = f"{prefix}{name}"
+        sub = _config_class(hints[name])
+        if sub is not None and isinstance(value, sub):  # a section built in code
+            continue
+        if sub is not None:
+            _check(isinstance(value, Mapping), f"Invalid {key} {_show(value)}: should be "
+                   f"{_section(sub)}")
+            _check_types(sub, value, f"{key}.")
+            continue
+        wanted = _expected(hints[name], value)
+        _check(wanted is None, f"Invalid {key} {_show(value)}: should be {wanted}")
+        if cls is DataConfig and name == "sources":
+            for i, src in enumerate(value):
+                _check_source(src, f"{key}[{i}]")
+        elif cls is DataConfig and name == "val" and value is not None:
+            _check_source(value, key)
+
+
+def _check_source(src: Mapping[str, Any], where: str) -> None:
+    """The keys and value types of one data source, named ``where`` in messages."""
+    _check(isinstance(src, Mapping) and "root" in src,
+           f"each data source needs a 'root': {where} is {_show(src)}")
+    bad = sorted(set(src) - set(_SOURCE_KEYS))
+    _check(not bad, f"unknown key(s) {bad} in data source {where}; known keys: "
+           f"{', '.join(_SOURCE_KEYS)}")
+    for name, value in src.items():
+        wanted = _expected(_SOURCE_KEYS[name], value)
+        _check(wanted is None, f"Invalid {where}.{name} {_show(value)}: should be {wanted}")
+    _check(src.get("caption", "builtin") in ("builtin", "manifest", "mixed"),
+           f'Invalid {where}.caption {_show(src.get("caption"))}: should be "builtin", '
+           '"manifest" or "mixed"')
+    _check(src.get("weight", 1) >= 1, f"Invalid {where}.weight {_show(src.get('weight'))}: "
+           "should be >= 1")
+
+
+def _check_fields(config: _Config) -> None:
+    """``__post_init__``: each field's value has its declared type (configs built in code, or
+    changed with ``replace``, are checked as YAML is)."""
+    hints = get_type_hints(type(config))
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        sub = _config_class(hints[f.name])
+        if sub is not None:
+            _check(isinstance(value, sub), f"Invalid {f.name} {_show(value)}: should be "
+                   f"{_section(sub)}")
+            continue
+        wanted = _expected(hints[f.name], value)
+        _check(wanted is None, f"Invalid {f.name} {_show(value)}: should be {wanted}")
+
+
+class _TypedConfig(_Config):
+    """A config whose ``from_dict`` checks every value's type (sections included) first."""
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any] | None) -> C:
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(f"Invalid {cls.__name__} {_show(data)}: should be a mapping")
+        _check_types(cls, data or {})
+        return super().from_dict(data)  # type: ignore[misc]
+
 
 @dataclasses.dataclass(frozen=True)
-class LossConfig(_Config):
+class LossConfig(_TypedConfig):
     """Loss weights of stage 2 (paper: 0.01 / 1 / 0.001 / 0.0005) and the contrastive constant.
 
     ``perceptual_fade`` (an extension, off by default) scales the per-sample contrastive and
@@ -83,6 +230,7 @@ class LossConfig(_Config):
     keep_swapped: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         for name in ("contrastive_weight", "l1_weight", "gan_weight", "damsm_weight",
                      "lightness_anchor", "lightness_anchor_sigma", "chroma_weight", "chroma_sigma",
                      "keep_start", "keep_named", "keep_swapped"):
@@ -114,7 +262,7 @@ class LossConfig(_Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig(_Config):
+class DataConfig(_TypedConfig):
     """Training data: image folders + JSONL manifests, degraded on the fly.
 
     Attributes:
@@ -191,10 +339,13 @@ class DataConfig(_Config):
     part_distractor: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         _check(self.crop >= 32 and self.crop % 8 == 0, f'Invalid crop "{self.crop}", need a '
                "multiple of 8 >= 32")
         _check(0 < self.scale_min <= 1, f'Invalid scale_min "{self.scale_min}"')
-        _check(all(1 <= q <= 100 for q in self.qualities), f'Invalid qualities "{self.qualities}"')
+        _check(len(self.qualities) > 0 and all(1 <= q <= 100 for q in self.qualities),
+               f'Invalid qualities "{self.qualities}"')
+        _check(self.val_limit >= 1, f'Invalid val_limit "{self.val_limit}", should be >= 1')
         _check(self.subsampling in ("4:2:0", "4:4:4"), f'Invalid subsampling "{self.subsampling}"')
         _check(0 <= self.caption_dropout < 1, f'Invalid caption_dropout "{self.caption_dropout}"')
         _check(0 <= self.chroma_drop <= 1, f'Invalid chroma_drop "{self.chroma_drop}"')
@@ -215,17 +366,14 @@ class DataConfig(_Config):
                f'Invalid colour_swap_paired "{self.colour_swap_paired}", need true or false')
         _check(0 <= self.part_distractor <= 1,
                f'Invalid part_distractor "{self.part_distractor}", need 0-1')
-        for src in self.sources:
-            _check(isinstance(src, Mapping) and "root" in src,
-                   f"each data source needs a 'root': {src!r}")
-            bad = set(src) - {"root", "manifest", "split", "caption", "weight", "captions"}
-            _check(not bad, f"unknown key(s) {sorted(bad)} in data source {src!r}")
-            _check(src.get("caption", "builtin") in ("builtin", "manifest", "mixed"),
-                   f"invalid caption source {src.get('caption')!r}")
+        for i, src in enumerate(self.sources):
+            _check_source(src, f"sources[{i}]")
+        if self.val is not None:
+            _check_source(self.val, "val")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(_Config):
+class TrainConfig(_TypedConfig):
     """A training run (stage 1 ``damsm`` or stage 2 ``tgjar``), as read from YAML.
 
     Attributes:
@@ -307,6 +455,7 @@ class TrainConfig(_Config):
     alexnet_trunk: str | None = None
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         _check(self.stage in ("damsm", "tgjar"), f'Invalid stage "{self.stage}", should be '
                '"damsm" or "tgjar"')
         _check(self.batch_size >= 1, f'Invalid batch_size "{self.batch_size}"')
@@ -316,7 +465,14 @@ class TrainConfig(_Config):
         _check(0 <= self.ema_decay < 1, f'Invalid ema_decay "{self.ema_decay}"')
         _check(self.text_lr_scale > 0, f'Invalid text_lr_scale "{self.text_lr_scale}"')
         _check(self.image_lr_scale >= 0, f'Invalid image_lr_scale "{self.image_lr_scale}"')
-        _check(len(self.betas) == 2, f'Invalid betas "{self.betas}"')
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+               f'Invalid betas "{self.betas}", should be [b1, b2] with 0 <= b < 1')
+        _check(0 <= self.seed < 2**63, f'Invalid seed "{self.seed}", should be >= 0')
+        for name in ("threads", "workers", "epoch_size"):
+            _check(getattr(self, name) >= 0, f'Invalid {name} "{getattr(self, name)}", should be '
+                   ">= 0")
+        _check(self.vocab_min_count >= 1,
+               f'Invalid vocab_min_count "{self.vocab_min_count}", should be >= 1')
         _check(self.image_encoder.feature_dim == self.model.text.feature_dim,
                f"image_encoder.feature_dim ({self.image_encoder.feature_dim}) must equal the text "
                f"feature size ({self.model.text.feature_dim})")

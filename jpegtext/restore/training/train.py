@@ -13,11 +13,14 @@ shard of each global batch and only rank 0 logs, validates and writes files.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from jpegtext._device import resolve_device
-from jpegtext.errors import ConfigError
+from jpegtext.errors import ConfigError, WeightsError
 from jpegtext.restore.networks.text import (
     BiLSTMTextEncoder,
     MiniLMTextEncoder,
@@ -48,7 +51,8 @@ from jpegtext.restore.training.data import (
     with_true_twins,
 )
 
-__all__ = ["Trainer", "build_vocabulary", "new_text_encoder", "retrieval_r1", "run_training"]
+__all__ = ["Trainer", "build_vocabulary", "checkpoint_conflicts", "new_text_encoder",
+           "retrieval_r1", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +189,63 @@ def _generator_param_groups(generator: nn.Module, lr: float, text_lr_scale: floa
     return groups
 
 
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state()}
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":  # dropout on a GPU draws from its own generator
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+# what a checkpoint's tensors depend on: a run folder's checkpoint is resumed only with a config
+# that agrees on these (other keys, e.g. lr or max_steps, may change between sessions)
+_CHECKPOINT_KEYS = ("stage", "model", "image_encoder", "discriminator")
+
+
+def _refuse_conflicts(config: TrainConfig, run_dir: str | os.PathLike[str]) -> None:
+    """ConfigError (one line) when ``run_dir``'s checkpoint was made with another config in
+    what it depends on (:func:`checkpoint_conflicts`)."""
+    keys = checkpoint_conflicts(config, run_dir)
+    if keys:
+        shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+        verb = "differs" if len(keys) == 1 else "differ"
+        raise ConfigError(
+            f"{run_dir} holds a checkpoint of another config: {shown} {verb} from its "
+            "config.yaml; use --no-resume to start over there, or another --run-dir")
+
+
+def _flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": value}`` of nested mappings (lists stay values)."""
+    if not isinstance(raw, dict):
+        return {prefix: raw}
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        out.update(_flatten(v, f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}"))
+    return out
+
+
+def checkpoint_conflicts(config: TrainConfig, run_dir: str | os.PathLike[str]) -> list[str]:
+    """The keys (dotted) on which ``config`` differs from the config saved in ``run_dir`` and
+    that its checkpoint depends on (:data:`_CHECKPOINT_KEYS`); empty when the folder has no
+    checkpoint or no saved config, or when they agree."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.yaml"
+    if not (run_dir / "checkpoints" / "last.pt").is_file() or not saved.is_file():
+        return []
+    try:
+        old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{saved}: not readable ({exc}); use --no-resume to start over, or "
+                          "another --run-dir") from None
+    if not isinstance(old, dict):
+        raise ConfigError(f"{saved}: not a config; use --no-resume to start over, or another "
+                          "--run-dir")
+    # keys a config.yaml of an older version lacks had their default then
+    defaults = _flatten(TrainConfig().to_dict())
+    new, old = _flatten(config.to_dict()), _flatten(old)
+    return [k for k in new if k.split(".")[0] in _CHECKPOINT_KEYS
+            and old.get(k, defaults.get(k)) != new[k]]
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
@@ -298,12 +357,10 @@ class Trainer:
         self.start_in_epoch = 0
         self.best: dict[str, float] = {}
         self.ckpt_writes = 0
-        if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            import yaml
-
-            (self.run_dir / "config.yaml").write_text(
-                yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+        self._interrupted = False
+        self._epoch_rng: torch.Tensor | None = None
+        # nothing is written into the run folder until the run starts (fit): a config that
+        # fails to build, or that another run's checkpoint does not fit, leaves it as it was
         self._build()
 
     # ----------------------------------------------------------------- building
@@ -455,13 +512,16 @@ class Trainer:
             return
         state: dict[str, Any] = {
             "step": self.step, "epoch": self.epoch, "start_in_epoch": self.start_in_epoch,
-            "best": dict(self.best), "rng": _rng_state(),
+            "best": dict(self.best), "rng": _rng_state(self.device),
             "models": {k: _unwrap(m).state_dict() for k, m in self.trainable.items()},
             "opt": {k: o.state_dict() for k, o in self.opt.items()},
             "written_by_rank": self.dist.rank, "world_size": self.dist.world,
         }
         if self.config.stage == "tgjar" and self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        if self.config.stage == "damsm" and isinstance(self.vocab, Vocabulary):
+            # the text encoder's rows are these words: a resume must build the same vocabulary
+            state["vocab"] = list(self.vocab.itos)
         path = self.ckpt_path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -474,17 +534,34 @@ class Trainer:
         path = self.ckpt_path
         if not path.exists():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for k, m in self.trainable.items():
-            _unwrap(m).load_state_dict(state["models"][k])
-        for k, o in self.opt.items():
-            o.load_state_dict(state["opt"][k])
-        if "ema" in state and getattr(self, "ema", None) is not None:
-            self.ema.load_state_dict(state["ema"])
+        fresh = "; use --no-resume to start over, or another --run-dir"
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated or foreign file: one line, not a traceback
+            raise WeightsError(f"{path}: not a readable checkpoint ({exc}){fresh}") from None
+        vocab = state.get("vocab")
+        if vocab is not None and self.vocab is not None and list(self.vocab.itos) != vocab:
+            raise ConfigError(f"{path}: its text encoder has another vocabulary ({len(vocab)} "
+                              f"words, this config's data give {len(self.vocab.itos)}){fresh}")
+        try:
+            for k, m in self.trainable.items():
+                _unwrap(m).load_state_dict(state["models"][k])
+            for k, o in self.opt.items():
+                o.load_state_dict(state["opt"][k])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{path}: the checkpoint does not fit this config ({first})"
+                              f"{fresh}") from None
+        if getattr(self, "ema", None) is not None:
+            # a run that turns the EMA on starts it from the resumed generator
+            self.ema.load_state_dict(state["ema"] if "ema" in state
+                                     else self.generator.state_dict())
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.start_in_epoch = int(state["start_in_epoch"])
         self.best = dict(state.get("best", {}))
         torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         if self.dist.main:
             log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
         return True
@@ -493,21 +570,92 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         if not self.dist.main:
             return
+        self.run_dir.mkdir(parents=True, exist_ok=True)  # validate() may run before fit()
         with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+    # ----------------------------------------------------------------- the run folder
+    def _start(self, resumed: bool, resume: bool) -> None:
+        """Rank 0, once the run is built (and resumed): prepare the run folder. A resumed run
+        keeps the log up to the checkpoint's step (later records belong to steps it redoes); a
+        run started with ``resume=False`` keeps the previous run's files as ``log.N.jsonl``,
+        ``config.N.yaml`` and ``checkpoints/last.N.pt``; then ``config.yaml`` is written."""
+        if not self.dist.main:
+            return
+        import yaml
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            _archive_previous_run(self.run_dir)
+        else:
+            _trim_log(self.run_dir / "log.jsonl", self.step if resumed else 0)
+        _write_atomic(self.run_dir / "config.yaml",
+                      yaml.safe_dump(self.config.to_dict(), sort_keys=False))
 
     # ----------------------------------------------------------------- the loop
     def fit(self, resume: bool = True) -> dict[str, Any]:
         """Train until ``epochs`` (or ``max_steps``), then export; returns the last metrics."""
         cfg = self.config
         if resume:
-            self.load_checkpoint()
+            _refuse_conflicts(self.config, self.run_dir)
+        resumed = resume and self.load_checkpoint()
         sampler = _ResumableSampler(self.train_set, self.dist.world, self.dist.rank, cfg.seed,
                                     cfg.epoch_size)
         steps_per_epoch = len(sampler) // cfg.batch_size
         if steps_per_epoch < 1:
             raise ConfigError("the epoch is shorter than one global batch; lower batch_size or "
                               "raise epoch_size")
+        self._start(resumed, resume)
+        with self._interrupt_at_step_end():
+            last = self._loop(sampler, steps_per_epoch)
+        self.save_checkpoint()
+        if self.val_set is not None:
+            last = self.validate()
+        self.export()
+        self.dist.barrier()
+        self.dist.close()
+        return last
+
+    @contextlib.contextmanager
+    def _interrupt_at_step_end(self) -> Iterator[None]:
+        """Single process: Ctrl-C (SIGINT) lets the current step finish, writes a checkpoint
+        at that step boundary (so no finished step is lost) and then raises
+        KeyboardInterrupt; a second Ctrl-C interrupts at once. Under torchrun (several
+        processes) Ctrl-C keeps its default effect: the ranks would have to agree on a step."""
+        self._interrupted = False
+        if self.dist.world > 1 or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        pid = os.getpid()
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if os.getpid() != pid:  # a data-loading worker (forked with this handler)
+                return
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+            log.warning("interrupted: stopping after this step, with a checkpoint")
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _stop_interrupted(self) -> None:
+        """At a step boundary after Ctrl-C: checkpoint, then raise KeyboardInterrupt."""
+        if self.start_in_epoch == 0 and self._epoch_rng is not None:
+            # no step of this epoch done: resuming redoes the loader's draw (see _loop)
+            torch.set_rng_state(self._epoch_rng)
+        self.save_checkpoint()
+        log.warning("checkpoint written at step %d; rerun the same command to continue",
+                    self.step)
+        raise KeyboardInterrupt
+
+    def _loop(self, sampler: _ResumableSampler, steps_per_epoch: int) -> dict[str, Any]:
+        """The epochs and steps until ``epochs``, ``max_steps`` or ``max_minutes``."""
+        cfg = self.config
         bar = None
         if self.progress and self.dist.main:
             from tqdm import tqdm
@@ -524,10 +672,34 @@ class Trainer:
             lr = _lr_for_epoch(cfg, self.epoch)
             for o in self.opt.values():
                 _set_lr(o, lr)
+            # A DataLoader iterator draws its workers' base seed from the global torch RNG
+            # unless given a generator; an uninterrupted run makes that draw once per epoch, at
+            # its start, so a run resumed part-way through an epoch must not draw (the global
+            # RNG feeds dropout: stage 1 would not resume bit for bit). Samples do not depend
+            # on that seed (see data.py).
+            own = torch.Generator().manual_seed(cfg.seed + self.epoch) \
+                if self.start_in_epoch else None
+            # the state before that draw: what a checkpoint at this epoch's start holds
+            self._epoch_rng = torch.get_rng_state() if own is None else None
             loader = DataLoader(self.train_set, batch_size=cfg.batch_size, sampler=sampler,
                                 num_workers=cfg.workers, collate_fn=collate, drop_last=True,
-                                persistent_workers=False)
-            for batch in loader:
+                                persistent_workers=False, generator=own)
+            batches = iter(loader)
+            while True:
+                if self._interrupted:  # a step boundary: the state a checkpoint holds
+                    if bar is not None:
+                        bar.close()
+                    self._stop_interrupted()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception:
+                    # Ctrl-C from a terminal also stops the loader's worker processes: the
+                    # state is still that of the last finished step
+                    if self._interrupted:
+                        self._stop_interrupted()
+                    raise
                 losses = self._train_step(batch)
                 self.step += 1
                 self.start_in_epoch += 1
@@ -552,12 +724,6 @@ class Trainer:
                 self.start_in_epoch = 0
         if bar is not None:
             bar.close()
-        self.save_checkpoint()
-        if self.val_set is not None:
-            last = self.validate()
-        self.export()
-        self.dist.barrier()
-        self.dist.close()
         return last
 
     def _out_of_time(self, t0: float) -> bool:
@@ -759,6 +925,7 @@ class Trainer:
             return None
         from jpegtext.restore.runtime.modelfile import save_damsm_file
 
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.config
         info = {"steps": self.step, "epochs_done": self.epoch, "seed": cfg.seed,
                 "data": [dict(s) for s in cfg.data.sources], "world_size": self.dist.world,
@@ -780,6 +947,52 @@ class Trainer:
         save_model_file(path, gen, self.text, self.config.model, self.vocab, info, force=True)
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop the records of ``log.jsonl`` past ``step`` (the steps a resumed run redoes) and any
+    line cut short by a crash; atomic."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        at = record.get("step") if isinstance(record, dict) else None
+        if isinstance(at, int | float) and at > step:
+            continue
+        kept.append(line)
+    if len(kept) != len(lines):
+        log.info("log.jsonl: %d record(s) past step %d dropped (redone)", len(lines) - len(kept),
+                 step)
+        _write_atomic(path, "".join(f"{line}\n" for line in kept))
+
+
+def _archive_previous_run(run_dir: Path) -> None:
+    """``--no-resume``: keep a previous run's log, config and checkpoint under the first free
+    number N (``log.N.jsonl``, ``config.N.yaml``, ``checkpoints/last.N.pt``), so the new run
+    starts its own log and cannot be resumed from the old checkpoint."""
+    files = [(run_dir / "log.jsonl", "log.{}.jsonl"), (run_dir / "config.yaml", "config.{}.yaml"),
+             (run_dir / "checkpoints" / "last.pt", "last.{}.pt")]
+    present = [(p, pattern) for p, pattern in files if p.exists()]
+    if not present:
+        return
+    n = 1
+    while any((p.parent / pattern.format(n)).exists() for p, pattern in files):
+        n += 1
+    for p, pattern in present:
+        os.replace(p, p.parent / pattern.format(n))
+    log.info("the previous run in %s is kept as log.%d.jsonl, config.%d.yaml, "
+             "checkpoints/last.%d.pt", run_dir, n, n, n)
+
+
 def _allreduce_grads(module: nn.Module) -> None:
     """Average gradients of a module that cannot be wrapped in DDP (the text encoder's
     ``encode`` is not its ``forward``)."""
@@ -794,5 +1007,7 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
                  resume: bool = True, device: str | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Build a :class:`Trainer` and run it; returns the last validation metrics."""
+    if resume:  # before building anything: a checkpoint of another config is refused at once
+        _refuse_conflicts(config, run_dir)
     trainer = Trainer(config, run_dir, device=device, progress=progress)
     return trainer.fit(resume=resume)
