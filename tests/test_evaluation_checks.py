@@ -156,3 +156,17 @@ def test_images_are_named_by_their_path_in_the_set(dataset: Path, tmp_path: Path
     monkeypatch.setattr(image_mod, "probe_image", lambda data, **kw: (64, 64))
     with pytest.raises(InvalidImageError, match=r"^sub/cut\.png: "):
         run_evaluation(cfg)
+
+
+def test_missing_metric_weights_stop_the_run_before_any_write(
+    dataset: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a trunk named by the environment that is not there (no option to check it up front)
+    monkeypatch.setenv("JPEGTEXT_LPIPS_TRUNK", str(tmp_path / "absent.pth"))
+    out = tmp_path / "out"
+    args = ["evaluate", str(dataset), "-q", "1", "-m", "jpeg", "--metrics", "psnr", "lpips",
+            "--captioner", "builtin", "--no-progress", "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1
+    assert "LPIPS trunk file not found" in _error_line(res)
+    assert not out.exists()  # no run.json or captions.jsonl left behind

@@ -441,3 +441,17 @@ def test_a_projected_minilm_model_is_refused_with_exit_1(tmp_path: Path) -> None
     assert res.exit_code == 1 and res.output.count("Error:") == 1, res.output
     assert "trained projections is not supported" in res.output and "Usage:" not in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_an_export_without_a_text_graph_removes_an_earlier_one_only_with_force(
+    model_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "f.onnx"
+    (tmp_path / "f.text.onnx").write_bytes(b"an earlier text graph")
+    with pytest.raises(FileExistsError, match="f.text.onnx"):
+        export_model(model_file, out, text_graph=False, verify=False)
+    assert not out.exists()  # refused before anything was written
+    result = export_model(model_file, out, text_graph=False, verify=False, force=True)
+    assert result.text_graph is None and out.is_file()
+    assert not (tmp_path / "f.text.onnx").exists()  # no graph the sidecar does not list
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx", "f.onnx.json"]

@@ -113,8 +113,8 @@ def export(
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
     # before the model is loaded: fail fast (an existing file without --force, a sidecar path
-    # that is a folder ...); the text graph is checked once the model says it has one
-    check_outputs((targets[0], targets[2]), force=force)
+    # that is a folder ...); the text graph's path too: it is written, or an earlier one removed
+    check_outputs(targets, force=force)
     try:
         path, name = resolve_model_source(model)
     except ConfigError as exc:

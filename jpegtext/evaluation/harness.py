@@ -687,6 +687,12 @@ def run_evaluation(
     specs = parse_method_specs(cfg.methods if cfg.methods is not None else default_method_names(),
                                consistency=cfg.consistency)
     shown = _figure_specs(cfg, specs)
+    # metric weights, Inception and every model file are found (or refused) before anything
+    # is written
+    metrics = _Metrics(cfg)
+    inception = _load_inception(cfg.fid_inception, cfg.device) if cfg.fid_inception else None
+    loader = MethodLoader(cfg.device, cfg.arcnn_dir, cfg.dncnn3_path, cfg.tile, cfg.precision)
+    weights = {s.name: loader.weights_sha256(s) for s in specs}
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(cfg, out / "run.json")
@@ -698,9 +704,6 @@ def run_evaluation(
         wrong_of = {ids[i]: ids[j] for i, j in enumerate(src)}
 
     results = _ResultsFile(out / "results.jsonl")
-    metrics = _Metrics(cfg)
-    inception = _load_inception(cfg.fid_inception, cfg.device) if cfg.fid_inception else None
-    loader = MethodLoader(cfg.device, cfg.arcnn_dir, cfg.dncnn3_path, cfg.tile, cfg.precision)
     figure_ids = set(ids[: cfg.figure_images])
     img_dir = out / "images"
     fid_dir = out / "fid_features"
@@ -718,8 +721,6 @@ def run_evaluation(
 
     def fid_path(q: int, spec: MethodSpec, image_id: str) -> Path:
         return fid_dir / f"q{q}" / _safe(spec.name) / f"{_safe(image_id)}.npy"
-
-    weights = {s.name: loader.weights_sha256(s) for s in specs}
 
     def needs(image_id: str, q: int, spec: MethodSpec) -> tuple[bool, bool]:
         """(score it, save its restored image)."""

@@ -650,17 +650,21 @@ def _keep_copy(dest: Path, backup: Path) -> None:
         shutil.copy2(dest, backup)
 
 
-def _write_all(files: list[tuple[Path, bytes]], force: bool) -> None:
+def _write_all(files: list[tuple[Path, bytes]], force: bool,
+               stale: Sequence[Path] = ()) -> None:
     """Write every file or none, leaving previous outputs as they were on any failure.
 
     Every path is checked first (:func:`check_outputs`); each file is then written to a
     temporary beside its destination, and only when all are written are they renamed into
     place. A file being replaced is kept (a hard link) until every rename succeeded, so a
     failure at any step puts each previous output back and leaves no new or temporary file.
+    ``stale``: earlier outputs this export no longer makes (a text graph its sidecar would not
+    list), removed with the same all-or-nothing rule.
     """
     from jpegtext import _io
 
-    check_outputs([p for p, _ in files], force=force)
+    stale = [p for p in stale if p.exists() or p.is_symlink()]
+    check_outputs([p for p, _ in files] + stale, force=force)
     tag = secrets.token_hex(4)
     staged: list[tuple[Path, Path]] = []  # (temporary, destination)
     backups: list[Path] = []
@@ -684,6 +688,11 @@ def _write_all(files: list[tuple[Path, bytes]], force: bool) -> None:
                 backups.append(backup)
             os.replace(tmp, dest)
             placed.append((dest, backup))
+        for old in stale:  # moved aside (restored on failure), deleted with the backups
+            backup = old.with_name(f".{old.name}.{tag}.old")
+            os.replace(old, backup)
+            backups.append(backup)
+            placed.append((old, backup))
     except BaseException:
         for dest, backup in reversed(placed):
             with contextlib.suppress(OSError):
@@ -869,8 +878,7 @@ def export_model(
     loaded.generator.eval()
     loaded.text_encoder.eval()
     with_text = text_graph and isinstance(loaded.text_encoder, BiLSTMTextEncoder)
-    if with_text:
-        check_outputs((text_path,), force=force)
+    check_outputs((text_path,), force=force)  # written, or an earlier one removed
     suffix = "ONNX" if format == "onnx" else "torch.export"
     log.info("exporting %s to %s (%s)", label, graph_path, suffix)
 
@@ -902,7 +910,9 @@ def export_model(
     if text_bytes is not None:
         files.append((text_path, text_bytes))
     files.append((sidecar_path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8")))
-    _write_all(files, force)
+    # a text graph from an earlier export that this one does not make would sit beside a
+    # sidecar that does not list it: it is replaced by nothing (with --force), or refused
+    _write_all(files, force, stale=() if with_text else (text_path,))
     return ExportResult(
         format=format,
         graph=graph_path,
