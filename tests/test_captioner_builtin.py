@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 from jpegtext.captioner import BUILTIN_VOCABULARY, BuiltinCaptioner, name_colour
 from jpegtext.captioner.base import as_rgb, count_words, truncate_words
 from jpegtext.captioner.colour import COLOUR_MODIFIERS, COLOUR_NAMES
+from jpegtext.codec import load_image
 from jpegtext.errors import ConfigError, InvalidImageError
 
 BLUE = (70, 120, 200)
@@ -238,7 +240,7 @@ def test_max_words(captioner: BuiltinCaptioner) -> None:
     assert count_words(captioner.caption(image)) <= 18
     short = BuiltinCaptioner(max_words=6).caption(image)
     assert 1 <= count_words(short) <= 6, short
-    for bad in (0, 19, 2.5):
+    for bad in (0, 19, 2.5, True, False):
         with pytest.raises(ConfigError, match="max_words"):
             BuiltinCaptioner(max_words=bad)  # type: ignore[arg-type]
 
@@ -263,6 +265,32 @@ def test_any_mode_and_size(captioner: BuiltinCaptioner, image: Image.Image) -> N
 def test_transparent_pixels_are_composited_on_white(captioner: BuiltinCaptioner) -> None:
     assert captioner.caption(Image.new("RGBA", (50, 40), (0, 0, 255, 0))) == "mostly smooth white"
     assert as_rgb(Image.new("LA", (4, 4), (0, 0))).getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_16_bit_grey_is_read_as_the_codec_reads_it(
+    captioner: BuiltinCaptioner, mode: str
+) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 64), (48, 1)).astype(np.uint16)  # black to white
+    image = Image.fromarray(ramp).convert(mode) if mode != "I;16" else Image.fromarray(ramp)
+    assert image.mode == mode
+    rgb = np.asarray(as_rgb(image))
+    # Scaled to 8 bits like jpegtext.codec.load_image, not clipped at 255 (all white).
+    np.testing.assert_array_equal(rgb, np.asarray(load_image(image)))
+    assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[0, -1].tolist() == [255, 255, 255]
+    assert captioner.caption(image) == captioner.caption(load_image(image))
+    assert captioner.caption(image) != "mostly smooth white"
+
+
+def test_16_bit_png_is_captioned_as_by_the_cli(
+    captioner: BuiltinCaptioner, tmp_path: Path
+) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 64), (48, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    opened = Image.open(tmp_path / "g16.png")
+    assert opened.mode == "I;16"
+    assert captioner([opened]) == captioner([load_image(tmp_path / "g16.png")])
+    assert captioner([opened]) == ["mostly smooth grey and black"]
 
 
 def test_large_image_is_reduced_first(captioner: BuiltinCaptioner) -> None:

@@ -256,6 +256,106 @@ def test_broken_cached_blip_falls_back_to_builtin(
     assert "using builtin" in caplog.text
 
 
+def _garbage(weights: Path) -> None:
+    weights.write_text("garbage\n")  # `echo garbage > model.safetensors`
+
+
+def _truncated(weights: Path) -> None:
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])  # an interrupted download
+
+
+def _header_only(weights: Path) -> None:
+    weights.write_bytes(weights.read_bytes()[:20])
+
+
+def _wrong_shapes(weights: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    name = next(k for k, v in tensors.items() if v.ndim == 2)
+    tensors[name] = torch.zeros(3, 3)
+    save_file(tensors, weights, metadata={"format": "pt"})
+
+
+DAMAGES = {
+    "garbage": _garbage,
+    "truncated": _truncated,
+    "header-only": _header_only,
+    "wrong-shapes": _wrong_shapes,
+}
+
+
+def damaged_copy(model_dir: Path, folder: Path, damage: str) -> Path:
+    """A copy of ``model_dir`` whose ``model.safetensors`` is damaged as ``damage`` says."""
+    folder.mkdir(parents=True)
+    for f in model_dir.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    DAMAGES[damage](folder / "model.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_weights_in_a_directory_are_a_weights_error(
+    tiny_blip: Path, tmp_path: Path, damage: str
+) -> None:
+    folder = damaged_copy(tiny_blip, tmp_path / "blip", damage)
+    with pytest.raises(WeightsError, match="cannot load captioner model from") as info:
+        HFCaptioner(str(folder))
+    assert info.value.__cause__ is not None  # the loader's own error stays attached
+
+
+@pytest.mark.parametrize("bug", [AttributeError("no attribute"), NotImplementedError("todo")])
+def test_loader_bugs_are_not_turned_into_weights_errors(
+    tiny_blip: Path, monkeypatch: pytest.MonkeyPatch, bug: Exception
+) -> None:
+    import transformers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise bug
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", broken)
+    with pytest.raises(type(bug)) as info:
+        HFCaptioner(str(tiny_blip))
+    assert info.value is bug
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_cached_blip_falls_back_to_builtin(
+    tiny_blip: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    make_fake_cache(tmp_path / "hub", tiny_blip)
+    snapshot = next((tmp_path / "hub").glob("models--*/snapshots/*"))
+    DAMAGES[damage](snapshot / "model.safetensors")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert is_cached(BLIP_BASE_ID, BLIP_BASE_REVISION)
+    with caplog.at_level(logging.WARNING, logger="jpegtext.captioner"):
+        chosen = default_captioner()
+    assert isinstance(chosen, BuiltinCaptioner)
+    assert "using builtin" in caplog.text and "delete it and download again" in caplog.text
+
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(tmp_path / "red.png")
+    caption = CliRunner().invoke(main, ["caption", str(tmp_path / "red.png")])
+    assert caption.exit_code == 0, caption.output
+    assert caption.stdout == f"{tmp_path / 'red.png'}\tmostly smooth bright red\n"
+    encoded = CliRunner().invoke(
+        main, ["encode", str(tmp_path / "red.png"), "-q", "1", "-o", str(tmp_path / "x.jpg")]
+    )
+    assert encoded.exit_code == 0, encoded.output
+    assert "Using the default captioner: builtin" in encoded.stderr
+    # An explicit folder that cannot be loaded is one error line, not a fallback.
+    explicit = CliRunner().invoke(
+        main, ["caption", "--captioner", str(snapshot), str(tmp_path / "red.png")]
+    )
+    assert explicit.exit_code == 1
+    assert explicit.output.startswith("Error: cannot load captioner model from ")
+    assert len(explicit.output.splitlines()) == 1 and "Traceback" not in explicit.output
+
+
 def test_cli_caption_with_a_model_directory(tiny_blip: Path, tmp_path: Path) -> None:
     paths = []
     for i, image in enumerate(images()[:3]):

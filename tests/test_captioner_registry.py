@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -61,12 +62,31 @@ def test_unknown_name_lists_the_known_ones() -> None:
     message = str(info.value)
     assert '"blip-huge"' in message
     for name in list_captioners():
-        assert name in message
+        if name != "fixed":
+            assert name in message
     assert "hf:<hub id>" in message
     with pytest.raises(ConfigError):
         get_captioner("")
     with pytest.raises(ConfigError, match="hf:<hub id>"):
         get_captioner("hf:")
+
+
+def test_unknown_name_offers_only_names_these_arguments_can_build(tmp_path: Path) -> None:
+    # `fixed` needs text=...: the CLI (which passes none) must not suggest it.
+    with pytest.raises(ConfigError) as info:
+        get_captioner("blip-huge")
+    assert "fixed" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        get_captioner("blip-huge", text="a barn")
+    assert "known: fixed," in str(info.value)
+    from click.testing import CliRunner
+
+    from jpegtext.cli import main
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    result = CliRunner().invoke(main, ["caption", "--captioner", "nope", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert "known: blip-base, builtin, hf:" in result.output and "fixed" not in result.output
 
 
 def test_bad_keyword_arguments() -> None:

@@ -7,6 +7,7 @@ and the rest are processed; names and text from files are printed safely.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -22,7 +23,7 @@ import jpegtext
 from jpegtext._io import atomic_write_bytes
 from jpegtext.api import read_caption
 from jpegtext.cli import main
-from jpegtext.cli._text import printable
+from jpegtext.cli._text import printable, printable_json
 from jpegtext.cli.info import format_info
 from jpegtext.errors import InsufficientMemoryError, PayloadError
 
@@ -183,6 +184,22 @@ def test_non_utf8_file_names_are_printed_escaped(jpeg: Path, tmp_path: Path) -> 
     assert '"bad\\\\xe9.jpg"' in res.stdout and '"lat\\\\xe9.jpg"' in res.stdout
 
 
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"caption": "red\u009b2J barn\x7f\u0085 caf\u00e9 \u6f22\x1b\n", "n": [1, None]},
+        ["lat\udce9.jpg", "\u009f\u00a0"],
+    ],
+)
+def test_printable_json_escapes_del_c1_and_surrogates(obj: object) -> None:
+    text = printable_json(obj)
+    assert not any("\x7f" <= c <= "\x9f" or c < " " or "\ud800" <= c <= "\udfff" for c in text)
+    assert json.loads(text) == obj  # valid JSON that gives back the same text
+    assert "caf\u00e9" in printable_json("caf\u00e9")  # letters are not escaped
+    assert printable_json("a\u009bb") == '"a\\u009bb"'
+    assert printable_json({"a": "\x7f"}, indent=2) == '{\n  "a": "\\u007f"\n}'
+
+
 def test_printable_escapes_controls_and_undecodable_bytes() -> None:
     assert printable("caf\u00e9 \u6f22") == "caf\u00e9 \u6f22"  # real letters are kept
     assert printable("lat\udce9.jpg") == "lat\\xe9.jpg"
@@ -327,3 +344,26 @@ def test_atomic_write_keeps_an_existing_mode_and_new_files_follow_the_umask(
         atomic_write_bytes(tmp_path / "ln.bin", b"x")  # a link to a file: that file exists
     atomic_write_bytes(tmp_path / "ln.bin", b"through", force=True)
     assert (tmp_path / "ln.bin").is_symlink() and target.read_bytes() == b"through"
+
+
+def test_caption_output_escapes_control_characters_a_captioner_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jpegtext.captioner as captioner_pkg
+
+    class Loud:
+        name = "local:odd\x85name"
+
+        def __call__(self, images: list[object]) -> list[str]:
+            return ["red \x9b2J petals\x7f" for _ in images]
+
+    monkeypatch.setattr(captioner_pkg, "get_captioner", lambda name: Loud())
+    png = _png(tmp_path / "a.png")
+    text = CliRunner().invoke(main, ["caption", "--captioner", "x", str(png)])
+    assert text.exit_code == 0, text.output
+    assert "\x9b" not in text.output and "\x7f" not in text.output
+    assert "red \\x9b2J petals\\x7f" in text.output
+    as_json = CliRunner().invoke(main, ["caption", "--captioner", "x", "--json", str(png)])
+    assert as_json.exit_code == 0, as_json.output
+    assert not any(c in as_json.output for c in "\x85\x9b\x7f")
+    (row,) = json.loads(as_json.output)
+    assert row["caption"] == "red \x9b2J petals\x7f" and row["captioner"] == "local:odd\x85name"

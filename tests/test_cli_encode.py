@@ -223,6 +223,33 @@ def test_caption_from_metadata(tmp_path: Path):
     assert "1 of 2 inputs failed" in result.output
 
 
+def test_summary_escapes_control_characters(
+    fake_captioners: dict[str, FakeCaptioner], tmp_path: Path
+):
+    _write(tmp_path / "a.png")
+    caption = "red \u009b31m barn\x7f\u0085 \x1b[2J end"
+    (tmp_path / "c.txt").write_text(caption, encoding="utf-8")
+    result = run("encode", "a.png", "-o", "a.jpg", "--caption-file", "c.txt")
+    assert result.exit_code == 0, result.output
+    assert read_caption(tmp_path / "a.jpg") == caption  # stored as written
+    assert not any("\x7f" <= c <= "\x9f" or c == "\x1b" for c in result.stderr)
+    assert '"red \\x9b31m barn\\x7f\\x85 \\u001b[2J end"' in result.stderr
+    # A captioner's name (a model folder's name) is escaped too.
+    fake_captioners["evil"] = FakeCaptioner("ev\u009bil")
+    result = run("encode", "a.png", "-o", "b.jpg", "--captioner", "evil")
+    assert result.exit_code == 0, result.output
+    assert "\u009b" not in result.stderr and "caption by ev\\x9bil " in result.stderr
+
+
+def test_caption_from_utf8_exif(tmp_path: Path):
+    exif = Image.Exif()
+    exif[0x010E] = "caf\u00e9 \u65e5\u672c".encode()  # as exiftool writes it
+    _write(tmp_path / "ex.jpg", 1, "JPEG", exif=exif.tobytes())
+    result = run("encode", "ex.jpg", "-q", "1", "-o", "o.jpg", "--caption-from-metadata")
+    assert result.exit_code == 0, result.output
+    assert read_caption(tmp_path / "o.jpg") == "caf\u00e9 \u65e5\u672c"
+
+
 def test_captioner_option_and_default(fake_captioners: dict[str, FakeCaptioner], tmp_path: Path):
     _write(tmp_path / "a.png")
     result = run("encode", "a.png", "-o", "a.jpg", "--captioner", "fake")

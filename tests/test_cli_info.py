@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 import subprocess
 import sys
@@ -112,6 +113,45 @@ def test_mismatch_warning_and_non_standard_tables(tmp_path: Path):
     assert "quality:    unknown (CMYK: no IJG quality applies; stored in payload: 5)" \
         in result.stdout
     assert "the tables do not show a quality" in result.stdout
+
+
+def test_json_escapes_del_and_c1_characters_from_the_file(tmp_path: Path):
+    caption = "red \u009b31m barn\x7f\u0085 \x1b[2J end"
+    name = "cap\u009btioner\x7f"
+    data = embed_caption(encode(_photo(), 1, caption="x"), caption, captioner=name)
+    (tmp_path / "c.jpg").write_bytes(data)
+    result = run("info", "--json", "c.jpg")
+    assert result.exit_code == 0, result.output
+    # U+009B is CSI on some terminals: nothing from U+007F to U+009F reaches the terminal raw.
+    assert not any("\x7f" <= c <= "\x9f" or c < " " for c in result.stdout.rstrip("\n"))
+    assert "red \\u009b31m barn\\u007f\\u0085 \\u001b[2J end" in result.stdout
+    row = json.loads(result.stdout)  # still valid JSON, and the same text once parsed
+    assert (row["caption"], row["captioner"]) == (caption, name)
+
+
+def _with_edited_xmp_mirror() -> bytes:
+    data = encode(_photo(), 1, caption="a red barn", xmp=True)
+    assert data.count(b">a red barn<") == 1  # only in the XMP mirror's dc:description
+    return data.replace(b">a red barn<", b">a big barn<")
+
+
+def test_xmp_disagreement_warning_is_printed_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    (tmp_path / "e.jpg").write_bytes(_with_edited_xmp_mirror())
+    with caplog.at_level(logging.WARNING):
+        result = run("info", "e.jpg")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("the XMP mirror's caption differs") == 1
+    assert "warning:    the XMP mirror's caption differs" in result.stdout
+    with caplog.at_level(logging.WARNING):
+        result = run("info", "--json", "e.jpg")
+    assert json.loads(result.stdout)["warnings"] == [
+        "the XMP mirror's caption differs from the COM payload's (an edited XMP description?); "
+        "the COM payload is used"
+    ]
+    # Not also logged (the log line went to stderr beside the block's own warning line).
+    assert not [r for r in caplog.records if "XMP mirror" in r.getMessage()]
 
 
 def test_file_without_caption_and_long_caption(tmp_path: Path):

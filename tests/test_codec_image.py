@@ -223,6 +223,22 @@ def test_metadata_description_sources():
     assert read_metadata_description(_photo()) is None
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_exif_description_in_utf8_or_latin1(fmt: str):
+    # exiftool writes UTF-8 into the ASCII-typed tag; Pillow hands it over Latin-1-decoded.
+    for raw, text in (
+        ("caf\u00e9 \u65e5\u672c".encode(), "caf\u00e9 \u65e5\u672c"),
+        ("caf\u00e9 cr\u00e8me".encode("latin-1"), "caf\u00e9 cr\u00e8me"),  # real Latin-1
+        (b"plain ascii", "plain ascii"),
+    ):
+        exif = Image.Exif()
+        exif[0x010E] = raw
+        buf = io.BytesIO()
+        Image.fromarray(_photo()).save(buf, fmt, exif=exif.tobytes())
+        assert read_metadata_description(buf.getvalue()) == text, raw
+        assert read_metadata_description(load_image(buf.getvalue())) == text, raw
+
+
 # ---- encoding ---------------------------------------------------------------------------------
 
 

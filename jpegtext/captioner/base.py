@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
+from jpegtext.codec.image import to_rgb
 from jpegtext.errors import ConfigError, InvalidImageError
 
 __all__ = [
@@ -41,10 +42,15 @@ class Captioner(Protocol):
 
 
 def as_rgb(image: Image.Image) -> Image.Image:
-    """Return ``image`` as an RGB PIL image (converting palette, grey, RGBA, CMYK, ...).
+    """Return ``image`` as an RGB PIL image, converted as the codec converts it.
+
+    The same reading as :func:`jpegtext.codec.load_image` (palette, grey, 16-bit grey scaled
+    to 8 bits, alpha composited on white, CMYK, ...), so a captioner sees the pixels the encoder
+    compresses.
 
     Raises:
-        InvalidImageError: ``image`` is not a PIL image or has no pixels.
+        InvalidImageError: ``image`` is not a PIL image, has no pixels, or has a mode without
+            an RGB reading (floating point, LAB, ...).
     """
     if not isinstance(image, Image.Image):
         raise InvalidImageError(
@@ -53,15 +59,7 @@ def as_rgb(image: Image.Image) -> Image.Image:
         )
     if image.width < 1 or image.height < 1:
         raise InvalidImageError(f"empty image ({image.width}x{image.height})")
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Composite on white, as viewers show transparent areas, instead of keeping the
-        # arbitrary colours stored under alpha = 0.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return to_rgb(image)
 
 
 def count_words(text: str) -> int:

@@ -167,9 +167,15 @@ class BuiltinCaptioner:
     name = "builtin"
 
     def __init__(self, *, max_words: int = MAX_CAPTION_WORDS) -> None:
-        if not isinstance(max_words, int) or not 1 <= max_words <= MAX_CAPTION_WORDS:
+        # bool is an int to Python, but max_words=True is a mistake, not a 1-word cap.
+        if (
+            not isinstance(max_words, int)
+            or isinstance(max_words, bool)
+            or not 1 <= max_words <= MAX_CAPTION_WORDS
+        ):
             raise ConfigError(
-                f'Invalid max_words "{max_words}", should be between 1 and {MAX_CAPTION_WORDS}'
+                f'Invalid max_words "{max_words}", should be an integer between 1 and '
+                f"{MAX_CAPTION_WORDS}"
             )
         self.max_words = max_words
 

@@ -24,6 +24,7 @@ from jpegtext._device import resolve_device
 from jpegtext.captioner.base import MAX_CAPTION_WORDS, as_rgb, truncate_words
 from jpegtext.errors import (
     ConfigError,
+    JpegTextError,
     MissingDependencyError,
     MissingWeightsError,
     WeightsError,
@@ -317,24 +318,32 @@ class HFCaptioner:
                 )
             except OSError as exc:  # transformers' "not found / cannot connect" errors
                 last_error = exc
-                if self.is_local:
-                    raise WeightsError(
-                        f"cannot load captioner model from {source}: {_first_line(exc)}"
-                    ) from exc
-                if local_only and is_cached(source, self.revision, cache_dir=self.cache_dir):
-                    raise WeightsError(
-                        f"the cached copy of {source} in {self.cache_dir} cannot be loaded "
-                        f"(delete it and download again): {_first_line(exc)}"
-                    ) from exc
+                if self.is_local or (
+                    local_only and is_cached(source, self.revision, cache_dir=self.cache_dir)
+                ):
+                    raise self._unloadable(source, exc) from exc
                 continue
-            except ConfigError:
+            except JpegTextError:
                 raise
             except (ValueError, KeyError, TypeError) as exc:
                 raise WeightsError(
                     f"{source} is not a transformers image-to-text model: {_first_line(exc)}"
                 ) from exc
+            except Exception as exc:
+                if not _is_damaged_checkpoint(exc):
+                    raise
+                raise self._unloadable(source, exc) from exc
             return preprocess, tokenizer, model.to(self.device).eval()
         raise MissingWeightsError(self._missing_message(last_error)) from last_error
+
+    def _unloadable(self, source: str, exc: BaseException) -> WeightsError:
+        """The error for model files that are there but cannot be loaded."""
+        if self.is_local:
+            return WeightsError(f"cannot load captioner model from {source}: {_first_line(exc)}")
+        return WeightsError(
+            f"the cached copy of {source} in {self.cache_dir} cannot be loaded "
+            f"(delete it and download again): {_first_line(exc)}"
+        )
 
     def _missing_message(self, exc: Exception | None, reason: str | None = None) -> str:
         rev = self.revision or "main"
@@ -399,6 +408,27 @@ def _import(module: str) -> Any:
         raise MissingDependencyError(
             f"HFCaptioner needs the {module} package: pip install {module}"
         ) from exc
+
+
+def _is_damaged_checkpoint(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while loading model files, says that the files are damaged.
+
+    safetensors' ``SafetensorError`` (an overwritten or truncated file: "header too large",
+    "incomplete metadata"), a broken pickle in ``pytorch_model.bin`` (``UnpicklingError``,
+    ``EOFError``) and the plain ``RuntimeError`` of tensors whose shapes do not fit the config.
+    Anything else (``AttributeError``, ``NotImplementedError``, out of memory, ...) is a bug or
+    a resource problem and is left to propagate as it is.
+    """
+    import pickle
+
+    damaged: tuple[type[BaseException], ...] = (pickle.UnpicklingError, EOFError)
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        pass
+    else:
+        damaged += (SafetensorError,)
+    return isinstance(exc, damaged) or type(exc) is RuntimeError
 
 
 def _resolve_dtype(torch: Any, dtype: Any, device: torch.device) -> torch.dtype:

@@ -90,7 +90,8 @@ def get_captioner(name: str, **kwargs: Any) -> Captioner:
             ``max_words=12``, ``text=...`` for ``fixed``).
 
     Raises:
-        ConfigError: unknown name (the message lists the known ones) or bad keyword arguments.
+        ConfigError: unknown name (the message lists the known names that ``kwargs`` can
+            build: ``fixed`` only with ``text=``) or bad keyword arguments.
         MissingWeightsError: an HF model that is not available locally while offline.
     """
     if not isinstance(name, str) or not name.strip():
@@ -106,10 +107,12 @@ def get_captioner(name: str, **kwargs: Any) -> Captioner:
     elif Path(name).expanduser().is_dir():
         factory = functools.partial(HFCaptioner, name)
     else:
-        known = ", ".join(list_captioners())
+        # Only names that these arguments can build: `fixed` needs text=..., so a CLI user
+        # (no arguments) is not offered a name that would only fail on them.
+        known = [n for n in list_captioners() if _accepts(_REGISTRY[n], kwargs)]
+        known.append("hf:<hub id>[@<revision>]")
         raise ConfigError(
-            f'unknown captioner "{name}"; known: {known}, hf:<hub id>[@<revision>], '
-            "or a local model directory"
+            f'unknown captioner "{name}"; known: {", ".join(known)}, or a local model directory'
         )
     _check_kwargs(factory, name, kwargs)
     return factory(**kwargs)
@@ -151,6 +154,15 @@ def _transformers_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("transformers") is not None
+
+
+def _accepts(factory: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether ``factory`` can be called with exactly ``kwargs`` (its signature binds them)."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_kwargs(factory: Callable[..., Any], name: str, kwargs: dict[str, Any]) -> None:

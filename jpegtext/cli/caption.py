@@ -11,7 +11,6 @@ models, torch/transformers) is imported inside the command.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any
@@ -20,7 +19,7 @@ import click
 
 from jpegtext.cli._files import InputItem, check_output_path, expand_inputs
 from jpegtext.cli._limits import check_image_sizes, max_pixels_option
-from jpegtext.cli._text import printable
+from jpegtext.cli._text import printable, printable_json
 
 __all__ = ["caption"]
 
@@ -151,9 +150,9 @@ def caption_images(
             elif as_json:
                 results.append({"file": label, "caption": captions[n], "captioner": captioner.name})
             else:
-                click.echo(f"{label}\t{captions[n]}")
+                click.echo(f"{label}\t{printable(captions[n])}")
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        click.echo(printable_json(results, indent=2))
     if errors:
         raise click.ClickException(f"{len(errors)} of {len(items)} images could not be read")
 

@@ -410,12 +410,15 @@ class _Job:
             raise BudgetError(f"{bpp}{exc}") from exc
         info = inspect(result.data, max_pixels=self.max_pixels)  # checked before writing
         write_output(out, result.data, force=self.force)
-        who = f" by {result.captioner}" if result.captioner else ""
+        # The caption and a model folder's name may come from files: JSON quoting escapes C0
+        # controls and printable() DEL and C1 (U+009B acts as CSI), as `jpegtext info` does.
+        who = f" by {printable(result.captioner)}" if result.captioner else ""
         shown = result.caption if len(result.caption) <= 120 else result.caption[:117] + "..."
+        quoted = printable(json.dumps(shown, ensure_ascii=False))
         fit = "" if budget is None else f" (the highest that fits {budget:,} bytes)"
         return (
             f"{item.label} -> {'<stdout>' if out == '-' else printable(out)}: "
             f"{info.total_bytes:,} bytes "
-            f"at QF {result.quality}{fit}; caption{who} {json.dumps(shown, ensure_ascii=False)} "
+            f"at QF {result.quality}{fit}; caption{who} {quoted} "
             f"= {info.caption_bytes:,} bytes ({100 * info.caption_share:.2f}%)"
         )

@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import click
 
 from jpegtext.cli._limits import max_pixels_option
-from jpegtext.cli._text import printable
+from jpegtext.cli._text import printable, printable_json
 
 __all__ = ["info"]
 
 _SHOWN_CHARS = 300
+
+
+def _inspect(data: bytes, max_pixels: int | None) -> Any:
+    """``jpegtext.api.inspect`` without logging the warnings that ``info`` prints itself.
+
+    The payload reader logs each problem it also returns in ``warnings`` (an XMP mirror that
+    disagrees, ...); ``info`` shows ``warnings`` in its block and in its JSON, so those log
+    records are held back. Any other record, or all of them when reading fails, is let through.
+    """
+    from jpegtext.api import inspect
+    from jpegtext.codec import payload
+
+    log = logging.getLogger(payload.__name__)
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.append(record)
+        return False
+
+    log.addFilter(hold)
+    shown: tuple[str, ...] = ()
+    try:
+        result = inspect(data, max_pixels=max_pixels)
+        shown = result.warnings
+    finally:
+        log.removeFilter(hold)
+        for record in held:
+            if record.getMessage() not in shown:
+                log.handle(record)
+    return result
 
 
 def _quoted(text: str) -> str:
@@ -87,7 +118,6 @@ def info(
     that cannot be read is reported and the others are still shown; the exit status is then 1.
     """
     from jpegtext._io import read_bytes
-    from jpegtext.api import inspect
     from jpegtext.cli import _one_line
     from jpegtext.cli._files import JPEG_SUFFIXES, expand_inputs
     from jpegtext.errors import JpegTextError
@@ -98,19 +128,21 @@ def info(
     for n, item in enumerate(items):
         try:
             data = read_bytes("-" if item.path is None else item.path)
-            result = inspect(data, max_pixels=max_pixels)
+            result = _inspect(data, max_pixels)
         except (JpegTextError, OSError, MemoryError) as exc:
             if debug:
                 raise
             failed += 1
             message = _one_line(exc)
             if as_json:
-                click.echo(json.dumps({"file": item.label, "error": message}, ensure_ascii=False))
+                click.echo(printable_json({"file": item.label, "error": message}))
             else:
                 click.echo(f"Error: {item.label}: {message}", err=True)
             continue
         if as_json:
-            click.echo(json.dumps({"file": item.label, **result.to_dict()}, ensure_ascii=False))
+            # The caption, captioner and warnings come from the file: DEL and C1 characters
+            # are written as JSON \u escapes (valid JSON, the same text once parsed).
+            click.echo(printable_json({"file": item.label, **result.to_dict()}))
         else:
             if n:
                 click.echo("")

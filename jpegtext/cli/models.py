@@ -5,12 +5,13 @@ Reads the registry and the file system only: no torch import (``jpegtext models`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+
+from jpegtext.cli._text import printable_json
 
 __all__ = ["model_rows", "models"]
 
@@ -144,7 +145,7 @@ def models(as_json: bool, verify: bool, install: Path | None, force: bool) -> No
             "package_dir": str(zoo.PACKAGE_WEIGHTS),
             "models": rows,
         }
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(printable_json(doc, indent=2))
         _fail_on_mismatch(rows)
         return
     if not rows:

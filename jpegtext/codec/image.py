@@ -51,6 +51,7 @@ __all__ = [
     "load_image",
     "probe_image",
     "read_metadata_description",
+    "to_rgb",
     "validate_quality",
 ]
 
@@ -274,6 +275,19 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         raise InvalidImageError(f"cannot convert a {im.mode} image to RGB: {exc}") from None
     out.info = dict(im.info)
     return out
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """``im`` in mode RGB as the codec reads it (the conversion :func:`load_image` applies).
+
+    Alpha is composited on white, 16-bit grayscale (``I;16``, ``I``) is scaled to 8 bits rather
+    than clipped, palettes are expanded; an RGB image is returned as is. No EXIF orientation is
+    applied.
+
+    Raises:
+        InvalidImageError: a mode that has no RGB reading (floating point, LAB, HSV, ...).
+    """
+    return _to_rgb(im)
 
 
 def _apply_orientation(im: Image.Image) -> Image.Image:
@@ -630,6 +644,14 @@ def read_metadata_description(src: ImageSource, *, max_pixels: int | None = None
         desc = None
     if isinstance(desc, bytes):
         desc = desc.decode("utf-8", "replace")
+    elif isinstance(desc, str):
+        # EXIF types ImageDescription as ASCII and Pillow decodes it as Latin-1, but exiftool and
+        # most editors write UTF-8: bytes that are valid UTF-8 are read as such, real Latin-1
+        # text ("caf\xe9": its accents are almost never valid UTF-8) is kept as it is.
+        try:
+            desc = desc.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
     if isinstance(desc, str) and desc.strip(" \x00\t\r\n"):
         return desc.strip(" \x00\t\r\n")
     return None
