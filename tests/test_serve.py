@@ -307,6 +307,17 @@ def test_a_long_caption_stays_in_the_body_not_the_headers(client: Any) -> None:
     assert "x-jpegtext-caption-omitted" not in short.headers
 
 
+def test_captions_with_spaces_at_the_ends_travel_in_a_valid_header(client: Any) -> None:
+    from urllib.parse import unquote
+
+    for caption in ("bright red sky ", "  two before", " ", "\ttab"):
+        enc = client.post("/v1/encode", content=_png(), params={"caption": caption})
+        assert enc.status_code == 200, (caption, enc.text)
+        value = enc.headers["x-jpegtext-caption"]
+        assert value == value.strip() and unquote(value) == caption
+        assert jpegtext.read_caption(enc.content) == caption
+
+
 def test_options_that_are_not_utf8_are_refused(client: Any, jpeg: bytes) -> None:
     query = client.post("/v1/restore?caption=caf%E9", content=jpeg)
     assert query.status_code == 400 and "UTF-8" in query.json()["message"]
@@ -513,6 +524,11 @@ def test_real_server_on_loopback(model_path: Path) -> None:
             assert res.headers["X-Jpegtext-Quality"] == "10"
             png = _open_png(res.read())
         assert png.size == (80, 64) and png.info["Description"] == "green trees"
+        # a caption ending in a space reaches the client (h11 refuses such a raw header)
+        req = urllib.request.Request(server.url + "v1/restore?caption=green+trees+", data=data,
+                                     headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(req, timeout=30) as res:
+            assert res.headers["X-Jpegtext-Caption"] == "green trees%20"
         try:
             urllib.request.urlopen(urllib.request.Request(server.url + "v1/restore",
                                                           data=b"junk"), timeout=30)

@@ -440,6 +440,11 @@ def _add_caption(headers: dict[str, str], caption: str) -> None:
     ``X-Jpegtext-Caption-Omitted`` with the caption's UTF-8 byte count: read it from the body
     (the JPEG's payload, the PNG's ``Description`` text)."""
     value = quote(caption, safe=" ,.;:!?'()-_/")
+    # a header value may not begin or end with whitespace (h11 refuses to send it): the
+    # spaces at the ends travel encoded like everything else outside the safe set
+    core = value.strip(" ")
+    lead, trail = len(value) - len(value.lstrip(" ")), len(value) - len(value.rstrip(" "))
+    value = "%20" * lead + core + "%20" * trail if core else "%20" * len(value)
     if len(value) <= MAX_CAPTION_HEADER:
         headers["X-Jpegtext-Caption"] = value
     else:
