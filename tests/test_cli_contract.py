@@ -367,3 +367,28 @@ def test_caption_output_escapes_control_characters_a_captioner_returns(
     assert not any(c in as_json.output for c in "\x85\x9b\x7f")
     (row,) = json.loads(as_json.output)
     assert row["caption"] == "red \x9b2J petals\x7f" and row["captioner"] == "local:odd\x85name"
+
+
+def test_sigterm_while_writing_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGTERM arrives while the output is being written: the temporary file is removed, no
+    output appears, and the status is 143 (as for an unhandled SIGTERM)."""
+    import subprocess
+    import sys
+
+    png = _png(tmp_path / "a.png")
+    script = (
+        "import os, signal, sys\n"
+        "import jpegtext._io as io_mod\n"
+        "real = io_mod.os.fsync\n"
+        "def fsync(fd):\n"
+        "    real(fd)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # mid-write, the temporary file on disk\n"
+        "io_mod.os.fsync = fsync\n"
+        "from jpegtext.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "encode", str(png), "-o", str(tmp_path / "out.jpg"),
+         "--caption", "x"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]  # no out.jpg, no .part

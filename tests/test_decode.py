@@ -166,6 +166,27 @@ def test_torchrun_shards_inputs(model_path: Path, jpeg_file: Path, tmp_path: Pat
     assert {line.split("]")[0] for line in done} == {"[rank 0/2", "[rank 1/2"}
 
 
+@pytest.mark.slow
+def test_torchrun_a_failing_share_does_not_stop_the_others(model_path: Path, jpeg_file: Path,
+                                                            tmp_path: Path) -> None:
+    """Rank 0 gets only bad files and fails at once; rank 1 still restores its good ones."""
+    names = []
+    for i in range(2):
+        (tmp_path / f"bad{i}.jpg").write_bytes(b"not a jpeg")
+        (tmp_path / f"good{i}.jpg").write_bytes(jpeg_file.read_bytes())
+        names += [f"bad{i}.jpg", f"good{i}.jpg"]  # input k goes to rank k mod 2
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "jpegtext", "decode", *[str(tmp_path / n) for n in names], "--out-dir", str(out),
+         "--model", str(model_path), "--device", "cpu"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0  # a failed input is still reported as a failure
+    assert "bad0.jpg" in proc.stderr and "bad1.jpg" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["good0.png", "good1.png"]
+
+
 def test_cli_refuses_tampered_zoo_weights(model_path: Path, jpeg_file: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib

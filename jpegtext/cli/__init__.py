@@ -8,9 +8,13 @@ file errors become a one-line ``Error: ...`` message and exit status 1; usage er
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -18,7 +22,7 @@ import click
 from jpegtext import __version__
 from jpegtext.errors import JpegTextError
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main"]
 
 # command name -> (module under jpegtext.cli, attribute, one-line help shown by --help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -32,6 +36,30 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("evaluate", "evaluate", "Evaluate methods on a dataset (paper's tables)."),
     "serve": ("serve", "serve", "Serve restorations over HTTP, with a comparison page."),
 }
+
+
+class Terminated(SystemExit):
+    """SIGTERM while a command runs (``kill``, a job scheduler, torchrun ending its processes):
+    it unwinds the command as Ctrl-C does, so that temporary files are removed and no partial
+    output is left. The exit status is 143 (128 + SIGTERM), as for an unhandled SIGTERM."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread (signal
+    handlers can only be set there); the previous handler is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _LazyGroup(click.Group):
@@ -56,7 +84,8 @@ class _LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _sigterm_unwinds():
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except (JpegTextError, OSError, MemoryError) as exc:

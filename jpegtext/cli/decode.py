@@ -2,13 +2,17 @@
 
 Under ``torchrun --nproc_per_node N -m jpegtext decode ... --out-dir DIR`` every process takes
 its share of the inputs (input k goes to rank k mod N), so each file is restored exactly once,
-each process on its own GPU (``cuda:LOCAL_RANK``) or on the CPU.
+each process on its own GPU (``cuda:LOCAL_RANK``) or on the CPU. A process whose share fails
+waits for the others before it exits, so their inputs are still restored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -25,6 +29,34 @@ def _shard() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return rank, world, local
+
+
+@contextlib.contextmanager
+def _ranks_finish_together(world: int) -> Iterator[None]:
+    """Under torchrun, a process that stops (done, or failed on its share) waits for the others
+    before it exits: torchrun ends every process as soon as one exits with an error, which would
+    leave the others' good inputs unrestored. One process: nothing to wait for."""
+    if world == 1:
+        yield
+        return
+    import torch.distributed as dist
+
+    # gloo over torchrun's rendezvous (CPU or GPU alike); torchrun itself ends the group if a
+    # process dies, so the long timeout only bounds the slowest share of the inputs
+    from jpegtext.cli import Terminated
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
+    try:
+        yield
+    except Terminated:
+        raise  # ended from outside (torchrun ending the group): nobody to wait for
+    except BaseException:
+        dist.barrier()
+        raise
+    else:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 @click.command("decode")
@@ -98,96 +130,97 @@ def decode(ctx: click.Context, inputs: tuple[str, ...], output: str | None,
                                  param_hint="-o/--output")
     outputs = plan_outputs(items, output, out_dir, suffix=".png")
     rank, world, local = _shard()
-    if world > 1:
-        if output is not None:
-            raise click.UsageError("under torchrun use --out-dir (inputs are shared out)")
-        items, outputs = items[rank::world], outputs[rank::world]
-        if device is None:
-            import torch
+    with _ranks_finish_together(world):
+        if world > 1:
+            if output is not None:
+                raise click.UsageError("under torchrun use --out-dir (inputs are shared out)")
+            items, outputs = items[rank::world], outputs[rank::world]
+            if device is None:
+                import torch
 
-            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    jobs = []
-    for item, out in zip(items, outputs, strict=True):
-        if out != "-" and Path(out).exists():
-            if resume:
-                continue
-            if not force:
-                raise click.ClickException(f"{printable(out)} exists (use --force to "
-                                           "overwrite, or --resume to skip it)")
-        jobs.append((item, out))
+                device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+        jobs = []
+        for item, out in zip(items, outputs, strict=True):
+            if out != "-" and Path(out).exists():
+                if resume:
+                    continue
+                if not force:
+                    raise click.ClickException(f"{printable(out)} exists (use --force to "
+                                               "overwrite, or --resume to skip it)")
+            jobs.append((item, out))
 
-    from jpegtext.cli import _one_line
-    from jpegtext.errors import ConfigError, JpegTextError, PayloadError
-    from jpegtext.receiver import check_caption, check_input, get_restorer
+        from jpegtext.cli import _one_line
+        from jpegtext.errors import ConfigError, JpegTextError, PayloadError
+        from jpegtext.receiver import check_caption, check_input, get_restorer
 
-    debug = bool((ctx.find_root().obj or {}).get("debug"))
-    if caption is not None:
-        # once, before any input is read or the model loads: the PNG stores the caption
-        try:
-            check_caption(caption)
-        except PayloadError as exc:
-            if debug:
-                raise
-            raise click.ClickException(f"--caption: {_one_line(exc)}") from None
-    options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
-               "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "guidance": guidance,
-               "force": force}
-    # Fail fast: check every input before the model loads (seconds), keeping stdin's bytes.
-    early: list[str] = []
-    checked = []
-    for item, out in jobs:
-        try:
-            file, _ = check_input(_read(item), caption=caption, ignore_payload=ignore_payload,
-                                  max_pixels=max_pixels, log_warnings=False)
-        except (JpegTextError, OSError, MemoryError) as exc:
-            if debug:
-                raise
-            if len(jobs) == 1 and world == 1:
-                raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
-            early.append(f"Error: {item.label}: {_one_line(exc)}")
-            continue
-        # one input, or stdin: keep the parsed file (restored without a second parse); a
-        # folder's files are read again when their turn comes (not all held in memory)
-        keep = item.path is None or len(jobs) == 1
-        checked.append((item, out, file if keep else None))
-    if early and not checked:
-        for line in early:
-            click.echo(line, err=True)
-        raise click.ClickException(f"{len(early)} of {len(jobs)} inputs failed (see above)")
-
-    try:
-        restorer = get_restorer(model, device=device, precision=precision, tile=tile,
-                                tile_overlap=tile_overlap)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
-    tag = f"[rank {rank}/{world}] " if world > 1 else ""
-    if len(jobs) == 1 and world == 1:
-        item, out, file = checked[0]
-        try:
-            click.echo(_restore_one(restorer, item, out, file, **options), err=True)
-        except (JpegTextError, OSError, MemoryError) as exc:
-            if debug:
-                raise
-            raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
-        return
-    failures = early
-    with click.progressbar(checked, label=f"{tag}Restoring", file=sys.stderr) as bar:
-        for item, out, file in bar:
+        debug = bool((ctx.find_root().obj or {}).get("debug"))
+        if caption is not None:
+            # once, before any input is read or the model loads: the PNG stores the caption
             try:
-                line = _restore_one(restorer, item, out, file, **options)
-                if world > 1:
-                    click.echo(f"\n{tag}{line}", err=True)
+                check_caption(caption)
+            except PayloadError as exc:
+                if debug:
+                    raise
+                raise click.ClickException(f"--caption: {_one_line(exc)}") from None
+        options = {"caption": caption, "ignore_payload": ignore_payload, "max_pixels": max_pixels,
+                   "gray": gray, "ensemble": int(ensemble), "consistency": consistency, "guidance": guidance,
+                   "force": force}
+        # Fail fast: check every input before the model loads (seconds), keeping stdin's bytes.
+        early: list[str] = []
+        checked = []
+        for item, out in jobs:
+            try:
+                file, _ = check_input(_read(item), caption=caption, ignore_payload=ignore_payload,
+                                      max_pixels=max_pixels, log_warnings=False)
             except (JpegTextError, OSError, MemoryError) as exc:
                 if debug:
                     raise
-                failures.append(f"Error: {item.label}: {_one_line(exc)}")
-    for line in failures:
-        click.echo(line, err=True)
-    skipped = len(items) - len(jobs)
-    click.echo(f"{tag}Restored {len(jobs) - len(failures)} of {len(items)} inputs"
-               + (f" ({skipped} skipped: output exists)" if skipped else "") + ".", err=True)
-    if failures:
-        raise click.ClickException(f"{len(failures)} of {len(jobs)} inputs failed (see above)")
+                if len(jobs) == 1 and world == 1:
+                    raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
+                early.append(f"Error: {item.label}: {_one_line(exc)}")
+                continue
+            # one input, or stdin: keep the parsed file (restored without a second parse); a
+            # folder's files are read again when their turn comes (not all held in memory)
+            keep = item.path is None or len(jobs) == 1
+            checked.append((item, out, file if keep else None))
+        if early and not checked:
+            for line in early:
+                click.echo(line, err=True)
+            raise click.ClickException(f"{len(early)} of {len(jobs)} inputs failed (see above)")
+
+        try:
+            restorer = get_restorer(model, device=device, precision=precision, tile=tile,
+                                    tile_overlap=tile_overlap)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+        tag = f"[rank {rank}/{world}] " if world > 1 else ""
+        if len(jobs) == 1 and world == 1:
+            item, out, file = checked[0]
+            try:
+                click.echo(_restore_one(restorer, item, out, file, **options), err=True)
+            except (JpegTextError, OSError, MemoryError) as exc:
+                if debug:
+                    raise
+                raise click.ClickException(f"{item.label}: {_one_line(exc)}") from None
+            return
+        failures = early
+        with click.progressbar(checked, label=f"{tag}Restoring", file=sys.stderr) as bar:
+            for item, out, file in bar:
+                try:
+                    line = _restore_one(restorer, item, out, file, **options)
+                    if world > 1:
+                        click.echo(f"\n{tag}{line}", err=True)
+                except (JpegTextError, OSError, MemoryError) as exc:
+                    if debug:
+                        raise
+                    failures.append(f"Error: {item.label}: {_one_line(exc)}")
+        for line in failures:
+            click.echo(line, err=True)
+        skipped = len(items) - len(jobs)
+        click.echo(f"{tag}Restored {len(jobs) - len(failures)} of {len(items)} inputs"
+                   + (f" ({skipped} skipped: output exists)" if skipped else "") + ".", err=True)
+        if failures:
+            raise click.ClickException(f"{len(failures)} of {len(jobs)} inputs failed (see above)")
 
 
 def _read(item: object) -> bytes:
@@ -209,7 +242,8 @@ def _restore_one(restorer: object, item: object, out: str, file: object | None, 
                              max_pixels=max_pixels, consistent=consistency, guidance=guidance)
     write_output(out, encode_png(result), force=force)
     shown = result.caption if len(result.caption) <= 60 else result.caption[:57] + "..."
-    qf = f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else "")
+    qf = "QF unknown" if result.quality is None else (
+        f"QF {result.quality}" + (" (estimated)" if result.quality_kind == "estimated" else ""))
     bound = f", bound {result.consistency}" + (f", strength {guidance:g}" if guidance != 1 else "")
     shown_out = printable(out)
     return (f"{item.label} -> {shown_out}: {qf}, model {result.model}, "  # type: ignore[attr-defined]
