@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -569,6 +570,44 @@ def _chrome() -> Any:
     return webdriver.Chrome(options=options, service=Service(driver_path))
 
 
+# Logs the page's requests (window.__calls) and answers those that window.__rules names, once
+# each: {path, status, headers} gets a made-up error reply, {path, hold: true} waits until the
+# test calls release() on its __calls entry (the real request is sent then, without the page's
+# abort signal, so a stale answer can still arrive; release() resolves once it has). Timing-dependent page code becomes
+# deterministic: the test decides when each answer comes.
+_FETCH_LOG = """
+window.__calls = []; window.__rules = window.__rules || [];
+if (!window.__realFetch) window.__realFetch = window.fetch;
+window.fetch = (u, o) => {
+  const url = new URL(String(u), location.href);
+  const call = {path: url.pathname, query: url.search, method: (o && o.method) || "GET",
+                signal: o && o.signal};
+  window.__calls.push(call);
+  const i = window.__rules.findIndex((r) => r.path === url.pathname);
+  if (i < 0) return window.__realFetch(u, o);
+  const rule = window.__rules.splice(i, 1)[0];
+  if (rule.hold) return new Promise((ok) => {
+    call.release = () => window.__realFetch(u, Object.assign({}, o, {signal: undefined}))
+      .then((res) => { ok(res); return res.clone().blob(); });  // resolves once it is read
+  });
+  return Promise.resolve(new Response(JSON.stringify({status: rule.status, error: "Stub",
+    message: "made up by the test"}), {status: rule.status, headers: Object.assign(
+    {"Content-Type": "application/json"}, rule.headers || {})}));
+};
+"""
+# Holds the page's next createImageBitmap (reading a dropped photo) until the test calls
+# window.__bitmaps[0](), which returns the bitmap's promise; later calls go through.
+_HOLD_BITMAP = """
+window.__bitmaps = [];
+if (!window.__realBitmap) window.__realBitmap = window.createImageBitmap;
+window.createImageBitmap = (...a) => window.__bitmaps.length ? window.__realBitmap(...a)
+  : new Promise((ok) => window.__bitmaps.push(() => {
+    const p = window.__realBitmap(...a); ok(p); return p; }));
+"""
+_CALLS = ("return window.__calls.map(c => ({path: c.path, query: c.query, method: c.method, "
+          "aborted: !!(c.signal && c.signal.aborted)}))")
+
+
 def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
     driver = _chrome()
     from selenium.webdriver.common.action_chains import ActionChains
@@ -589,6 +628,9 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
 
             def seq() -> int:
                 return int(restored.get_attribute("data-seq") or 0)
+
+            def pressed(button: str) -> str:
+                return driver.find_element(By.ID, button).get_attribute("aria-pressed")
 
             # 1. upload a photo: the sender's caption appears, then a restoration
             driver.find_element(By.ID, "file").send_keys(str(photo))
@@ -613,11 +655,31 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert float(after) < float(before) - 5
             clip = driver.find_element(By.ID, "layer-after").value_of_css_property("clip-path")
             assert "inset" in clip
+            assert pressed("zoom-fit") == "true" and pressed("view-slider") == "true"
             driver.find_element(By.ID, "zoom-4").click()
             assert driver.find_element(By.ID, "zoom-level").text == "400 %"
+            assert pressed("zoom-4") == "true" and pressed("zoom-fit") == "false"
             driver.find_element(By.ID, "view-side").click()
             assert driver.find_element(By.ID, "stage-side").is_displayed()
+            assert pressed("view-side") == "true" and pressed("view-slider") == "false"
             driver.find_element(By.ID, "view-slider").click()
+            assert pressed("view-slider") == "true" and pressed("view-side") == "false"
+            # the arrow keys move the divider, except in a form control (a select's own keys)
+            split = driver.find_element(By.ID, "divider").get_attribute("value")
+            for target in ("consistency", "before-src", "caption"):
+                driver.execute_script(
+                    "document.getElementById(arguments[0]).dispatchEvent(new KeyboardEvent("
+                    "'keydown', {key: 'ArrowRight', bubbles: true}))", target)
+            assert driver.find_element(By.ID, "divider").get_attribute("value") == split
+            driver.execute_script("document.body.dispatchEvent(new KeyboardEvent("
+                                  "'keydown', {key: 'ArrowRight', bubbles: true}))")
+            assert float(driver.find_element(By.ID, "divider").get_attribute("value")) \
+                > float(split) + 4
+            # the caption box and the token field have real labels
+            labels = driver.execute_script(
+                "return ['caption', 'token'].map(id => Array.from("
+                "document.getElementById(id).labels).map(l => l.textContent.trim()).join())")
+            assert labels == ["Caption in the JPEG", "Access token"]
 
             # 3. edit the caption: a new restoration, guided by the new text, appears
             caption_box.clear()
@@ -651,12 +713,19 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             Select(driver.find_element(By.ID, "guidance")).select_by_value("2")
             wait.until(lambda d: seq() >= 6 and d.find_element(By.ID, "s-consistency").text
                        == "full · ensemble x2 · strength 2")
-            Select(driver.find_element(By.ID, "consistency")).select_by_value("auto")
-            Select(driver.find_element(By.ID, "ensemble")).select_by_value("1")
-            Select(driver.find_element(By.ID, "guidance")).select_by_value("1")
-            # quick changes: earlier restorations may be cancelled, the last one shows
+            # quick changes (12 key presses' worth): one restoration, with the last setting
+            driver.execute_script(_FETCH_LOG)
+            driver.execute_script(
+                "const set = (id, v) => { const e = document.getElementById(id); e.value = v;"
+                " e.dispatchEvent(new Event('change')); };"
+                "set('consistency', 'auto'); set('ensemble', '1');"
+                "for (const v of ['3', '1.5', '2', '1', '3', '1.5', '2', '1', '3', '1']) "
+                "set('guidance', v);")
             wait.until(lambda d: seq() >= 7 and d.find_element(By.ID, "s-consistency").text
                        == "luma")
+            calls = driver.execute_script("return window.__calls")
+            assert [c["path"] for c in calls] == ["/v1/restore"], calls
+            assert "guidance=1&" in calls[0]["query"] + "&" and seq() == 7
 
             # 5. a ready jpegtext JPEG is restored as received, with its stored caption
             n = seq()
@@ -668,7 +737,177 @@ def test_page_in_headless_chromium(model_path: Path, tmp_path: Path) -> None:
             assert driver.find_element(By.ID, "s-qf").text == "QF 5"
             assert driver.find_element(By.ID, "s-consistency").text == "full"
             assert "on" in driver.find_element(By.ID, "role-received").get_attribute("class")
+            assert pressed("role-received") == "true" and pressed("role-photo") == "false"
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert not errors, errors
+    finally:
+        driver.quit()
+
+
+def test_page_recovers_from_failures_and_races(model_path: Path, tmp_path: Path) -> None:
+    """Token, long captions, a bad file, a busy service, and actions that overlap."""
+    driver = _chrome()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    long_caption = ("olive trees under a blue sky " * 120)[:3000]  # > 2,048 bytes encoded
+    received = tmp_path / "long.jpg"
+    received.write_bytes(jpegtext.encode(make_sample_image(96, 64, seed=5), 5,
+                                         caption=long_caption))
+    photo_a = tmp_path / "a.png"
+    photo_a.write_bytes(_png(128, 80, seed=6))
+    photo_b = tmp_path / "b.png"
+    photo_b.write_bytes(_png(96, 64, seed=7))
+    photo_c = tmp_path / "c.png"
+    photo_c.write_bytes(_png(80, 64, seed=8))
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"not a JPEG at all")
+    env = dict(os.environ, JPEGTEXT_SERVE_TOKEN="s3cret")
+    try:
+        with launch_server(["--model", str(model_path), "--device", "cpu"], env=env) as server:
+            wait = WebDriverWait(driver, 60, poll_frequency=0.05)
+            el = lambda i: driver.find_element(By.ID, i)  # noqa: E731
+
+            def seq() -> int:  # looked up each time: a reload replaces the elements
+                return int(el("restored").get_attribute("data-seq") or 0)
+
+            def load(path: Path) -> None:
+                el("file").send_keys(str(path))
+
+            def reload() -> None:  # the token stays for the tab
+                driver.execute_script("window.__old = 1")
+                driver.refresh()
+                wait.until(lambda d: d.execute_script(
+                    "return !window.__old && document.getElementById('health-text')"
+                    ".textContent.includes('ready')"))
+                driver.execute_script(_FETCH_LOG)
+
+            # a token fetch() cannot send (not Latin-1), stored by an earlier page: asked again
+            driver.get(server.url)
+            wait.until(lambda d: "ready" in el("health-text").text)
+            driver.execute_script("sessionStorage.setItem('jpegtext-token', 's3cret\u2019')")
+            reload()
+            assert el("token-card").is_displayed() and "Latin-1" in el("token-msg").text
+
+            # 1 + 6. a file dropped before the token waits for it; Enter gives it; the whole
+            # load is done again, and a caption too long for the headers is still shown
+            load(received)
+            wait.until(lambda d: "token" in el("drop-hint").text)
+            assert el("token-card").is_displayed() and not el("restore-btn").is_enabled()
+            el("token").send_keys("s3cret\u2019" + Keys.ENTER)  # refused, with a reason
+            assert "Latin-1" in el("token-msg").text and el("token-card").is_displayed()
+            assert driver.execute_script("return sessionStorage.getItem('jpegtext-token')") \
+                is None
+            el("token").clear()
+            el("token").send_keys("s3cret" + Keys.ENTER)
+            wait.until(lambda d: seq() == 1)
+            assert not el("token-card").is_displayed()
+            assert el("restored").get_attribute("data-caption") == long_caption
+            assert el("caption").get_attribute("value") == long_caption
+            methods = {(c["method"], c["path"]) for c in driver.execute_script(_CALLS)}
+            assert ("GET", "/v1/restore") not in methods and ("POST", "/v1/inspect") in methods
+
+            # 5. two role switches in a row: the first one, still reading the photo, gives way
+            driver.execute_script(_FETCH_LOG + _HOLD_BITMAP)
+            el("role-photo").click()
+            el("role-received").click()
+            wait.until(lambda d: seq() == 2)
+            driver.set_script_timeout(30)
+            driver.execute_async_script(
+                "const done = arguments[0]; window.__bitmaps[0]()"
+                ".then(() => setTimeout(done, 0))")
+            assert el("caption").get_attribute("value") == long_caption
+            assert el("role-received").get_attribute("aria-pressed") == "true"
+            assert [c["path"] for c in driver.execute_script(_CALLS)] == ["/v1/restore"]
+
+            # 1. a photo's caption typed too long for the headers: shown as sent
+            reload()
+            load(photo_a)
+            wait.until(lambda d: seq() == 1)
+            driver.execute_script(
+                "const c = document.getElementById('caption'); c.value = arguments[0];"
+                "c.dispatchEvent(new Event('input'));", long_caption + " at dusk")
+            wait.until(lambda d: seq() == 2)
+            assert el("restored").get_attribute("data-caption") == long_caption + " at dusk"
+
+            # 4. a new file while a restoration of the previous one is running: that request
+            # is aborted, and its answer, if it comes anyway, is dropped
+            driver.execute_script(_FETCH_LOG + "window.__rules.push({path: '/v1/restore',"
+                                  " hold: true})")
+            driver.execute_script(
+                "document.getElementById('qf').value = 4;"
+                "document.getElementById('qf').dispatchEvent(new Event('change'))")
+            wait.until(lambda d: [c["path"] for c in d.execute_script(_CALLS)]
+                       == ["/v1/encode", "/v1/restore"])
+            driver.execute_script(_HOLD_BITMAP)
+            load(photo_b)  # and held while it is read
+            wait.until(lambda d: d.execute_script("return window.__bitmaps.length") == 1)
+            assert driver.execute_script(_CALLS)[1]["aborted"]
+            driver.execute_async_script(  # the old answer arrives while b.png is read
+                "const done = arguments[0];"
+                "window.__calls[1].release().then(() => setTimeout(done, 100))")
+            assert seq() == 2 and el("empty").is_displayed()
+            assert el("dl-png").get_attribute("href") is None
+            driver.execute_script("window.__bitmaps[0]()")
+            wait.until(lambda d: seq() == 3)
+            size = "return [arguments[0].naturalWidth, arguments[0].naturalHeight]"
+            assert driver.execute_script(size, el("restored")) == [96, 64]
+            assert "b.png" in el("drop-title").text
+
+            # 5. a photo still being read when the next one is dropped: the next one wins
+            driver.execute_script(_FETCH_LOG + _HOLD_BITMAP)
+            load(photo_a)
+            wait.until(lambda d: d.execute_script("return window.__bitmaps.length") == 1)
+            load(photo_c)
+            wait.until(lambda d: seq() == 4)
+            driver.execute_async_script(
+                "const done = arguments[0]; window.__bitmaps[0]().then(() => setTimeout(done, 0))")
+            assert [c["path"] for c in driver.execute_script(_CALLS)] \
+                == ["/v1/encode", "/v1/restore"]
+            assert "c.png" in el("drop-title").text
+            assert driver.execute_script(size, el("restored")) == [80, 64]
+
+            # 7. a full service (503 with Retry-After): the latest request is sent once more
+            driver.execute_script(_FETCH_LOG + "window.__rules.push({path: '/v1/restore',"
+                                  " status: 503, headers: {'Retry-After': '0.3'}})")
+            driver.execute_script(
+                "const g = document.getElementById('guidance');"
+                "for (const v of ['2', '3', '1.5']) { g.value = v;"
+                " g.dispatchEvent(new Event('change')); }")
+            wait.until(lambda d: seq() == 5)
+            calls = driver.execute_script(_CALLS)
+            assert [c["path"] for c in calls] == ["/v1/restore", "/v1/restore"], calls
+            assert "strength 1.5" in el("s-consistency").text
+
+            # 2. captioning refused (busy, no Retry-After): "Restore again" captions again
+            driver.execute_script(_FETCH_LOG + "window.__rules.push({path: '/v1/encode',"
+                                  " status: 503})")
+            load(photo_a)
+            wait.until(lambda d: "made up" in el("toast").text and el("restore-btn").is_enabled())
+            assert seq() == 5 and el("caption").get_attribute("value") == ""
+            el("restore-btn").click()
+            wait.until(lambda d: seq() == 6)
+            calls = driver.execute_script(_CALLS)
+            assert [c["path"] for c in calls] == ["/v1/encode", "/v1/encode", "/v1/restore"]
+            assert "caption=" not in calls[1]["query"]  # the server's captioner, not ""
+            assert el("caption").get_attribute("value")
+            assert el("restored").get_attribute("data-caption") == el("caption").get_attribute("value")
+
+            # 3. a file that cannot be used: nothing of the previous one stays usable
+            load(fake)
+            wait.until(lambda d: "could not be used" in el("drop-hint").text)
+            assert el("drop-title").text == "fake.jpg"
+            assert not el("restore-btn").is_enabled() and not el("role").is_displayed()
+            for link in ("dl-jpeg", "dl-png"):
+                assert el(link).get_attribute("href") is None
+                assert el(link).get_attribute("aria-disabled") == "true"
+            assert el("toast").is_displayed() and seq() == 6
+            driver.execute_script(_FETCH_LOG + "document.getElementById('caption').dispatchEvent("
+                                  "new KeyboardEvent('keydown', {key: 'Enter', ctrlKey: true}))")
+            assert driver.execute_script(_CALLS) == []  # Ctrl+Enter: nothing left to restore
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+                      and "Failed to load resource" not in e["message"]]  # the 401s and 422
             assert not errors, errors
     finally:
         driver.quit()

@@ -10,12 +10,22 @@ const state = {
   photo: null,         // Blob sent to /v1/encode (maybe shrunk)
   photoSize: null,     // [w, h] of the photo
   jpeg: null,          // Blob of the JPEG being restored
-  storedCaption: null, // caption the sender's captioner wrote (or the file holds)
+  jpegCaption: null,   // the caption inside state.jpeg ("" none), as this page sent or read it
+  jpegStale: true,     // the photo must be compressed (again) before the next restoration
+  storedCaption: null, // caption the sender's captioner wrote (or the file holds); null: unknown
   captioner: null,
+  inspected: null,     // /v1/inspect of a dropped JPEG
   urls: {},            // object URLs to revoke
   seq: 0,              // restoration counter (data-seq on #restored)
   run: 0,              // pipeline run id: stale answers are dropped
-  abort: null,
+  abort: null,         // aborts the running pipeline's requests
+  action: 0,           // load / role switch id: a newer one wins, an older one stops at its next await
+  loading: 0,          // the id of the load or role switch under way (0: none)
+  loadAbort: null,     // aborts the running load's requests
+  timer: null,         // a debounced pipeline (typing, quick option changes)
+  pending: null,       // ... and its options
+  retryTimer: null,    // one retry after a 503 with Retry-After
+  redo: null,          // what to do again once a token is given (after a 401)
   health: null,
   view: { scale: 1, tx: 0, ty: 0, fit: true, split: 0.5, mode: "slider" },
 };
@@ -52,9 +62,44 @@ function busy(on, text) {
   $("busy").classList.toggle("hidden", !on);
   if (text) $("busy-text").textContent = text;
 }
+function press(button, on) {  // a toggle button: its look and its state for assistive technology
+  button.classList.toggle("on", on);
+  button.setAttribute("aria-pressed", String(on));
+}
+function setDownload(id, url, name) {
+  const a = $(id);
+  // a disabled link has no href: neither a click nor Enter downloads anything
+  if (url) { a.href = url; a.download = name; a.setAttribute("aria-disabled", "false"); }
+  else { a.removeAttribute("href"); a.setAttribute("aria-disabled", "true"); }
+}
+function baseName() { return (state.file && state.file.name.replace(/\.[^.]+$/, "")) || "photo"; }
+
+const TOKEN_KEY = "jpegtext-token";
+// HTTP header values are Latin-1: with any other character fetch() throws before sending
+function tokenProblem(t) {
+  for (const c of t) {
+    const n = c.codePointAt(0);
+    if (n < 0x20 || (n >= 0x7f && n < 0xa0) || n > 0xff) {
+      return `the token holds “${c}”, which an HTTP header cannot carry (Latin-1 letters only)`;
+    }
+  }
+  return null;
+}
+function askToken(msg) {
+  $("token-card").classList.remove("hidden");
+  $("token-msg").textContent = msg || "";
+}
 function authHeaders() {
-  const t = sessionStorage.getItem("jpegtext-token");
-  return t ? { Authorization: `Bearer ${t}` } : {};
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  if (!t) return {};
+  const problem = tokenProblem(t);
+  if (problem) {
+    const err = new Error(`The stored token cannot be sent: ${problem}. Give it again.`);
+    err.status = 401;
+    askToken(err.message);
+    throw err;
+  }
+  return { Authorization: `Bearer ${t}` };
 }
 
 async function api(path, body, params, signal) {
@@ -64,12 +109,14 @@ async function api(path, body, params, signal) {
     method: body ? "POST" : "GET", body, signal,
     headers: Object.assign(body ? { "Content-Type": body.type || "application/octet-stream" } : {}, authHeaders()),
   });
-  if (res.status === 401) $("token-card").classList.remove("hidden");
+  if (res.status === 401) askToken(sessionStorage.getItem(TOKEN_KEY) ? "The service refused this token: give it again." : "");
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try { const j = await res.json(); msg = `${j.message || msg} (${res.status})`; } catch (e) { /* not JSON */ }
     const err = new Error(msg);
     err.status = res.status;
+    const wait = parseFloat(header(res, "Retry-After"));
+    err.retryAfter = isNaN(wait) ? null : wait;
     throw err;
   }
   return res;
@@ -83,7 +130,12 @@ async function loadHealth() {
     state.health = h;
     $("health").className = "health ok";
     $("health-text").textContent = `${h.model} · ready${h.token_required ? " · token required" : ""}`;
-    if (h.token_required && !sessionStorage.getItem("jpegtext-token")) $("token-card").classList.remove("hidden");
+    const t = sessionStorage.getItem(TOKEN_KEY);
+    const problem = t && tokenProblem(t);
+    if (problem) {  // kept from an earlier page: it would make every request throw
+      sessionStorage.removeItem(TOKEN_KEY);
+      askToken(`The stored token cannot be sent: ${problem}. Give it again.`);
+    } else if (h.token_required && !t) askToken();
   } catch (e) {
     $("health").className = "health bad";
     $("health-text").textContent = "service unreachable";
@@ -113,50 +165,125 @@ function isJpeg(file) {
   return file.type === "image/jpeg" || /\.jpe?g$/i.test(file.name);
 }
 
+// A load or a role switch: cancels what the previous one (or its restorations) still has
+// in flight, and an older one stops at its next await once a newer one has begun.
+function startAction() {
+  const act = ++state.action;
+  state.loading = act;
+  cancelRuns();
+  if (state.loadAbort) state.loadAbort.abort();
+  state.loadAbort = new AbortController();
+  $("restore-btn").disabled = true;
+  return act;
+}
+function cancelRuns() {
+  state.run += 1;  // answers of earlier runs are dropped
+  if (state.abort) state.abort.abort();
+  state.abort = null;
+  clearTimeout(state.timer);
+  clearTimeout(state.retryTimer);
+  state.timer = state.pending = state.retryTimer = null;
+  busy(false);
+}
+
 async function loadFile(file) {
   if (!file) return;
+  const act = startAction();
+  state.redo = null;
   state.file = file;
+  state.role = null;
+  state.inspected = null;
+  state.photo = null;
+  state.photoSize = null;
   state.view.fit = true;  // a new picture starts fitted
   clearViewer();
+  $("toast").classList.add("hidden");  // an earlier file's error is not this one's
   $("drop").classList.add("loaded");
   $("drop-title").textContent = file.name;
   $("drop-hint").textContent = `${fmtBytes(file.size)} · drop another file to replace it`;
+  $("role").classList.add("hidden");
+  busy(true, "Reading the file…");
   let role = "photo";
   let info = null;
   if (isJpeg(file)) {
     try {
-      info = await (await api("/v1/inspect", file)).json();
-      // a stored caption (or an extreme QF) means a file as the receiver gets it
-      if (info.caption != null || (info.quality != null && info.quality <= 10)) role = "received";
-    } catch (e) { toast(e.message); return; }
+      info = await (await api("/v1/inspect", file, null, state.loadAbort.signal)).json();
+    } catch (e) {
+      if (act === state.action) failLoad(file, e, () => loadFile(file));
+      return;
+    }
+    if (act !== state.action) return;
+    // a stored caption (or an extreme QF) means a file as the receiver gets it
+    if (info.caption != null || (info.quality != null && info.quality <= 10)) role = "received";
   }
   $("role").classList.toggle("hidden", !isJpeg(file));
   state.inspected = info;
-  await setRole(role);
+  await setRole(role, act);
 }
 
-async function setRole(role) {
+// The dropped file cannot be used: nothing of it (or of the previous file) stays usable.
+function failLoad(file, err, redo) {
+  if (err.name === "AbortError") return;
+  cancelRuns();
+  state.loading = 0;
+  state.file = state.role = state.inspected = state.photo = state.photoSize = null;
+  clearViewer();
+  $("role").classList.add("hidden");
+  $("restore-btn").disabled = true;
+  $("drop-title").textContent = file.name;
+  if (err.status === 401) {
+    state.redo = redo;  // done again once the token is given
+    $("drop-hint").textContent = "waiting for the access token";
+  } else {
+    $("drop").classList.remove("loaded");
+    $("drop-hint").textContent = "could not be used · drop another file";
+  }
+  toast(err.message);
+}
+
+async function setRole(role, act) {
+  if (act === undefined) act = startAction();  // a role button
   state.role = role;
-  $("role-photo").classList.toggle("on", role === "photo");
-  $("role-received").classList.toggle("on", role === "received");
+  press($("role-photo"), role === "photo");
+  press($("role-received"), role === "received");
   $("qf-card").classList.toggle("locked", role === "received");
   $("qf").disabled = role === "received";
   $("before-src").querySelector('[value="photo"]').disabled = role === "received";
   if (role === "received") $("before-src").value = "jpeg";
+  state.jpeg = state.jpegCaption = null;
+  state.jpegStale = true;
   if (role === "photo") {
     $("qf-note").textContent = "Lower = smaller file, stronger artifacts.";
+    state.storedCaption = null;
+    $("caption").value = "";
+    updateCaptionMeta();
+    busy(true, "Reading the photo…");
     const { blob, size } = await shrinkIfLarge(state.file);
+    if (act !== state.action) return;  // a newer file or role won meanwhile
     state.photo = blob;
     state.photoSize = size;
     setURL("photo", blob);
-    state.storedCaption = null;
-    $("caption").value = "";
-    await pipeline({ recaption: true });
+    state.loading = 0;
+    await pipeline({ first: true });
   } else {
-    const info = state.inspected || (await (await api("/v1/inspect", state.file)).json());
+    let info = state.inspected;
+    if (!info) {
+      try {
+        info = await (await api("/v1/inspect", state.file, null, state.loadAbort.signal)).json();
+      } catch (e) {
+        if (act !== state.action || e.name === "AbortError") return;
+        state.loading = 0;
+        if (e.status === 401) state.redo = () => setRole(role);
+        toast(e.message);
+        return;
+      }
+      if (act !== state.action) return;
+    }
     state.inspected = info;
     state.photo = null;
     state.jpeg = state.file;
+    state.jpegCaption = info.caption || "";
+    state.jpegStale = false;
     state.storedCaption = info.caption || "";
     state.captioner = info.captioner;
     $("caption").value = state.storedCaption;
@@ -165,6 +292,7 @@ async function setRole(role) {
     showJpegStats(info.total_bytes, info.caption_bytes, info.caption_share, info.quality, [info.width, info.height]);
     $("s-photo").textContent = "—";
     setBefore();
+    state.loading = 0;
     await pipeline({ restoreOnly: true });
   }
 }
@@ -173,35 +301,67 @@ async function setRole(role) {
 function currentCaption() { return $("caption").value; }
 function captionEdited() { return state.storedCaption !== null && currentCaption() !== state.storedCaption; }
 
-async function pipeline(opts = {}) {
+// Run (or merge into) a pipeline after `ms` of quiet: quick changes send one request, the last.
+function schedule(opts, ms) {
   if (!state.file) return;
+  const prev = state.pending;
+  state.pending = prev ? { restoreOnly: prev.restoreOnly && opts.restoreOnly } : opts;
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => {
+    const next = state.pending || {};
+    state.timer = state.pending = null;
+    pipeline(next);
+  }, ms);
+}
+
+async function pipeline(opts = {}) {
+  if (!state.file || !state.role || state.loading) return;  // a load runs its own pipeline
+  clearTimeout(state.timer);
+  clearTimeout(state.retryTimer);
+  state.timer = state.pending = state.retryTimer = null;
   const run = ++state.run;
   if (state.abort) state.abort.abort();
   const ctl = new AbortController();
   state.abort = ctl;
   $("restore-btn").disabled = true;
+  // an earlier compression that was cut short or failed is done now, whatever changed
+  const encode = state.role === "photo" && (!opts.restoreOnly || state.jpegStale || !state.jpeg);
+  let retrying = false;
   try {
-    if (state.role === "photo" && !opts.restoreOnly) {
-      busy(true, opts.recaption ? "Captioning and compressing…" : "Compressing…");
+    if (encode) {
+      state.jpegStale = true;
+      // the sender's caption is unknown (captioning failed or was cut short): caption again,
+      // unless a caption was typed meanwhile
+      const recaption = state.storedCaption === null && !currentCaption();
+      busy(true, recaption ? "Captioning and compressing…" : "Compressing…");
       const params = { quality: $("qf").value };
-      if (!opts.recaption) params.caption = currentCaption();
+      if (!recaption) params.caption = currentCaption();
       const res = await api("/v1/encode", state.photo, params, ctl.signal);
       const jpeg = await res.blob();
       if (run !== state.run) return;
-      state.jpeg = jpeg;
-      // null when the service left a long caption out of the headers (it is in the JPEG)
-      const caption = captionHeader(res);
-      if (opts.recaption && caption != null) {
+      let caption = params.caption;
+      if (recaption) {
+        caption = captionHeader(res);
+        if (caption == null && header(res, "X-Jpegtext-Caption-Omitted") != null) {
+          // a long caption is left out of the headers: the JPEG holds it
+          caption = (await (await api("/v1/inspect", jpeg, null, ctl.signal)).json()).caption;
+          if (run !== state.run) return;
+        }
+        caption = caption || "";
         state.storedCaption = caption;
         state.captioner = header(res, "X-Jpegtext-Captioner");
         $("caption").value = caption;
       }
+      state.jpeg = jpeg;
+      state.jpegCaption = caption;
+      state.jpegStale = false;
       const size = (header(res, "X-Jpegtext-Size") || "").split("x").map(Number);
       showJpegStats(+header(res, "X-Jpegtext-Bytes"), +header(res, "X-Jpegtext-Caption-Bytes"),
         +header(res, "X-Jpegtext-Caption-Share"), +header(res, "X-Jpegtext-Quality"), size);
       $("s-photo").textContent = fmtBytes(state.photo.size);
       setBefore();
     }
+    if (!state.jpeg) return;
     busy(true, "Restoring…");
     const bound = $("consistency").value;
     // auto: the file's own caption bounds colour too (full); a caption edited here steers (luma),
@@ -210,14 +370,30 @@ async function pipeline(opts = {}) {
                      ensemble: $("ensemble").value, guidance: $("guidance").value };
     // a received file keeps its stored caption unless the user edited it (text control)
     if (state.role === "received" && captionEdited()) params.caption = currentCaption();
+    const sent = params.caption != null ? params.caption : state.jpegCaption;
     const res = await api("/v1/restore", state.jpeg, params, ctl.signal);
     const png = await res.blob();
     if (run !== state.run) return;
-    showRestored(png, res);
+    showRestored(png, res, sent);
   } catch (e) {
-    if (e.name !== "AbortError" && run === state.run) toast(e.message);
+    if (e.name === "AbortError" || run !== state.run) return;
+    if (e.status === 401) {
+      state.redo = () => pipeline(opts);
+    } else if (opts.first && encode && !state.jpeg && (e.status === 413 || e.status === 422)) {
+      failLoad(state.file, e);  // the photo itself is refused
+      return;
+    } else if (e.status === 503 && e.retryAfter != null && !opts.retried) {
+      // the service is full: ask once more for the latest settings after the wait it gives
+      const s = Math.min(30, Math.max(0.2, e.retryAfter));
+      busy(true, `Service busy: trying again in ${Math.ceil(s)} s…`);
+      retrying = true;
+      const again = Object.assign({}, opts, { retried: true, restoreOnly: opts.restoreOnly || !state.jpegStale });
+      state.retryTimer = setTimeout(() => pipeline(again), s * 1000);
+      return;
+    }
+    toast(e.message);
   } finally {
-    if (run === state.run) { busy(false); $("restore-btn").disabled = false; }
+    if (run === state.run && !retrying) { busy(false); $("restore-btn").disabled = !state.file; }
     updateCaptionMeta();
   }
 }
@@ -233,7 +409,8 @@ function clearViewer() {
   $("restored-caption").textContent = "";
   for (const id of ["s-size", "s-photo", "s-bytes", "s-caption", "s-share", "s-qf", "s-model", "s-consistency", "s-time"]) $(id).textContent = "—";
   $("s-share-bar").style.width = "0";
-  for (const id of ["dl-jpeg", "dl-png"]) $(id).setAttribute("aria-disabled", "true");
+  for (const id of ["dl-jpeg", "dl-png"]) setDownload(id, null);
+  $("reset-btn").disabled = true;
   updateCaptionMeta();
 }
 
@@ -246,10 +423,8 @@ function showJpegStats(bytes, capBytes, share, qf, size) {
   if (size && size.length === 2 && size[0]) $("s-size").textContent = `${size[0]} × ${size[1]} px`;
   state.jpegBytes = bytes;
   state.qf = qf;
-  const dl = $("dl-jpeg");
-  dl.href = setURL("jpegdl", state.jpeg);
-  dl.setAttribute("aria-disabled", "false");
-  dl.download = (state.file.name.replace(/\.[^.]+$/, "") || "photo") + (state.role === "photo" ? `_q${qf}.jpg` : ".jpg");
+  setDownload("dl-jpeg", setURL("jpegdl", state.jpeg),
+    baseName() + (state.role === "photo" ? `_q${qf}.jpg` : ".jpg"));
 }
 
 function setBefore() {
@@ -264,10 +439,12 @@ function setBefore() {
   showStage();
 }
 
-function showRestored(png, res) {
+function showRestored(png, res, sent) {
   const url = setURL("png", png);
   state.seq += 1;
-  const caption = captionHeader(res) || "";
+  let caption = captionHeader(res);
+  // a caption over 2,048 encoded bytes is left out of the headers: it is the one sent (or read)
+  if (caption == null) caption = header(res, "X-Jpegtext-Caption-Omitted") != null ? sent || "" : "";
   const model = header(res, "X-Jpegtext-Model");
   const ms = header(res, "X-Jpegtext-Time-Ms");
   for (const id of ["after-img", "side-after"]) $(id).src = url;
@@ -290,10 +467,7 @@ function showRestored(png, res) {
   const b = document.createElement("b");
   b.textContent = caption ? `“${caption}”` : "no caption";
   $("restored-caption").append("Restoration #" + state.seq + " guided by ", b);
-  const dl = $("dl-png");
-  dl.href = url;
-  dl.setAttribute("aria-disabled", "false");
-  dl.download = (state.file.name.replace(/\.[^.]+$/, "") || "photo") + "_restored.png";
+  setDownload("dl-png", url, baseName() + "_restored.png");
   $("reset-btn").disabled = !captionEdited();
 }
 
@@ -357,7 +531,7 @@ function render() {
   $("divider-line").style.left = `${x}px`;
   for (const b of document.querySelectorAll("[data-zoom]")) {
     const z = b.dataset.zoom;
-    b.classList.toggle("on", z === "fit" ? v.fit : !v.fit && Math.abs(+z - v.scale) < 1e-6);
+    press(b, z === "fit" ? v.fit : !v.fit && Math.abs(+z - v.scale) < 1e-6);
   }
 }
 function showStage() {
@@ -365,8 +539,8 @@ function showStage() {
   $("stage-slider").classList.toggle("hidden", !slider);
   $("stage-side").classList.toggle("hidden", slider);
   $("divider").classList.toggle("hidden", !slider);
-  $("view-slider").classList.toggle("on", slider);
-  $("view-side").classList.toggle("on", !slider);
+  press($("view-slider"), slider);
+  press($("view-side"), !slider);
   if (state.view.fit) fitView(); else render();
 }
 function setSplit(f) {
@@ -418,7 +592,9 @@ function bindViewer() {
   for (const id of ["before-img", "after-img"]) $(id).addEventListener("load", () => { if (state.view.fit) fitView(); });
   window.addEventListener("resize", () => (state.view.fit ? fitView() : render()));
   window.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") return;
+    // form controls use these keys themselves (a select's arrows change its value)
+    if (e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented) return;
+    if (e.target.closest && e.target.closest("input, select, textarea, button, [contenteditable]")) return;
     if (e.key === "ArrowLeft") setSplit(state.view.split - 0.05);
     if (e.key === "ArrowRight") setSplit(state.view.split + 0.05);
     if (e.key === "0") fitView();
@@ -442,35 +618,43 @@ function bindControls() {
   $("role-photo").addEventListener("click", () => state.file && state.role !== "photo" && setRole("photo"));
   $("role-received").addEventListener("click", () => state.file && state.role !== "received" && setRole("received"));
 
+  // keyboard changes come one per key press: only the last setting is sent
+  const QUIET_MS = 300;
   $("qf").addEventListener("input", (e) => updateQfBadge(e.target.value));
-  $("qf").addEventListener("change", () => pipeline());  // keeps the (maybe edited) caption
+  $("qf").addEventListener("change", () => schedule({}, QUIET_MS));  // keeps the (maybe edited) caption
 
-  let timer = null;
   $("caption").addEventListener("input", () => {
     updateCaptionMeta();
-    clearTimeout(timer);
-    timer = setTimeout(() => pipeline(), 900);  // restore again once typing pauses
+    schedule({}, 900);  // restore again once typing pauses
   });
   $("caption").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); clearTimeout(timer); pipeline(); }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); pipeline(); }
   });
-  $("restore-btn").addEventListener("click", () => { clearTimeout(timer); pipeline(); });
+  $("restore-btn").addEventListener("click", () => pipeline());
   $("reset-btn").addEventListener("click", () => {
     if (state.storedCaption === null) return;
     $("caption").value = state.storedCaption;
-    clearTimeout(timer);
     pipeline();
   });
   $("before-src").addEventListener("change", setBefore);
   for (const id of ["consistency", "ensemble", "guidance"]) {
-    $(id).addEventListener("change", () => { if (state.jpeg) { clearTimeout(timer); pipeline({ restoreOnly: true }); } });
+    $(id).addEventListener("change", () => schedule({ restoreOnly: true }, QUIET_MS));
   }
-  $("token-btn").addEventListener("click", () => {
-    sessionStorage.setItem("jpegtext-token", $("token").value.trim());
+  const useToken = () => {
+    const t = $("token").value.trim();
+    const problem = tokenProblem(t);
+    if (problem) { askToken(`Not used: ${problem}.`); $("token").focus(); return; }
+    if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+    $("token-msg").textContent = "";
     $("token-card").classList.add("hidden");
+    $("toast").classList.add("hidden");  // the 401's message
     loadHealth();
-    if (state.file) pipeline(state.role === "photo" && state.storedCaption === null ? { recaption: true } : {});
-  });
+    const redo = state.redo;  // what the missing token stopped, from its start
+    state.redo = null;
+    if (redo) redo();
+  };
+  $("token-btn").addEventListener("click", useToken);
+  $("token").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.isComposing) { e.preventDefault(); useToken(); } });
 }
 
 bindControls();
