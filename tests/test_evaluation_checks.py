@@ -170,3 +170,14 @@ def test_missing_metric_weights_stop_the_run_before_any_write(
     assert res.exit_code == 1
     assert "LPIPS trunk file not found" in _error_line(res)
     assert not out.exists()  # no run.json or captions.jsonl left behind
+
+
+def test_a_damaged_model_file_stops_the_run_before_any_write(dataset: Path,
+                                                            tmp_path: Path) -> None:
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model at all")
+    out = tmp_path / "out"
+    res = _run(dataset, out, broken)
+    assert res.exit_code == 1, res.output  # type: ignore[attr-defined]
+    assert "broken.safetensors" in _error_line(res)
+    assert not out.exists()  # no run.json or captions.jsonl left behind

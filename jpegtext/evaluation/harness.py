@@ -692,6 +692,8 @@ def run_evaluation(
     metrics = _Metrics(cfg)
     inception = _load_inception(cfg.fid_inception, cfg.device) if cfg.fid_inception else None
     loader = MethodLoader(cfg.device, cfg.arcnn_dir, cfg.dncnn3_path, cfg.tile, cfg.precision)
+    for spec in specs:
+        loader.get(spec)  # a damaged model file or absent baseline weights fail here
     weights = {s.name: loader.weights_sha256(s) for s in specs}
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
