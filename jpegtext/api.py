@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 from PIL import Image
 
 from jpegtext.codec.image import (
     ImageSource,
     encode_jpeg,
     encode_jpeg_within,
+    is_integer,
     load_image,
     validate_quality,
 )
@@ -101,8 +101,7 @@ def check_max_pixels(max_pixels: object) -> int | None:
     """
     if max_pixels is None:
         return None
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or (
-            max_pixels < 1):
+    if not is_integer(max_pixels) or max_pixels < 1:
         raise ConfigError(f'Invalid max_pixels "{max_pixels!r}", should be None or an integer '
                           ">= 1")
     return int(max_pixels)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
 
+from jpegtext.cli._limits import FiniteFloatRange
+
 __all__ = ["train"]
-
-
-def _positive_minutes(ctx: click.Context, param: click.Parameter,
-                      value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f'"{value}" is not a positive number of minutes')
-    return value
 
 
 @click.command()
@@ -25,7 +19,7 @@ def _positive_minutes(ctx: click.Context, param: click.Parameter,
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Stop after this many steps in all (>= 1; overrides the config's max_steps).")
-@click.option("--max-minutes", type=float, default=None, callback=_positive_minutes,
+@click.option("--max-minutes", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Stop after this much wall time in this process (> 0), with a checkpoint "
                    "(resume later; overrides the config's max_minutes).")
 @click.option("--threads", type=click.IntRange(min=0), default=None,

@@ -97,13 +97,19 @@ def default_max_pixels() -> int | None:
     return Image.MAX_IMAGE_PIXELS
 
 
+def is_integer(value: object) -> bool:
+    """An int or a numpy integer, and not a bool (``True`` is an int to Python, never a size
+    or a quality here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
 def validate_quality(quality: object) -> int:
     """``quality`` as an int in 1..100.
 
     Raises:
         ConfigError: anything else, with the bad value quoted.
     """
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+    if not is_integer(quality):
         raise ConfigError(f'Invalid quality "{quality!r}", should be an integer between 1 and 100')
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f'Invalid quality "{quality}", should be between 1 and 100')
@@ -243,8 +249,16 @@ def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int | None) -> 
             "raise it with max_pixels / --max-pixels)")
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """``im`` in mode RGB: alpha composited on white, 16-bit scaled down, palettes expanded."""
+def to_rgb(im: Image.Image) -> Image.Image:
+    """``im`` in mode RGB as the codec reads it (the conversion :func:`load_image` applies).
+
+    Alpha is composited on white, 16-bit grayscale (``I;16``, ``I``) is scaled to 8 bits rather
+    than clipped, palettes are expanded; an RGB image is returned as is. No EXIF orientation is
+    applied.
+
+    Raises:
+        InvalidImageError: a mode that has no RGB reading (floating point, LAB, HSV, ...).
+    """
     if im.mode == "RGB":
         return im
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
@@ -275,19 +289,6 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         raise InvalidImageError(f"cannot convert a {im.mode} image to RGB: {exc}") from None
     out.info = dict(im.info)
     return out
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """``im`` in mode RGB as the codec reads it (the conversion :func:`load_image` applies).
-
-    Alpha is composited on white, 16-bit grayscale (``I;16``, ``I``) is scaled to 8 bits rather
-    than clipped, palettes are expanded; an RGB image is returned as is. No EXIF orientation is
-    applied.
-
-    Raises:
-        InvalidImageError: a mode that has no RGB reading (floating point, LAB, HSV, ...).
-    """
-    return _to_rgb(im)
 
 
 def _apply_orientation(im: Image.Image) -> Image.Image:
@@ -335,14 +336,14 @@ def load_image(src: ImageSource, *, max_pixels: int | None = None) -> Image.Imag
             raise InvalidImageError(f"cannot decode the image: {exc}") from None
         if src.width == 0 or src.height == 0:
             raise InvalidImageError(f"the image is empty ({src.width}x{src.height})")
-        return _to_rgb(_apply_orientation(src))
+        return to_rgb(_apply_orientation(src))
     if not isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
         raise TypeError(
             "image must be a path, bytes, a PIL.Image or a uint8 numpy array, not "
             f"{type(src).__name__}"
         )
     im = _open(_read_source(src), ACCEPTED_FORMATS, max_pixels)
-    return _to_rgb(_apply_orientation(im))
+    return to_rgb(_apply_orientation(im))
 
 
 def _check_array(arr: np.ndarray) -> np.ndarray:
@@ -422,7 +423,7 @@ def encode_jpeg(
         raise ConfigError(f'Invalid subsampling "{subsampling}", should be one of {SUBSAMPLINGS}')
     check_jpeg_side(image.width, image.height)
     if image.mode != "RGB":
-        image = _to_rgb(image)
+        image = to_rgb(image)
     if xmp and payload is None:
         raise PayloadError("an XMP mirror needs a caption payload")
     datas = build_payload_data(payload) if payload is not None else []

@@ -268,9 +268,9 @@ def unoriented(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _decode(file: JpegFile) -> np.ndarray:
-    from jpegtext.codec.image import _decode_with_pillow, _to_rgb
+    from jpegtext.codec.image import _decode_with_pillow, to_rgb
 
-    im = _to_rgb(_decode_with_pillow(file.data, ("JPEG",), file.max_pixels))
+    im = to_rgb(_decode_with_pillow(file.data, ("JPEG",), file.max_pixels))
     arr = np.array(im)  # writable and C-contiguous: the restorer need not copy it again
     if file.orientation != 1:
         arr = np.ascontiguousarray(_oriented(arr, file.orientation))

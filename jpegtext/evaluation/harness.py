@@ -94,7 +94,6 @@ METRIC_CHOICES: dict[str, tuple[str, ...]] = {
     "niqe": ("niqe",),
 }
 SUBSAMPLING = "4:2:0"  # the product's encoder default (every camera's, too)
-PRECISIONS = ("fp32", "fp16", "bf16")
 _CAPTION_BATCH = 8
 
 #: ``progress(done, total, label)`` after each unit of work
@@ -559,19 +558,10 @@ def check_runtime(cfg: EvaluationConfig) -> None:
             quoted).
     """
     from jpegtext._device import resolve_device
-    from jpegtext.restore.runtime.inference import check_tiling
+    from jpegtext.restore.runtime.inference import check_precision, check_tiling
 
-    dev = resolve_device(cfg.device)
     check_tiling(cfg.tile, 0)  # the tile only: the restorers keep their default overlap
-    if cfg.precision is not None and cfg.precision not in PRECISIONS:
-        raise ConfigError(
-            f'Invalid precision "{cfg.precision}", should be one of {", ".join(PRECISIONS)}'
-        )
-    if cfg.precision not in (None, "fp32") and dev.type != "cuda":
-        raise ConfigError(
-            f'Invalid precision "{cfg.precision}" on {dev.type}: half precision runs on CUDA '
-            "only (use fp32)"
-        )
+    check_precision(cfg.precision, resolve_device(cfg.device))
 
 
 def _image_error(im: EvalImage, exc: Exception) -> InvalidImageError:

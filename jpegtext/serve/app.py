@@ -22,6 +22,7 @@ import inspect as pyinspect
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -442,9 +443,7 @@ def _add_caption(headers: dict[str, str], caption: str) -> None:
     value = quote(caption, safe=" ,.;:!?'()-_/")
     # a header value may not begin or end with whitespace (h11 refuses to send it): the
     # spaces at the ends travel encoded like everything else outside the safe set
-    core = value.strip(" ")
-    lead, trail = len(value) - len(value.lstrip(" ")), len(value) - len(value.rstrip(" "))
-    value = "%20" * lead + core + "%20" * trail if core else "%20" * len(value)
+    value = re.sub(r"^ +| +$", lambda m: "%20" * len(m.group()), value)
     if len(value) <= MAX_CAPTION_HEADER:
         headers["X-Jpegtext-Caption"] = value
     else:

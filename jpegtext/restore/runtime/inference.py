@@ -29,12 +29,14 @@ import numpy as np
 import torch
 
 from jpegtext._device import resolve_device
+from jpegtext.codec.image import is_integer
 from jpegtext.errors import ConfigError, InsufficientMemoryError, WeightsError
 from jpegtext.restore.networks.text import TextFeatures, check_caption_type
 from jpegtext.restore.runtime.modelfile import LoadedModel
 from jpegtext.restore.tiling import pad_to_multiple, tiles
 
-__all__ = ["AUTO_TILES", "ENSEMBLES", "Restorer", "check_guidance", "check_tiling"]
+__all__ = ["AUTO_TILES", "ENSEMBLES", "PRECISIONS", "Restorer", "check_guidance",
+           "check_precision", "check_tiling"]
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,26 @@ def check_guidance(value: float) -> float:
     return s
 
 
-def _is_integer(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+#: restoration precisions and their dtypes (the half ones on CUDA only)
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def check_precision(precision: str | None, device: torch.device) -> str:
+    """``precision`` on ``device``; None = fp16 on CUDA, fp32 elsewhere.
+
+    Raises:
+        ConfigError: an unknown precision, or a half precision on a device other than CUDA
+            (the value quoted).
+    """
+    if precision is None:
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f'Invalid precision "{precision}", should be one of '
+                          f'{", ".join(PRECISIONS)}')
+    if precision != "fp32" and device.type != "cuda":
+        raise ConfigError(f'Invalid precision "{precision}" on {device.type}: half precision '
+                          "runs on CUDA only (use fp32)")
+    return precision
 
 
 def check_tiling(tile: int | None, tile_overlap: int) -> tuple[int | None, int]:
@@ -75,10 +95,10 @@ def check_tiling(tile: int | None, tile_overlap: int) -> tuple[int | None, int]:
         ConfigError: a value that is not an integer (a bool, float or str) or out of range,
             quoted.
     """
-    if tile is not None and (not _is_integer(tile) or (tile != 0 and (tile < 32 or tile % _GRID))):
+    if tile is not None and (not is_integer(tile) or (tile != 0 and (tile < 32 or tile % _GRID))):
         raise ConfigError(f'Invalid tile "{tile!r}", should be None, 0 or an integer multiple of '
                           "8 and >= 32")
-    if not _is_integer(tile_overlap) or tile_overlap < 0 or tile_overlap % _GRID:
+    if not is_integer(tile_overlap) or tile_overlap < 0 or tile_overlap % _GRID:
         raise ConfigError(f'Invalid tile overlap "{tile_overlap!r}", should be an integer '
                           "multiple of 8 and >= 0")
     return (None if tile is None else int(tile)), int(tile_overlap)
@@ -147,15 +167,9 @@ class Restorer:
                  tile_batch: int = 4, ensemble: int = 1, name: str = "") -> None:
         self.ensemble = _check_ensemble(ensemble)
         self.device = resolve_device(device)
-        if precision is None:
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
-        dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-        if precision not in dtypes:
-            raise ConfigError(f'Invalid precision "{precision}", should be one of {list(dtypes)}')
-        if precision != "fp32" and self.device.type != "cuda":
-            raise ConfigError(f"{precision} runs on CUDA only; use fp32 on {self.device.type}")
+        precision = check_precision(precision, self.device)
         tile, tile_overlap = check_tiling(tile, tile_overlap)
-        self.dtype = dtypes[precision]
+        self.dtype = PRECISIONS[precision]
         self.precision = precision
         self.tile = tile
         self.tile_overlap = tile_overlap

@@ -24,6 +24,7 @@ from jpegtext.restore.networks.config import (
     ModelConfig,
     _check,
     _Config,
+    _config_class,
 )
 
 __all__ = ["DataConfig", "LossConfig", "TrainConfig", "load_yaml_config"]
@@ -94,10 +95,6 @@ def _section(cls: type[_Config]) -> str:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     more = ", ..." if len(names) > 3 else ""
     return f"a mapping (a section of keys: {', '.join(names[:3])}{more})"
-
-
-def _config_class(hint: Any) -> type[_Config] | None:
-    return hint if isinstance(hint, type) and issubclass(hint, _Config) else None
 
 
 def _check_types(cls: type[_Config], data: Mapping[str, Any], prefix: str = "") -> None:

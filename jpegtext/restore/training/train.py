@@ -948,9 +948,9 @@ class Trainer:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from jpegtext._io import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"), force=True)
 
 
 def _trim_log(path: Path, step: int) -> None:
